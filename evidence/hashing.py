@@ -1,0 +1,126 @@
+"""One pass over the bytes: BLAKE3 + SHA-256 (+ a declared md5/sha1/sha256/
+blake3) fed from the same chunks that go to the store.
+
+``HashingReader`` wraps a binary file. Each ``read`` hands the chunk to the
+caller (the object store) and, at the same time, to a worker thread that feeds
+the digests. Both ``blake3`` and ``hashlib`` release the GIL on large buffers,
+so hashing overlaps with the store's write or upload. Memory stays bounded:
+at most ``depth`` chunks wait for the hasher.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+from collections.abc import Iterable
+from typing import BinaryIO, Protocol
+
+from blake3 import blake3
+
+from evidence.models import Digests
+
+CHUNK = 8 * 1024 * 1024
+HEAD = 8192  # bytes kept for media-type sniffing
+
+
+class _Hash(Protocol):
+    def update(self, data: bytes, /) -> object: ...
+
+    def hexdigest(self) -> str: ...
+
+
+def _new(algorithm: str) -> _Hash:
+    if algorithm == "blake3":
+        return blake3(max_threads=1)
+    return hashlib.new(algorithm)
+
+
+class MultiHash:
+    """BLAKE3 and SHA-256 always, plus any declared algorithms."""
+
+    def __init__(self, declared: Iterable[str] = ()) -> None:
+        self._blake3 = _new("blake3")
+        self._sha256 = _new("sha256")
+        shared = {"blake3": self._blake3, "sha256": self._sha256}
+        self._declared = {a: shared.get(a) or _new(a) for a in declared}
+        self.size = 0
+
+    def update(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        self._blake3.update(chunk)
+        self._sha256.update(chunk)
+        for algorithm, h in self._declared.items():
+            if algorithm not in ("blake3", "sha256"):
+                h.update(chunk)
+
+    def digests(self) -> Digests:
+        return Digests(
+            size=self.size,
+            blake3=self._blake3.hexdigest(),
+            sha256=self._sha256.hexdigest(),
+            declared={a: h.hexdigest() for a, h in self._declared.items()},
+        )
+
+
+def digest_bytes(data: bytes, declared: Iterable[str] = ()) -> Digests:
+    h = MultiHash(declared)
+    h.update(data)
+    return h.digests()
+
+
+class HashingReader:
+    """A read-only stream over ``raw`` whose bytes are digested on a worker
+    thread as they are handed out. Call ``digests()`` once ``read`` returned
+    ``b""``; it waits for the hasher to catch up."""
+
+    def __init__(
+        self, raw: BinaryIO, declared: Iterable[str] = (), *, chunk: int = CHUNK, depth: int = 4
+    ) -> None:
+        self._raw = raw
+        self._chunk = chunk
+        self._hash = MultiHash(declared)
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self.head = b""  # the first bytes, for media-type sniffing without a second read
+        self._error: BaseException | None = None
+        self._eof = False
+        self._thread = threading.Thread(target=self._work, name="jitev-hasher", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        try:
+            while (chunk := self._queue.get()) is not None:
+                self._hash.update(chunk)
+        except BaseException as exc:  # surfaced by digests()
+            self._error = exc
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1, /) -> bytes:
+        if self._eof:
+            return b""
+        want = self._chunk if size is None or size < 0 else size
+        data = self._raw.read(want)
+        if not data:
+            self._eof = True
+            self._queue.put(None)
+            return b""
+        if len(self.head) < HEAD:
+            self.head += data[: HEAD - len(self.head)]
+        self._queue.put(bytes(data))
+        return data
+
+    def digests(self) -> Digests:
+        if not self._eof:
+            raise RuntimeError("digests asked for before the whole stream was read")
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._hash.digests()
+
+    def close(self) -> None:
+        if not self._eof:
+            self._eof = True
+            self._queue.put(None)
+        self._thread.join()

@@ -1,0 +1,154 @@
+"""What the domain needs from the outside world, as Protocols. ``storage/``
+implements them; ``evidence/services.py`` uses them; tests pass real ones.
+
+The object-store contract (one test suite runs it against every backend):
+
+- ``put`` streams a ``DigestSource`` once into the namespace (a team's bucket
+  or directory). The key is the BLAKE3 hex of the content, known only when the
+  source is exhausted, so a backend first writes to a staging name and then
+  moves or copies it into place under retention. Afterwards it checks the
+  stored size and digest metadata and returns a ``StoredObject``. If an object
+  with that key is already there (a re-run after a crash, or the same content
+  again) and its size and digests match, it is adopted (``adopted=True``);
+  if they do not match, ``IntegrityError``.
+- Memory is bounded whatever the length; ``length=None`` means unknown.
+- ``delete`` exists only to prove the write-once promise: it raises
+  ``WriteOnceViolation`` while retention or a legal hold applies (always, for
+  the local store).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from evidence.models import Case, CustodyEvent, Digests, Exhibit, StoredObject
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """An aware UTC datetime."""
+        ...
+
+
+class DigestSource(Protocol):
+    """A readable stream that digests what it hands out (evidence.hashing)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def digests(self) -> Digests:
+        """Valid once ``read`` has returned ``b""``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    namespace: str
+    key: str
+    size: int
+    blake3: str | None  # from the stored digest metadata
+    sha256: str | None
+    retention_until: datetime | None
+    legal_hold: bool
+
+
+class ObjectStore(Protocol):
+    description: str  # e.g. "local store /var/lib/jitev" or "S3 http://127.0.0.1:7480"
+
+    def put(self, namespace: str, source: DigestSource, length: int | None) -> StoredObject: ...
+
+    def stat(self, namespace: str, key: str) -> ObjectInfo: ...
+
+    def exists(self, namespace: str, key: str) -> bool: ...
+
+    def open(self, namespace: str, key: str) -> Iterator[bytes]:
+        """Stream the stored bytes in chunks."""
+        ...
+
+    def set_legal_hold(self, namespace: str, key: str, on: bool) -> None: ...
+
+    def extend_retention(self, namespace: str, key: str, until: datetime) -> None:
+        """Retention can be lengthened, never shortened (``WriteOnceViolation``)."""
+        ...
+
+    def download_url(self, namespace: str, key: str, expires: timedelta) -> str:
+        """A presigned URL (S3) or a ``file://`` URL (local) to read the object."""
+        ...
+
+    def delete(self, namespace: str, key: str) -> None:
+        """Raises ``WriteOnceViolation`` while the object is protected."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class EventDraft:
+    """A custody event before it is linked into the chain (seq, time, hashes)."""
+
+    action: str
+    actor: str
+    team: str
+    exhibit: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestRun:
+    """One ``jitev ingest`` command. A run that did not finish is resumed by
+    the same command: ``done`` maps each source path already committed to the
+    exhibit reference it produced."""
+
+    id: str
+    case_id: str
+    team: str
+    actor: str
+    resumed: bool
+    done: dict[str, str]
+
+
+class CaseTransaction(Protocol):
+    """One database transaction holding the case's chain lock. Everything done
+    through it commits together or not at all."""
+
+    case: Case
+
+    def exhibit_by_blake3(self, blake3: str) -> Exhibit | None: ...
+
+    def next_exhibit_number(self, team: str) -> int:
+        """The next number of the team's exhibits in this case (1, 2, ...):
+        gapless, because it rolls back with the transaction."""
+        ...
+
+    def add_exhibit(self, exhibit: Exhibit) -> None: ...
+
+    def append(self, draft: EventDraft) -> CustodyEvent:
+        """Link the draft after the chain head, stamped by the catalog's clock."""
+        ...
+
+    def mark_done(self, run_id: str, source: str, reference: str) -> None: ...
+
+
+class Catalog(Protocol):
+    def add_case(self, case: Case, opening: EventDraft) -> CustodyEvent:
+        """Create the case and its first custody event, atomically."""
+        ...
+
+    def case(self, case_id: str) -> Case: ...
+
+    def cases(self) -> list[Case]: ...
+
+    def transaction(self, case_id: str) -> AbstractContextManager[CaseTransaction]: ...
+
+    def exhibit(self, reference: str, case_id: str | None = None) -> Exhibit: ...
+
+    def exhibits(self, case_id: str | None = None, team: str | None = None) -> list[Exhibit]: ...
+
+    def events(self, case_id: str, exhibit: str | None = None) -> Iterator[CustodyEvent]:
+        """In sequence order, straight from the stored rows."""
+        ...
+
+    def start_run(self, case_id: str, team: str, actor: str, fingerprint: str) -> IngestRun: ...
+
+    def finish_run(self, run_id: str) -> None: ...
