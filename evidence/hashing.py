@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import BinaryIO, Protocol
 
 from blake3 import blake3
@@ -75,9 +75,16 @@ class HashingReader:
     ``b""``; it waits for the hasher to catch up."""
 
     def __init__(
-        self, raw: BinaryIO, declared: Iterable[str] = (), *, chunk: int = CHUNK, depth: int = 4
+        self,
+        raw: BinaryIO,
+        declared: Iterable[str] = (),
+        *,
+        chunk: int = CHUNK,
+        depth: int = 4,
+        on_read: Callable[[int], None] | None = None,
     ) -> None:
         self._raw = raw
+        self._on_read = on_read
         self._chunk = chunk
         self._hash = MultiHash(declared)
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
@@ -109,6 +116,8 @@ class HashingReader:
         if len(self.head) < HEAD:
             self.head += data[: HEAD - len(self.head)]
         self._queue.put(bytes(data))
+        if self._on_read is not None:
+            self._on_read(len(data))
         return data
 
     def digests(self) -> Digests:

@@ -116,7 +116,7 @@ def link(case_id: str, head: CustodyEvent | None, draft: EventDraft, at: datetim
     """The event that follows ``head`` (``None`` for a new chain)."""
     seq = 1 if head is None else head.seq + 1
     prev = GENESIS if head is None else head.hash
-    at = at.astimezone(UTC)
+    at = datetime.fromisoformat(format_time(at).replace("Z", "+00:00"))  # aware, UTC, microseconds
     digest = blake3(
         encode(
             case_id=case_id,

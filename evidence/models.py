@@ -119,6 +119,7 @@ class Action(StrEnum):
     INGESTED = "INGESTED"
     DUPLICATE_SEEN = "DUPLICATE_SEEN"
     HASH_MISMATCH = "HASH_MISMATCH"
+    SOURCE_CHANGED = "SOURCE_CHANGED"  # a file changed while read: nothing committed
 
 
 @dataclass(frozen=True, slots=True)

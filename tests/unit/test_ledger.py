@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from blake3 import blake3
+
+from evidence import ledger
+from evidence.errors import LedgerError
+from evidence.models import CustodyEvent
+from evidence.ports import EventDraft
+
+T0 = datetime(2026, 3, 14, 8, 0, tzinfo=UTC)
+
+
+def chain(n: int = 6) -> list[CustodyEvent]:
+    events: list[CustodyEvent] = []
+    for i in range(n):
+        draft = EventDraft("INGESTED", "Insp. Petrova", "BG", f"BG-EX-{i + 1:04d}", {"size": i, "n": [1, "ü"]})
+        events.append(ledger.link("DANUBE", events[-1] if events else None, draft, T0 + timedelta(seconds=i)))
+    return events
+
+
+def test_encoding_is_the_documented_canonical_bytes() -> None:
+    first = chain(1)[0]
+    expected = (
+        b'jitev-custody-v1\n{"action":"INGESTED","actor":"Insp. Petrova","at":"2026-03-14T08:00:00.000000Z",'
+        b'"case":"DANUBE","details":{"n":[1,"\xc3\xbc"],"size":0},"exhibit":"BG-EX-0001",'
+        b'"prev_hash":"' + b"0" * 64 + b'","seq":1,"team":"BG"}'
+    )
+    assert first.hash == blake3(expected).hexdigest()
+    assert first.prev_hash == ledger.GENESIS and first.seq == 1
+
+
+def test_time_zone_does_not_change_the_hash() -> None:
+    draft = EventDraft("X", "a", "BG")
+    utc = ledger.link("C1", None, draft, T0)
+    sofia = ledger.link("C1", None, draft, T0.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Sofia")))
+    assert utc.hash == sofia.hash
+
+
+def test_valid_chain_verifies_and_reports_head() -> None:
+    events = chain()
+    result = ledger.verify("DANUBE", events)
+    assert result.ok and result.events == 6 and result.head_hash == events[-1].hash
+
+
+def test_empty_chain_is_valid() -> None:
+    assert ledger.verify("DANUBE", []).ok
+
+
+@pytest.mark.parametrize(
+    ("tamper", "seq", "kind"),
+    [
+        (lambda e: e[:2] + [replace(e[2], actor="Someone else")] + e[3:], 3, "edited"),
+        (lambda e: e[:2] + [replace(e[2], details={"size": 999, "n": [1, "ü"]})] + e[3:], 3, "edited"),
+        (lambda e: e[:3] + e[4:], 4, "missing"),
+        (lambda e: e[:2] + [replace(e[3], seq=3), replace(e[2], seq=4)] + e[4:], 3, "reordered"),
+        (lambda e: e[:4] + [replace(e[4], prev_hash=e[1].hash)] + e[5:], 5, "bad link"),
+        (lambda e: e[:1] + [replace(e[1], case_id="OTHER")] + e[2:], 2, "edited"),
+    ],
+)
+def test_tampering_names_the_first_bad_event(tamper, seq: int, kind: str) -> None:
+    result = ledger.verify("DANUBE", tamper(chain()))
+    assert not result.ok
+    assert (result.problem.seq, result.problem.kind) == (seq, kind)
+    assert result.head_seq == seq - 1
+
+
+def test_rewritten_hash_without_relinking_is_a_bad_link_downstream() -> None:
+    events = chain()
+    forged = replace(events[2], actor="X")
+    forged = replace(forged, hash=ledger.event_hash(forged))
+    result = ledger.verify("DANUBE", events[:2] + [forged] + events[3:])
+    assert (result.problem.seq, result.problem.kind) == (4, "bad link")
+
+
+def test_floats_and_naive_times_are_refused() -> None:
+    with pytest.raises(LedgerError, match="float"):
+        ledger.link("C1", None, EventDraft("X", "a", "BG", details={"ratio": 0.5}), T0)
+    with pytest.raises(LedgerError, match="timezone"):
+        ledger.link("C1", None, EventDraft("X", "a", "BG"), datetime(2026, 1, 1))
