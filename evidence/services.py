@@ -113,13 +113,19 @@ def plan_ingest(
     return IngestPlan(case, team, actor, files, found.skipped, fingerprint)
 
 
+MIN_BATCH = 50
+
+
 def batches(files: list[PlannedFile], *, max_files: int, max_bytes: int, workers: int) -> list[list[PlannedFile]]:
     """Group files into tasks: at most ``max_files`` files or about ``max_bytes``
-    per batch, and enough batches to keep ``workers`` busy. A file bigger than
+    per batch, and enough batches to keep ``workers`` busy (never fewer than
+    ``MIN_BATCH`` files a batch, for small files). A file bigger than
     ``max_bytes`` gets a batch of its own."""
     if not files:
         return []
-    limit_files = max(1, min(max_files, -(-len(files) // max(1, workers))))
+    # Spread work over the workers, but keep small ingests in one batch so
+    # their exhibit numbers follow the order the files were given in.
+    limit_files = max(1, min(max_files, max(MIN_BATCH, -(-len(files) // max(1, workers)))))
     limit_bytes = max(1, max_bytes)
     result: list[list[PlannedFile]] = []
     current: list[PlannedFile] = []

@@ -112,5 +112,7 @@ def test_batches_group_small_files_and_isolate_big_ones() -> None:
     groups = batches(_planned([10, 3 << 30, 10]), max_files=500, max_bytes=1 << 30, workers=1)
     assert [len(g) for g in groups] == [1, 1, 1]
     groups = batches(_planned([100] * 10), max_files=500, max_bytes=1 << 30, workers=4)
-    assert sum(len(g) for g in groups) == 10 and len(groups) == 4
+    assert [len(g) for g in groups] == [10]
+    groups = batches(_planned([100] * 400), max_files=500, max_bytes=1 << 30, workers=4)
+    assert [len(g) for g in groups] == [100] * 4
     assert batches([], max_files=5, max_bytes=5, workers=2) == []

@@ -1,0 +1,116 @@
+"""Settings: one pydantic-settings model per section, each with its own
+environment prefix, and a TOML file as one more source.
+
+Precedence, highest first: keyword arguments (tests), environment variables
+(``JITEV_STORE_BACKEND=s3``), the ``[store]`` / ``[db]`` / ``[ingest]``
+tables of the TOML file (``$JITEV_CONFIG``, else ``$JITEV_HOME/config.toml``),
+then the defaults below. ``config/default.toml`` documents every key.
+Nothing is read at import time: call ``load()``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+MiB = 1024 * 1024
+
+
+def home() -> Path:
+    return Path(os.environ.get("JITEV_HOME") or Path.home() / ".jitev").expanduser().absolute()
+
+
+def config_file() -> Path:
+    return Path(os.environ.get("JITEV_CONFIG") or home() / "config.toml")
+
+
+class _Section(BaseSettings):
+    table: ClassVar[str]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(
+            settings_cls, toml_file=config_file(), toml_table_header=(cls.table,)
+        )
+        return (init_settings, env_settings, toml)
+
+
+class StoreSettings(_Section):
+    """Where exhibits' bytes are kept: the local write-once directory (default)
+    or an S3 server with object lock (MinIO, Ceph RGW, AWS S3)."""
+
+    table = "store"
+    model_config = SettingsConfigDict(env_prefix="JITEV_STORE_", extra="forbid")
+
+    backend: Literal["local", "s3"] = "local"
+    root: Path | None = None  # local backend; default $JITEV_HOME/objects
+    endpoint: str = "127.0.0.1:9000"  # s3 backend: host:port
+    access_key: str = ""
+    secret_key: SecretStr = SecretStr("")
+    secure: bool = False  # https
+    region: str | None = None
+    bucket_prefix: str = "jitev"  # one bucket per team: <prefix>-<team>
+    retention_days: int = Field(default=3650, ge=1)  # COMPLIANCE retention of every object
+    part_size_mib: int = Field(default=64, ge=5)
+    small_object_max_mib: int = Field(default=8, ge=0)
+
+
+class DbSettings(_Section):
+    """The catalog and custody ledger: SQLite (default) or PostgreSQL."""
+
+    table = "db"
+    model_config = SettingsConfigDict(env_prefix="JITEV_DB_", extra="forbid")
+
+    url: str | None = None  # default sqlite:///$JITEV_HOME/jitev.db
+    auto_migrate: bool = True
+
+
+class IngestSettings(_Section):
+    table = "ingest"
+    model_config = SettingsConfigDict(env_prefix="JITEV_INGEST_", extra="forbid")
+
+    concurrency: int = Field(default=4, ge=1, le=64)  # batches stored at once
+    batch_files: int = Field(default=500, ge=1)  # files per task, at most
+    batch_mib: int = Field(default=1024, ge=1)  # bytes per task, about
+    commit_every: int = Field(default=64, ge=1)  # exhibits per DB transaction
+
+
+class Settings:
+    def __init__(
+        self,
+        store: StoreSettings | None = None,
+        db: DbSettings | None = None,
+        ingest: IngestSettings | None = None,
+    ) -> None:
+        self.home = home()
+        self.store = store or StoreSettings()
+        self.db = db or DbSettings()
+        self.ingest = ingest or IngestSettings()
+
+    @property
+    def db_url(self) -> str:
+        return self.db.url or f"sqlite:///{self.home / 'jitev.db'}"
+
+    @property
+    def store_root(self) -> Path:
+        return self.store.root or self.home / "objects"
+
+
+def load() -> Settings:
+    return Settings()
