@@ -1,0 +1,353 @@
+"""The embedded default object store: a write-once directory.
+
+Layout, one directory per team namespace::
+
+    root/BG/.incoming/<uuid>.part           a put in progress (removed when done)
+    root/BG/objects/ab/<blake3>             the bytes, mode 0444, never rewritten
+    root/BG/objects/ab/<blake3>.json        size + digests + first retention, written once
+    root/BG/objects/ab/<blake3>.retention   extensions, one ISO date a line, append-only
+    root/BG/objects/ab/<blake3>.hold        present while a legal hold applies
+
+A put streams the source into ``.incoming``, fsyncs it, and once the digests
+are known links it into place under its content address with ``os.link``
+(which never replaces an existing file), so two writers of the same content
+cannot clobber each other and a re-run after a crash adopts what is there.
+``delete`` always refuses: nothing in this store is ever removed by jitev.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from evidence.errors import (
+    InputError,
+    IntegrityError,
+    NotFound,
+    SourceChanged,
+    StoreConfigError,
+    StoreError,
+    WriteOnceViolation,
+)
+from evidence.models import HEX64, Digests, StoredObject
+from evidence.ports import Clock, DigestSource, ObjectInfo
+
+CHUNK = 1024 * 1024
+NAMESPACE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$")
+
+
+def check_namespace(namespace: str) -> str:
+    if not NAMESPACE.match(namespace):
+        raise InputError(
+            f"object store namespace {namespace!r} is not valid: use a team code "
+            "(letters, digits and '-', e.g. BG)"
+        )
+    return namespace
+
+
+def check_key(key: str) -> str:
+    if not HEX64.match(key):
+        raise InputError(
+            f"object key {key!r} is not valid: keys are the 64 lowercase hex digits "
+            "of the content's BLAKE3"
+        )
+    return key
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.strip())
+
+
+class LocalStore:
+    """``ObjectStore`` over a local directory (see the module docstring)."""
+
+    def __init__(self, root: Path, retention_days: int, clock: Clock) -> None:
+        self.root = Path(root)
+        self.retention_days = retention_days
+        self.clock = clock
+        self.description = f"local store {self.root}"
+
+    # -- paths -----------------------------------------------------------------
+
+    def _object_path(self, namespace: str, key: str) -> Path:
+        check_namespace(namespace)
+        check_key(key)
+        return self.root / namespace / "objects" / key[:2] / key
+
+    def _existing(self, namespace: str, key: str) -> Path:
+        path = self._object_path(namespace, key)
+        if not path.is_file():
+            raise NotFound(
+                f"no object {key} in namespace {namespace} of the {self.description} "
+                f"({path} does not exist): check the key and the team"
+            )
+        return path
+
+    def _now(self) -> datetime:
+        now = self.clock.now()
+        if now.tzinfo is None:
+            raise ValueError("the clock must return an aware UTC datetime")
+        return now
+
+    # -- put -------------------------------------------------------------------
+
+    def put(self, namespace: str, source: DigestSource, length: int | None) -> StoredObject:
+        check_namespace(namespace)
+        incoming = self.root / namespace / ".incoming"
+        try:
+            incoming.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreConfigError(
+                f"cannot create {incoming}: {exc.strerror}; check that the storage root "
+                f"{self.root} exists and is writable by jitev"
+            ) from exc
+        temp = incoming / f"{uuid.uuid4().hex}.part"
+        try:
+            digests = self._receive(source, temp, length)
+            return self._place(namespace, temp, digests)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+
+    def _receive(self, source: DigestSource, temp: Path, length: int | None) -> Digests:
+        written = 0
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise StoreError(f"cannot create {temp}: {exc.strerror}; check the disk") from exc
+        with os.fdopen(fd, "wb") as out:
+            while chunk := source.read(CHUNK):
+                try:
+                    out.write(chunk)
+                except OSError as exc:
+                    raise StoreError(
+                        f"cannot write {temp}: {exc.strerror}; free disk space under "
+                        f"{self.root} and run again (nothing was stored)"
+                    ) from exc
+                written += len(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        if length is not None and written != length:
+            raise SourceChanged(
+                f"the source gave {written} bytes where {length} were expected: it changed "
+                "while it was read; nothing was stored, make sure it is not being written "
+                "and run again"
+            )
+        digests = source.digests()
+        if digests.size != written:
+            raise IntegrityError(
+                f"{digests.size} bytes were digested but {written} written to {temp}: "
+                "nothing was stored; run again"
+            )
+        return digests
+
+    def _place(self, namespace: str, temp: Path, digests: Digests) -> StoredObject:
+        path = self._object_path(namespace, digests.blake3)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(temp, 0o444)
+        adopted = False
+        try:
+            os.link(temp, path)  # never replaces: EEXIST if the content is there already
+        except FileExistsError:
+            adopted = True
+        else:
+            _fsync_dir(path.parent)
+        if adopted:
+            size = path.stat().st_size
+            if size != digests.size:
+                raise IntegrityError(
+                    f"{path} already exists with {size} bytes but the content with this "
+                    f"BLAKE3 has {digests.size}: the stored object is damaged; do not "
+                    "delete it, report it to the auditor"
+                )
+        sidecar = self._sidecar(path)
+        if sidecar.exists():
+            meta = self._read_sidecar(sidecar)
+            self._check_meta(path, meta, digests)
+        else:  # a first write, or a crash between the object and its sidecar
+            until = (self._now() + timedelta(days=self.retention_days)).replace(microsecond=0)
+            self._write_once(
+                sidecar,
+                json.dumps(
+                    {
+                        "size": digests.size,
+                        "blake3": digests.blake3,
+                        "sha256": digests.sha256,
+                        "retention_until": until.isoformat(),
+                    },
+                    sort_keys=True,
+                ).encode(),
+            )
+        info = self.stat(namespace, digests.blake3)
+        now = self._now()
+        if info.retention_until is None or info.retention_until <= now:  # adopted, run out
+            self.extend_retention(
+                namespace,
+                digests.blake3,
+                (now + timedelta(days=self.retention_days)).replace(microsecond=0),
+            )
+            info = self.stat(namespace, digests.blake3)
+        if (info.size, info.blake3, info.sha256) != (digests.size, digests.blake3, digests.sha256):
+            raise IntegrityError(
+                f"{path} does not match what was written (size {info.size}, sha256 "
+                f"{info.sha256}): run again; if it persists, report it to the auditor"
+            )
+        return StoredObject(
+            namespace=namespace,
+            key=digests.blake3,
+            size=digests.size,
+            blake3=digests.blake3,
+            sha256=digests.sha256,
+            retention_until=info.retention_until,
+            adopted=adopted,
+        )
+
+    @staticmethod
+    def _sidecar(path: Path) -> Path:
+        return path.with_name(path.name + ".json")
+
+    @staticmethod
+    def _read_sidecar(sidecar: Path) -> dict[str, object]:
+        try:
+            meta = json.loads(sidecar.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise IntegrityError(
+                f"cannot read the metadata {sidecar}: {exc}; do not delete it, report "
+                "it to the auditor"
+            ) from exc
+        if not isinstance(meta, dict):
+            raise IntegrityError(f"the metadata {sidecar} is not a JSON object: report it")
+        return meta
+
+    @staticmethod
+    def _check_meta(path: Path, meta: dict[str, object], digests: Digests) -> None:
+        expected = {"size": digests.size, "blake3": digests.blake3, "sha256": digests.sha256}
+        wrong = [f"{k} {meta.get(k)!r} != {v!r}" for k, v in expected.items() if meta.get(k) != v]
+        if wrong:
+            raise IntegrityError(
+                f"{path} is stored with other digests ({'; '.join(wrong)}): the stored "
+                "object or its metadata is damaged; do not delete it, report it to the auditor"
+            )
+
+    @staticmethod
+    def _write_once(path: Path, data: bytes) -> None:
+        """Write ``path`` atomically; a concurrent writer that got there first wins."""
+        temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            with contextlib.suppress(FileExistsError):
+                os.link(temp, path)
+            _fsync_dir(path.parent)
+        finally:
+            temp.unlink()
+
+    # -- reads -----------------------------------------------------------------
+
+    def stat(self, namespace: str, key: str) -> ObjectInfo:
+        path = self._existing(namespace, key)
+        size = path.stat().st_size
+        sidecar = self._sidecar(path)
+        blake3: str | None = None
+        sha256: str | None = None
+        until: datetime | None = None
+        if sidecar.exists():
+            meta = self._read_sidecar(sidecar)
+            blake3 = str(meta["blake3"]) if "blake3" in meta else None
+            sha256 = str(meta["sha256"]) if "sha256" in meta else None
+            if "retention_until" in meta:
+                until = _parse_time(str(meta["retention_until"]))
+        extensions = self._retention_log(path)
+        if extensions.exists():
+            for line in extensions.read_text().splitlines():
+                if line.strip():
+                    later = _parse_time(line)
+                    until = later if until is None else max(until, later)
+        return ObjectInfo(
+            namespace=namespace,
+            key=key,
+            size=size,
+            blake3=blake3,
+            sha256=sha256,
+            retention_until=until,
+            legal_hold=self._hold(path).exists(),
+        )
+
+    def exists(self, namespace: str, key: str) -> bool:
+        return self._object_path(namespace, key).is_file()
+
+    def open(self, namespace: str, key: str) -> Iterator[bytes]:
+        path = self._existing(namespace, key)
+        handle = path.open("rb")  # opened now, so a missing object fails here
+
+        def chunks() -> Iterator[bytes]:
+            with handle:
+                while chunk := handle.read(CHUNK):
+                    yield chunk
+
+        return chunks()
+
+    def download_url(self, namespace: str, key: str, expires: timedelta) -> str:
+        # A file:// URL does not expire; access is governed by the file system.
+        return self._existing(namespace, key).resolve().as_uri()
+
+    # -- protection ------------------------------------------------------------
+
+    @staticmethod
+    def _hold(path: Path) -> Path:
+        return path.with_name(path.name + ".hold")
+
+    @staticmethod
+    def _retention_log(path: Path) -> Path:
+        return path.with_name(path.name + ".retention")
+
+    def set_legal_hold(self, namespace: str, key: str, on: bool) -> None:
+        hold = self._hold(self._existing(namespace, key))
+        if on:
+            hold.touch(mode=0o444, exist_ok=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                hold.unlink()
+        _fsync_dir(hold.parent)
+
+    def extend_retention(self, namespace: str, key: str, until: datetime) -> None:
+        if until.tzinfo is None:
+            raise InputError(f"retention date {until} has no time zone: give a UTC date")
+        info = self.stat(namespace, key)
+        current = info.retention_until
+        if current is not None and until < current:
+            raise WriteOnceViolation(
+                f"the retention of {namespace}/{key} runs until {current.isoformat()} and "
+                f"cannot be shortened to {until.isoformat()}: give a later date"
+            )
+        if current is not None and until == current:
+            return
+        log = self._retention_log(self._object_path(namespace, key))
+        with log.open("a") as out:
+            out.write(until.isoformat() + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+
+    def delete(self, namespace: str, key: str) -> None:
+        path = self._existing(namespace, key)
+        raise WriteOnceViolation(
+            f"refusing to delete {key} ({path}): objects in the {self.description} are "
+            "write-once and are never deleted by jitev; record a custody event instead"
+        )

@@ -1,0 +1,319 @@
+"""``SqlCatalog``: the catalog and custody ledger on SQLite (default) or
+PostgreSQL, implementing ``evidence.ports.Catalog``.
+
+Every write runs in one database transaction; a failure leaves nothing of it.
+Writes to a case's chain hold the case's chain lock (see
+``storage.sql.transaction``), so events of one case are appended one at a
+time whatever the number of processes and machines.
+
+Do not call a writing method of the catalog while a ``transaction()`` block is
+open in the same thread: on SQLite it would wait for the block's own lock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import Connection, Engine, exists, func, insert, select, update
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
+
+from evidence.errors import InputError, NotFound
+from evidence.ledger import link
+from evidence.models import Case, CustodyEvent, Exhibit
+from evidence.ports import Clock, EventDraft, IngestRun
+from storage.sql import engine as db
+from storage.sql import migrate as alembic_migrate
+from storage.sql import records
+from storage.sql.tables import (
+    case_teams,
+    cases,
+    custody_events,
+    exhibits,
+    ingest_run_items,
+    ingest_runs,
+    teams,
+)
+from storage.sql.transaction import SqlCaseTransaction
+
+EVENTS_PAGE = 1000
+
+
+def _no_case(case_id: str) -> NotFound:
+    return NotFound(f"no case {case_id} in the catalog: list the cases with `jitev case list`")
+
+
+class SqlCatalog:
+    def __init__(self, url: str, clock: Clock) -> None:
+        parsed = db.parse_url(url)
+        self.url = db.mask(parsed)  # password masked: safe to print
+        self._clock = clock
+        self._engine = db.make_engine(parsed)
+        self._postgres = self._engine.dialect.name == "postgresql"
+
+    def __repr__(self) -> str:
+        return f"SqlCatalog({self.url!r})"
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (for tests, benchmarks and maintenance)."""
+        return self._engine
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- connections -------------------------------------------------------------
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with db.db_errors(self.url), db.connect(self._engine, self.url) as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A write transaction; on SQLite it holds the database write lock
+        from its first statement (BEGIN IMMEDIATE)."""
+        with db.db_errors(self.url), db.connect(self._engine, self.url) as conn:
+            db.write_options(conn)
+            with conn.begin():
+                yield conn
+
+    def migrate(self) -> None:
+        """Create or upgrade the tables (Alembic ``upgrade head``); a no-op when
+        the database is at head. Safe to run from several processes at once."""
+        with self._write() as conn:
+            alembic_migrate.upgrade(conn)
+
+    def schema_revision(self) -> str | None:
+        """The Alembic revision of the database (``None`` before ``migrate``)."""
+        with self._read() as conn:
+            return alembic_migrate.current(conn)
+
+    # -- cases -------------------------------------------------------------------
+
+    def _load_case(self, conn: Connection, case_id: str, *, lock: bool = False) -> Case:
+        query = select(cases).where(cases.c.id == case_id)
+        if lock and self._postgres:
+            query = query.with_for_update()
+        row = conn.execute(query).first()
+        if row is None:
+            raise _no_case(case_id)
+        team_rows = conn.execute(
+            select(teams)
+            .join(case_teams, case_teams.c.team_code == teams.c.code)
+            .where(case_teams.c.case_id == case_id)
+            .order_by(case_teams.c.position)
+        ).all()
+        return records.case_from_rows(row, team_rows)
+
+    def _upsert_teams(self, conn: Connection, case: Case) -> None:
+        rows = [
+            {"code": t.code, "member_state": t.member_state, "name": t.name} for t in case.teams
+        ]
+        dialect = postgresql if self._postgres else sqlite
+        stmt = dialect.insert(teams).values(rows)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[teams.c.code],
+                set_={"member_state": stmt.excluded.member_state, "name": stmt.excluded.name},
+            )
+        )
+
+    def add_case(self, case: Case, opening: EventDraft) -> CustodyEvent:
+        exists_msg = (
+            f"case {case.id} already exists: pick another id, or see it with "
+            f"`jitev case list`"
+        )
+        with self._write() as conn:
+            if conn.execute(select(exists().where(cases.c.id == case.id))).scalar():
+                raise InputError(exists_msg)
+            now = self._clock.now()
+            try:
+                conn.execute(
+                    insert(cases).values(
+                        id=case.id,
+                        title=case.title,
+                        agreement_ref=case.agreement_ref,
+                        lead_team=case.lead_team,
+                        created_at=now,
+                    )
+                )
+            except sa_exc.IntegrityError as e:  # a concurrent add_case of the same id won
+                raise InputError(exists_msg) from e
+            self._upsert_teams(conn, case)
+            conn.execute(
+                insert(case_teams),
+                [
+                    {"case_id": case.id, "team_code": t.code, "position": i}
+                    for i, t in enumerate(case.teams)
+                ],
+            )
+            event = link(case.id, None, opening, now)
+            conn.execute(insert(custody_events).values(records.event_values(event)))
+        return event
+
+    def case(self, case_id: str) -> Case:
+        with self._read() as conn:
+            return self._load_case(conn, case_id)
+
+    def cases(self) -> list[Case]:
+        with self._read() as conn:
+            ids = conn.execute(select(cases.c.id).order_by(cases.c.id)).scalars().all()
+            return [self._load_case(conn, case_id) for case_id in ids]
+
+    @contextmanager
+    def transaction(self, case_id: str) -> Iterator[SqlCaseTransaction]:
+        with self._write() as conn:
+            tx = SqlCaseTransaction(conn, self._load_case(conn, case_id, lock=True), self._clock)
+            try:
+                yield tx
+            finally:
+                tx.close()
+
+    # -- exhibits ----------------------------------------------------------------
+
+    def exhibit(self, reference: str, case_id: str | None = None) -> Exhibit:
+        with self._read() as conn:
+            query = select(exhibits).where(exhibits.c.reference == reference)
+            if case_id is not None:
+                query = query.where(exhibits.c.case_id == case_id)
+            rows = conn.execute(query.order_by(exhibits.c.case_id)).all()
+            if case_id is not None and not rows:
+                self._load_case(conn, case_id)  # NotFound for an unknown case
+                raise NotFound(
+                    f"no exhibit {reference} in case {case_id}: list them with "
+                    f"`jitev exhibits list --case {case_id}`"
+                )
+        if not rows:
+            raise NotFound(
+                f"no exhibit {reference} in any case: list them with `jitev exhibits list`"
+            )
+        if len(rows) > 1:
+            where = ", ".join(r.case_id for r in rows)
+            raise InputError(
+                f"exhibit {reference} exists in cases {where}: say which with --case "
+                f"{rows[0].case_id}"
+            )
+        return records.exhibit_from_row(rows[0])
+
+    def exhibits(self, case_id: str | None = None, team: str | None = None) -> list[Exhibit]:
+        query = select(exhibits)
+        if case_id is not None:
+            query = query.where(exhibits.c.case_id == case_id)
+        if team is not None:
+            query = query.where(exhibits.c.team == team)
+        # BG-EX-0002 before BG-EX-0010, and BG-EX-9999 before BG-EX-10000
+        query = query.order_by(
+            exhibits.c.case_id,
+            exhibits.c.team,
+            func.length(exhibits.c.reference),
+            exhibits.c.reference,
+        )
+        with self._read() as conn:
+            if case_id is not None:
+                self._load_case(conn, case_id)
+            return [records.exhibit_from_row(r) for r in conn.execute(query)]
+
+    # -- custody events ----------------------------------------------------------
+
+    def events(self, case_id: str, exhibit: str | None = None) -> Iterator[CustodyEvent]:
+        """In stored sequence order, read in pages (memory stays bounded, and
+        no connection is held between pages)."""
+        self.case(case_id)  # NotFound now, not at the first next()
+        return self._event_pages(case_id, exhibit)
+
+    def _event_pages(self, case_id: str, exhibit: str | None) -> Iterator[CustodyEvent]:
+        after: int | None = None
+        while True:
+            query = select(custody_events).where(custody_events.c.case_id == case_id)
+            if exhibit is not None:
+                query = query.where(custody_events.c.exhibit == exhibit)
+            if after is not None:
+                query = query.where(custody_events.c.seq > after)
+            query = query.order_by(custody_events.c.seq).limit(EVENTS_PAGE)
+            with self._read() as conn:
+                page = [records.event_from_row(r) for r in conn.execute(query)]
+            yield from page
+            if len(page) < EVENTS_PAGE:
+                return
+            after = page[-1].seq
+
+    # -- ingest runs -------------------------------------------------------------
+
+    def start_run(self, case_id: str, team: str, actor: str, fingerprint: str) -> IngestRun:
+        """Resume the unfinished run of the same files (same fingerprint) by the
+        same team in the case, or start a new one."""
+        with self._write() as conn:
+            case = self._load_case(conn, case_id, lock=True)
+            case.team(team)
+            run_id = conn.execute(
+                select(ingest_runs.c.id)
+                .where(
+                    ingest_runs.c.case_id == case_id,
+                    ingest_runs.c.team == team,
+                    ingest_runs.c.fingerprint == fingerprint,
+                    ingest_runs.c.finished_at.is_(None),
+                )
+                .order_by(ingest_runs.c.started_at.desc())
+                .limit(1)
+            ).scalar()
+            if run_id is not None:
+                done = self._run_items(conn, run_id)
+                return IngestRun(run_id, case_id, team, actor, resumed=True, done=done)
+            run_id = uuid.uuid4().hex
+            conn.execute(
+                insert(ingest_runs).values(
+                    id=run_id,
+                    case_id=case_id,
+                    team=team,
+                    actor=actor,
+                    fingerprint=fingerprint,
+                    started_at=self._clock.now(),
+                )
+            )
+            return IngestRun(run_id, case_id, team, actor, resumed=False, done={})
+
+    @staticmethod
+    def _run_items(conn: Connection, run_id: str) -> dict[str, str]:
+        rows = conn.execute(
+            select(ingest_run_items.c.source, ingest_run_items.c.reference)
+            .where(ingest_run_items.c.run_id == run_id)
+            .order_by(ingest_run_items.c.source)
+        ).all()
+        return {r.source: r.reference for r in rows}
+
+    def _check_run(self, conn: Connection, run_id: str) -> None:
+        if conn.execute(select(exists().where(ingest_runs.c.id == run_id))).scalar():
+            return
+        raise NotFound(f"no ingest run {run_id}: start the ingest again to get a new run")
+
+    def run_items(self, run_id: str) -> dict[str, str]:
+        """Source path -> exhibit reference of everything the run committed."""
+        with self._read() as conn:
+            self._check_run(conn, run_id)
+            return self._run_items(conn, run_id)
+
+    def finish_run(self, run_id: str) -> None:
+        with self._write() as conn:
+            self._check_run(conn, run_id)
+            conn.execute(
+                update(ingest_runs)
+                .where(ingest_runs.c.id == run_id, ingest_runs.c.finished_at.is_(None))
+                .values(finished_at=self._clock.now())
+            )

@@ -1,0 +1,135 @@
+"""Rows to domain values and back: cases, exhibits, custody events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Row
+
+from evidence.errors import LedgerError
+from evidence.ledger import canonical_json, format_time
+from evidence.models import Case, CustodyEvent, DeclaredHash, Exhibit, ExhibitStatus, Team
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # evidence.ledger.format_time
+UNPARSEABLE = "__unparseable__"
+# A stored time that is not in format_time form was edited outside jitev. The
+# event is returned with this time, which cannot hash to the stored hash, so
+# verification reports it as edited instead of crashing.
+UNREADABLE_TIME = datetime(1, 1, 1, tzinfo=UTC)
+
+
+def case_from_rows(row: Row[Any], team_rows: Iterable[Row[Any]]) -> Case:
+    return Case(
+        id=row.id,
+        title=row.title,
+        agreement_ref=row.agreement_ref,
+        teams=tuple(Team(t.code, t.member_state, t.name) for t in team_rows),
+        lead_team=row.lead_team,
+    )
+
+
+def exhibit_values(exhibit: Exhibit) -> dict[str, Any]:
+    return {
+        "case_id": exhibit.case_id,
+        "reference": exhibit.reference,
+        "team": exhibit.team,
+        "title": exhibit.title,
+        "description": exhibit.description,
+        "seized_at": exhibit.seized_at,
+        "seized_by": exhibit.seized_by,
+        "seized_from": exhibit.seized_from,
+        "original_name": exhibit.original_name,
+        "relative_path": exhibit.relative_path,
+        "media_type": exhibit.media_type,
+        "size": exhibit.size,
+        "blake3": exhibit.blake3,
+        "sha256": exhibit.sha256,
+        "declared_algorithm": exhibit.declared.algorithm if exhibit.declared else None,
+        "declared_value": exhibit.declared.value if exhibit.declared else None,
+        "storage_key": exhibit.storage_key,
+        "retention_until": exhibit.retention_until,
+        "status": exhibit.status.value,
+        "ingested_at": exhibit.ingested_at,
+        "ingested_by": exhibit.ingested_by,
+    }
+
+
+def exhibit_from_row(row: Row[Any]) -> Exhibit:
+    declared = None
+    if row.declared_algorithm is not None and row.declared_value is not None:
+        declared = DeclaredHash(row.declared_algorithm, row.declared_value)
+    return Exhibit(
+        reference=row.reference,
+        case_id=row.case_id,
+        team=row.team,
+        title=row.title,
+        description=row.description,
+        seized_at=row.seized_at,
+        seized_by=row.seized_by,
+        seized_from=row.seized_from,
+        original_name=row.original_name,
+        relative_path=row.relative_path,
+        media_type=row.media_type,
+        size=row.size,
+        blake3=row.blake3,
+        sha256=row.sha256,
+        declared=declared,
+        storage_key=row.storage_key,
+        retention_until=row.retention_until,
+        status=ExhibitStatus(row.status),
+        ingested_at=row.ingested_at,
+        ingested_by=row.ingested_by,
+    )
+
+
+def event_values(event: CustodyEvent) -> dict[str, Any]:
+    return {
+        "case_id": event.case_id,
+        "seq": event.seq,
+        "exhibit": event.exhibit,
+        "action": event.action,
+        "actor": event.actor,
+        "team": event.team,
+        "at": format_time(event.at),
+        "details": canonical_json(event.details).decode("utf-8"),
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    }
+
+
+def parse_time(text: str) -> datetime:
+    try:
+        return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return UNREADABLE_TIME
+
+
+def parse_details(text: str) -> dict[str, Any]:
+    """The stored details, or ``{"__unparseable__": text}`` when they are not
+    a JSON object that the ledger can encode (edited outside jitev)."""
+    try:
+        value = json.loads(text)
+        if isinstance(value, dict):
+            canonical_json(value)  # floats, NaN ...: not something jitev wrote
+            return value
+    except (ValueError, LedgerError, RecursionError):
+        pass
+    return {UNPARSEABLE: text}
+
+
+def event_from_row(row: Row[Any]) -> CustodyEvent:
+    return CustodyEvent(
+        case_id=row.case_id,
+        seq=row.seq,
+        exhibit=row.exhibit,
+        action=row.action,
+        actor=row.actor,
+        team=row.team,
+        at=parse_time(row.at),
+        details=parse_details(row.details),
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )

@@ -1,0 +1,183 @@
+"""The catalog's tables (SQLAlchemy Core). Alembic migrations in
+``storage/sql/migrations/versions`` create them; a test checks that a
+migrated database matches this module.
+
+The custody events keep exactly the text that was hashed: ``at`` in
+``evidence.ledger.format_time`` form and ``details`` as
+``evidence.ledger.canonical_json``, so re-verification is byte-exact on every
+backend. Other times are timezone-aware (``UtcDateTime``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+from evidence.errors import CatalogError
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware datetime, stored in UTC and read back as UTC-aware (SQLite
+    keeps no offset, PostgreSQL answers in the session's time zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise CatalogError(f"refusing to store the naive datetime {value.isoformat()}: use UTC")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("agreement_ref", Text, nullable=False),
+    Column("lead_team", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("code", Text, primary_key=True),
+    Column("member_state", Text, nullable=False),
+    Column("name", Text, nullable=False),
+)
+
+case_teams = Table(
+    "case_teams",
+    metadata,
+    Column("case_id", Text, ForeignKey("cases.id"), nullable=False),
+    Column("team_code", Text, ForeignKey("teams.code"), nullable=False),
+    Column("position", Integer, nullable=False),  # keeps Case.teams in its given order
+    PrimaryKeyConstraint("case_id", "team_code"),
+)
+
+exhibits = Table(
+    "exhibits",
+    metadata,
+    Column("case_id", Text, nullable=False),
+    Column("reference", Text, nullable=False),
+    Column("team", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("seized_at", UtcDateTime, nullable=True),
+    Column("seized_by", Text, nullable=False),
+    Column("seized_from", Text, nullable=False),
+    Column("original_name", Text, nullable=False),
+    Column("relative_path", Text, nullable=False),
+    Column("media_type", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("blake3", Text, nullable=False),
+    Column("sha256", Text, nullable=False),
+    Column("declared_algorithm", Text, nullable=True),
+    Column("declared_value", Text, nullable=True),
+    Column("storage_key", Text, nullable=False),
+    Column("retention_until", UtcDateTime, nullable=True),
+    Column("status", Text, nullable=False),
+    Column("ingested_at", UtcDateTime, nullable=False),
+    Column("ingested_by", Text, nullable=False),
+    PrimaryKeyConstraint("case_id", "reference"),
+    UniqueConstraint("case_id", "blake3"),
+    ForeignKeyConstraint(["case_id", "team"], ["case_teams.case_id", "case_teams.team_code"]),
+    CheckConstraint("size >= 0", name="size"),
+    CheckConstraint("status IN ('stored', 'quarantined')", name="status"),
+    CheckConstraint("(declared_algorithm IS NULL) = (declared_value IS NULL)", name="declared"),
+    Index(None, "reference"),
+    Index(None, "case_id", "team"),
+)
+
+exhibit_counters = Table(
+    "exhibit_counters",
+    metadata,
+    Column("case_id", Text, nullable=False),
+    Column("team", Text, nullable=False),
+    Column("last_number", Integer, nullable=False),
+    PrimaryKeyConstraint("case_id", "team"),
+    ForeignKeyConstraint(["case_id", "team"], ["case_teams.case_id", "case_teams.team_code"]),
+    CheckConstraint("last_number >= 0", name="last_number"),
+)
+
+# No foreign key from ``exhibit`` to ``exhibits``: an INGESTED event is
+# appended before its exhibit row in the same transaction, and the ledger must
+# stay readable whatever happens to the catalog rows.
+custody_events = Table(
+    "custody_events",
+    metadata,
+    Column("case_id", Text, ForeignKey("cases.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("exhibit", Text, nullable=True),
+    Column("action", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("team", Text, nullable=False),
+    Column("at", Text, nullable=False),  # evidence.ledger.format_time
+    Column("details", Text, nullable=False),  # evidence.ledger.canonical_json
+    Column("prev_hash", Text, nullable=False),
+    Column("hash", Text, nullable=False),
+    PrimaryKeyConstraint("case_id", "seq"),
+    CheckConstraint("seq >= 1", name="seq"),
+    Index(None, "case_id", "exhibit", "seq"),
+)
+
+ingest_runs = Table(
+    "ingest_runs",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("case_id", Text, ForeignKey("cases.id"), nullable=False),
+    Column("team", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("fingerprint", Text, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=True),
+    Index(None, "case_id", "team", "fingerprint"),
+)
+
+ingest_run_items = Table(
+    "ingest_run_items",
+    metadata,
+    Column("run_id", Text, ForeignKey("ingest_runs.id"), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("reference", Text, nullable=False),
+    PrimaryKeyConstraint("run_id", "source"),
+)
