@@ -24,6 +24,7 @@ from rich.progress import (
 from app import render
 from evidence import ledger, services
 from evidence.errors import InputError, JitevError
+from evidence.manifest import from_fields
 from evidence.models import Case, Team
 
 app = typer.Typer(
@@ -168,14 +169,18 @@ def ingest(
     """Ingest files: stream each once through BLAKE3 + SHA-256 into write-once
     storage and record its custody event. Symbolic links are not followed.
     Re-run the same command after a crash: it finishes the rest."""
-    _prefect_defaults()
-    from flows.ingest import LISTENERS, run_ingest
-
     algorithm, digest = _parse_declared(declared_hash)
     fields = {"title": title, "description": description, "seized_at": seized_at,
               "seized_by": seized_by, "seized_from": seized_from,
               "hash_algorithm": algorithm, "hash": digest}
     w = _wiring()
+    # Check everything a person can get wrong before Prefect starts (seconds):
+    # the flow checks again, for runs that do not come from this command.
+    services.plan_ingest(w.catalog, case_id=case, team=team, actor=by, paths=paths,
+                         defaults=from_fields(fields), manifest=manifest)
+    _prefect_defaults()
+    from flows.ingest import LISTENERS, run_ingest
+
     parameters = dict(case_id=case, team=team, actor=by, paths=paths, fields=fields, manifest=manifest)
     if as_json:
         result = run_ingest(w.settings.ingest.concurrency, **parameters)

@@ -190,3 +190,16 @@ def merge(defaults: ExhibitMetadata, specific: ExhibitMetadata | None) -> Exhibi
         seized_by=specific.seized_by or defaults.seized_by,
         seized_from=specific.seized_from or defaults.seized_from,
     )
+
+
+def from_fields(fields: dict[str, str | None]) -> ExhibitMetadata:
+    """Exhibit metadata from the command line's flags (strings)."""
+    seized_at = fields.get("seized_at")
+    return ExhibitMetadata(
+        title=fields.get("title") or None,
+        description=fields.get("description") or "",
+        seized_at=parse_time(seized_at, "--seized-at") if seized_at else None,
+        seized_by=fields.get("seized_by") or "",
+        seized_from=fields.get("seized_from") or "",
+        declared=declared_hash(fields.get("hash_algorithm"), fields.get("hash"), "--declared-hash"),
+    )

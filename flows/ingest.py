@@ -17,8 +17,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from config import wiring
 from evidence import services
 from evidence.errors import StoreUnavailable
-from evidence.manifest import declared_hash, parse_time
-from evidence.models import ExhibitMetadata
+from evidence.manifest import from_fields
 from evidence.ports import IngestRun
 
 # Progress listeners of this process (the CLI's progress bar), by key: a
@@ -61,19 +60,6 @@ def ingest_batch(
     return [o.as_dict() for o in outcomes]
 
 
-def metadata(fields: dict[str, str | None]) -> ExhibitMetadata:
-    """Exhibit metadata from the command line's flags (strings)."""
-    seized_at = fields.get("seized_at")
-    return ExhibitMetadata(
-        title=fields.get("title") or None,
-        description=fields.get("description") or "",
-        seized_at=parse_time(seized_at, "--seized-at") if seized_at else None,
-        seized_by=fields.get("seized_by") or "",
-        seized_from=fields.get("seized_from") or "",
-        declared=declared_hash(fields.get("hash_algorithm"), fields.get("hash"), "--declared-hash"),
-    )
-
-
 @flow(name="ingest", persist_result=False, validate_parameters=False)
 def ingest(
     case_id: str,
@@ -87,7 +73,7 @@ def ingest(
     w = wiring.current()
     plan = services.plan_ingest(
         w.catalog, case_id=case_id, team=team, actor=actor, paths=paths,
-        defaults=metadata(fields or {}), manifest=manifest,
+        defaults=from_fields(fields or {}), manifest=manifest,
     )
     run = w.catalog.start_run(case_id, team, actor, plan.fingerprint)
     listener = LISTENERS.get(progress_key or "")
