@@ -119,7 +119,7 @@ def open_once(source: SourceFile) -> Iterator[BinaryIO]:
     with os.fdopen(fd, "rb", buffering=0) as handle:
         before = os.fstat(fd)
         _check_same(source, before, "before it was read")
-        yield handle  # type: ignore[misc]
+        yield handle
         read_to = handle.tell()
         after = os.fstat(fd)
     _check_same(source, after, "while it was read")
