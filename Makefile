@@ -49,7 +49,7 @@ $(PY):
 
 # Re-install when pyproject.toml is newer than the stamp.
 $(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
 demo: $(STAMP)

@@ -7,10 +7,9 @@ import json
 import os
 import sys
 import uuid
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
-from typer._click.exceptions import ClickException
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -20,6 +19,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TransferSpeedColumn,
 )
+from typer._click.exceptions import ClickException
 
 from app import render
 from evidence import ledger, services
@@ -35,7 +35,9 @@ app = typer.Typer(
 )
 case_app = typer.Typer(help="JIT cases (operations) and their member teams.", no_args_is_help=True)
 exhibits_app = typer.Typer(help="Exhibits: list and show.", no_args_is_help=True)
-custody_app = typer.Typer(help="Continuity: the custody history of one exhibit.", no_args_is_help=True)
+custody_app = typer.Typer(
+    help="Continuity: the custody history of one exhibit.", no_args_is_help=True
+)
 ledger_app = typer.Typer(help="The custody ledger of each case.", no_args_is_help=True)
 app.add_typer(case_app, name="case")
 app.add_typer(exhibits_app, name="exhibits")
@@ -46,7 +48,7 @@ console = Console()
 err = Console(stderr=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-CaseOpt = Annotated[Optional[str], typer.Option("--case", help="Case id, e.g. DANUBE.")]
+CaseOpt = Annotated[str | None, typer.Option("--case", help="Case id, e.g. DANUBE.")]
 
 
 def _wiring() -> Any:
@@ -102,11 +104,21 @@ def case_list(as_json: JsonFlag = False) -> None:
     """List cases."""
     cases = _wiring().catalog.cases()
     if as_json:
-        _print_json([
-            {"id": c.id, "title": c.title, "agreement": c.agreement_ref, "lead_team": c.lead_team,
-             "teams": [{"code": t.code, "member_state": t.member_state, "name": t.name} for t in c.teams]}
-            for c in cases
-        ])
+        _print_json(
+            [
+                {
+                    "id": c.id,
+                    "title": c.title,
+                    "agreement": c.agreement_ref,
+                    "lead_team": c.lead_team,
+                    "teams": [
+                        {"code": t.code, "member_state": t.member_state, "name": t.name}
+                        for t in c.teams
+                    ],
+                }
+                for c in cases
+            ]
+        )
         return
     for c in cases:
         teams = ", ".join(t.code + (" (lead)" if t.code == c.lead_team else "") for t in c.teams)
@@ -130,7 +142,9 @@ class _Bar(services.Progress):
         done = [f for f in plan.files if f.source.relative in run.done]
         self._files, self._total = len(done), len(plan.files)
         self._progress.update(
-            self._task, total=plan.total_bytes, completed=sum(f.source.size for f in done),
+            self._task,
+            total=plan.total_bytes,
+            completed=sum(f.source.size for f in done),
             description=self._describe(),
         )
 
@@ -157,36 +171,62 @@ def ingest(
     case: Annotated[str, typer.Option("--case", help="Case id, e.g. DANUBE.")],
     team: Annotated[str, typer.Option("--team", help="Your team's code, e.g. BG.")],
     by: Annotated[str, typer.Option("--by", help='Who ingests, e.g. "Insp. Petrova".')],
-    manifest: Annotated[Optional[str], typer.Option(help="Sidecar manifest (CSV or JSON) with per-file metadata.")] = None,
-    title: Annotated[Optional[str], typer.Option(help="Title (default: file name).")] = None,
+    manifest: Annotated[
+        str | None, typer.Option(help="Sidecar manifest (CSV or JSON) with per-file metadata.")
+    ] = None,
+    title: Annotated[str | None, typer.Option(help="Title (default: file name).")] = None,
     description: Annotated[str, typer.Option(help="Description for every file.")] = "",
-    seized_at: Annotated[Optional[str], typer.Option(help="ISO 8601 with offset, e.g. 2026-03-14T09:30+02:00.")] = None,
+    seized_at: Annotated[
+        str | None, typer.Option(help="ISO 8601 with offset, e.g. 2026-03-14T09:30+02:00.")
+    ] = None,
     seized_by: Annotated[str, typer.Option(help="Seizing officer.")] = "",
     seized_from: Annotated[str, typer.Option(help="Place or person seized from.")] = "",
-    declared_hash: Annotated[Optional[str], typer.Option(help="ALGORITHM:HEX from the seizing tool (one file only).")] = None,
+    declared_hash: Annotated[
+        str | None, typer.Option(help="ALGORITHM:HEX from the seizing tool (one file only).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Ingest files: stream each once through BLAKE3 + SHA-256 into write-once
     storage and record its custody event. Symbolic links are not followed.
     Re-run the same command after a crash: it finishes the rest."""
     algorithm, digest = _parse_declared(declared_hash)
-    fields = {"title": title, "description": description, "seized_at": seized_at,
-              "seized_by": seized_by, "seized_from": seized_from,
-              "hash_algorithm": algorithm, "hash": digest}
+    fields = {
+        "title": title,
+        "description": description,
+        "seized_at": seized_at,
+        "seized_by": seized_by,
+        "seized_from": seized_from,
+        "hash_algorithm": algorithm,
+        "hash": digest,
+    }
     w = _wiring()
     # Check everything a person can get wrong before Prefect starts (seconds):
     # the flow checks again, for runs that do not come from this command.
-    services.plan_ingest(w.catalog, case_id=case, team=team, actor=by, paths=paths,
-                         defaults=from_fields(fields), manifest=manifest)
+    services.plan_ingest(
+        w.catalog,
+        case_id=case,
+        team=team,
+        actor=by,
+        paths=paths,
+        defaults=from_fields(fields),
+        manifest=manifest,
+    )
     _prefect_defaults()
     from flows.ingest import LISTENERS, run_ingest
 
-    parameters = dict(case_id=case, team=team, actor=by, paths=paths, fields=fields, manifest=manifest)
+    parameters = dict(
+        case_id=case, team=team, actor=by, paths=paths, fields=fields, manifest=manifest
+    )
     if as_json:
         result = run_ingest(w.settings.ingest.concurrency, **parameters)
     else:
-        columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                   TransferSpeedColumn(), TimeElapsedColumn())
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeElapsedColumn(),
+        )
         key = uuid.uuid4().hex
         with Progress(*columns, console=err, transient=False) as progress:
             LISTENERS[key] = _Bar(progress)
@@ -200,24 +240,30 @@ def ingest(
         _print_json(result)
     else:
         if result["resumed"]:
-            console.print(f"Resumed an unfinished ingest: {result['already_done']} file(s) were already recorded.")
+            console.print(
+                f"Resumed an unfinished ingest: {result['already_done']} file(s) were already recorded."
+            )
         for skipped in result["skipped"]:
             console.print(f"[yellow]skipped[/] {skipped['path']}: {skipped['reason']}")
         render.outcomes(console, result["outcomes"])
         render.ledger_summary(console, chain)
     statuses = {o["status"] for o in result["outcomes"]}
     if "quarantined" in statuses:
-        err.print("[bold red]Declared hash mismatch: the bytes are stored but the exhibit is QUARANTINED.[/]")
+        err.print(
+            "[bold red]Declared hash mismatch: the bytes are stored but the exhibit is QUARANTINED.[/]"
+        )
         raise typer.Exit(3)
     if "changed" in statuses:
-        err.print("[bold red]Some files changed while they were read and were not recorded: run the same command again.[/]")
+        err.print(
+            "[bold red]Some files changed while they were read and were not recorded: run the same command again.[/]"
+        )
         raise typer.Exit(4)
 
 
 @exhibits_app.command("list")
 def exhibits_list(
     case: CaseOpt = None,
-    team: Annotated[Optional[str], typer.Option(help="Originating team code.")] = None,
+    team: Annotated[str | None, typer.Option(help="Originating team code.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """List exhibits."""
@@ -251,14 +297,18 @@ def custody_show(reference: str, case: CaseOpt = None, as_json: JsonFlag = False
 @ledger_app.command("verify")
 def ledger_verify(
     case: CaseOpt = None,
-    objects: Annotated[bool, typer.Option("--objects", help="Also re-read and re-hash every stored object.")] = False,
+    objects: Annotated[
+        bool, typer.Option("--objects", help="Also re-read and re-hash every stored object.")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Recompute every case's custody chain and check the exhibits against it.
     Exits 1 when anything does not match."""
     w = _wiring()
     ids = [case] if case else [c.id for c in w.catalog.cases()]
-    checks = [services.verify_case(w.catalog, i, w.store if objects else None).as_dict() for i in ids]
+    checks = [
+        services.verify_case(w.catalog, i, w.store if objects else None).as_dict() for i in ids
+    ]
     if as_json:
         _print_json(checks)
     else:

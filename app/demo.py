@@ -44,17 +44,29 @@ def png(width: int, height: int, seed: int) -> bytes:
             rows += bytes(((base[0] + x) % 256, (base[1] + y) % 256, (base[2] + x * y // 7) % 256))
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(rows), 9)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(bytes(rows), 9))
+        + chunk(b"IEND", b"")
+    )
 
 
 def pdf(lines: list[str]) -> bytes:
     """A one-page PDF with text lines, written by hand (no generator needed)."""
-    text = "BT /F1 11 Tf 56 780 Td 14 TL " + " ".join(
-        "(" + line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ") '" for line in lines
-    ) + " ET"
+    text = (
+        "BT /F1 11 Tf 56 780 Td 14 TL "
+        + " ".join(
+            "(" + line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ") '"
+            for line in lines
+        )
+        + " ET"
+    )
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
@@ -73,7 +85,9 @@ def pdf(lines: list[str]) -> bytes:
     out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
     for offset in offsets:
         out.write(b"%010d 00000 n \n" % offset)
-    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
+    out.write(
+        b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    )
     return out.getvalue()
 
 
@@ -88,10 +102,13 @@ def chat_export() -> str:
         ("Ivo", "Five people this time, two from the Bar group"),
         ("Marko", "Delete this chat after"),
     ]
-    return "\n".join(
-        f"[{(start + timedelta(minutes=7 * i)).strftime('%d/%m/%Y, %H:%M')}] {who}: {text}"
-        for i, (who, text) in enumerate(lines)
-    ) + "\n"
+    return (
+        "\n".join(
+            f"[{(start + timedelta(minutes=7 * i)).strftime('%d/%m/%Y, %H:%M')}] {who}: {text}"
+            for i, (who, text) in enumerate(lines)
+        )
+        + "\n"
+    )
 
 
 def transactions() -> str:
@@ -102,11 +119,15 @@ def transactions() -> str:
     day = datetime(2025, 11, 1, tzinfo=UTC)
     for i in range(60):
         day += timedelta(days=rng.randrange(1, 4))
-        writer.writerow([
-            day.date().isoformat(), f"BG80BNBG9661{rng.randrange(10**10):010d}",
-            f"ME25505{rng.randrange(10**13):013d}", f"{rng.randrange(900, 15000)}.00",
-            f"INV-{4400 + i}",
-        ])
+        writer.writerow(
+            [
+                day.date().isoformat(),
+                f"BG80BNBG9661{rng.randrange(10**10):010d}",
+                f"ME25505{rng.randrange(10**13):013d}",
+                f"{rng.randrange(900, 15000)}.00",
+                f"INV-{4400 + i}",
+            ]
+        )
     return out.getvalue()
 
 
@@ -121,13 +142,25 @@ def evidence_set(root: Path) -> dict[str, list[str]]:
         phone / "photos" / "IMG_0001.png": png(320, 240, 1),
         phone / "photos" / "IMG_0002.png": png(320, 240, 2),
         # A PDF saved as .jpg: recorded by its content as application/pdf.
-        phone / "photos" / "scan-0003.jpg": pdf(["Bill of lading BL-2026-0112", "Consignee: Adriatic Textiles DOO, Bar"]),
-        root / "BG" / "invoice-4471.pdf": pdf([
-            "INVOICE INV-4471", "Seller: Danube Trade EOOD, Sofia", "Buyer: Adriatic Textiles DOO, Bar",
-            "Textiles, 2 vans ............ 14,500.00 EUR",
-        ]),
+        phone / "photos" / "scan-0003.jpg": pdf(
+            ["Bill of lading BL-2026-0112", "Consignee: Adriatic Textiles DOO, Bar"]
+        ),
+        root / "BG" / "invoice-4471.pdf": pdf(
+            [
+                "INVOICE INV-4471",
+                "Seller: Danube Trade EOOD, Sofia",
+                "Buyer: Adriatic Textiles DOO, Bar",
+                "Textiles, 2 vans ............ 14,500.00 EUR",
+            ]
+        ),
         root / "ME" / "bank-transactions.csv": transactions().encode(),
-        root / "ME" / "lease-agreement.pdf": pdf(["LEASE AGREEMENT", "Warehouse, Industrijska zona, Bar", "Tenant: Adriatic Textiles DOO"]),
+        root / "ME" / "lease-agreement.pdf": pdf(
+            [
+                "LEASE AGREEMENT",
+                "Warehouse, Industrijska zona, Bar",
+                "Tenant: Adriatic Textiles DOO",
+            ]
+        ),
     }
     for path, data in files.items():
         if not path.exists() or path.read_bytes() != data:
@@ -135,13 +168,16 @@ def evidence_set(root: Path) -> dict[str, list[str]]:
     (root / "BG" / "manifest.csv").write_text(
         "path,title,seized_at,seized_by,seized_from,description\n"
         "phone-01/chats/whatsapp-export.txt,WhatsApp export of phone 01,2026-03-14T06:10:00+02:00,"
-        "Insp. Petrova,\"Vehicle CA 4471 KX, Kapitan Andreevo\",Chat export made with the seizing tool\n"
+        'Insp. Petrova,"Vehicle CA 4471 KX, Kapitan Andreevo",Chat export made with the seizing tool\n'
         "invoice-4471.pdf,Invoice INV-4471,2026-03-14T08:00:00+02:00,Insp. Petrova,"
         "Danube Trade EOOD office,Paper invoice found in the driver's cabin\n"
     )
     return {
         "BG": [str(phone), str(root / "BG" / "invoice-4471.pdf")],
-        "ME": [str(root / "ME" / "bank-transactions.csv"), str(root / "ME" / "lease-agreement.pdf")],
+        "ME": [
+            str(root / "ME" / "bank-transactions.csv"),
+            str(root / "ME" / "lease-agreement.pdf"),
+        ],
     }
 
 
@@ -155,12 +191,23 @@ def run(console: Console) -> None:
         console.print(f"Case {CASE.id} exists already: this run records what it finds again.")
     paths = evidence_set(w.settings.home / "demo-evidence")
     console.rule("BG ingests the seized phone and the invoice")
-    cli.ingest(paths["BG"], case=CASE.id, team="BG", by="Insp. Petrova",
-               manifest=str(w.settings.home / "demo-evidence" / "BG" / "manifest.csv"),
-               description="Seized at the Kapitan Andreevo border crossing")
+    cli.ingest(
+        paths["BG"],
+        case=CASE.id,
+        team="BG",
+        by="Insp. Petrova",
+        manifest=str(w.settings.home / "demo-evidence" / "BG" / "manifest.csv"),
+        description="Seized at the Kapitan Andreevo border crossing",
+    )
     console.rule("ME ingests the bank records and the warehouse lease")
-    cli.ingest(paths["ME"], case=CASE.id, team="ME", by="Insp. Vuković",
-               seized_by="Insp. Vuković", seized_from="Adriatic Textiles DOO, Bar")
+    cli.ingest(
+        paths["ME"],
+        case=CASE.id,
+        team="ME",
+        by="Insp. Vuković",
+        seized_by="Insp. Vuković",
+        seized_from="Adriatic Textiles DOO, Bar",
+    )
     console.rule("All exhibits of the case")
     cli.exhibits_list(case=CASE.id)
     console.rule("Continuity of BG-EX-0001")

@@ -27,7 +27,12 @@ def outcomes(console: Console, rows: list[dict[str, Any]]) -> None:
     table.add_column("File and hashes", overflow="fold")
     table.add_column("Size", justify="right", no_wrap=True)
     table.add_column("Status", no_wrap=True)
-    style = {"stored": "green", "duplicate": "yellow", "quarantined": "bold red", "changed": "bold red"}
+    style = {
+        "stored": "green",
+        "duplicate": "yellow",
+        "quarantined": "bold red",
+        "changed": "bold red",
+    }
     for row in rows:
         hashes = f"\nBLAKE3  {row['blake3']}\nSHA-256 {row['sha256']}" if row["blake3"] else ""
         table.add_row(
@@ -49,8 +54,13 @@ def exhibits(console: Console, items: Iterable[Exhibit]) -> None:
         table.add_column(column, overflow="fold")
     for ex in items:
         table.add_row(
-            ex.reference, ex.title, ex.media_type, size(ex.size), ex.blake3[:12] + "…",
-            ex.status.value, ex.ingested_at.strftime("%Y-%m-%d %H:%M"),
+            ex.reference,
+            ex.title,
+            ex.media_type,
+            size(ex.size),
+            ex.blake3[:12] + "…",
+            ex.status.value,
+            ex.ingested_at.strftime("%Y-%m-%d %H:%M"),
         )
     console.print(table)
 
@@ -66,8 +76,20 @@ def exhibit(console: Console, ex: Exhibit) -> None:
     console.print(table)
 
 
-SHOWN = ("source", "size", "media_type", "blake3", "sha256", "store", "retention_until",
-         "declared", "algorithm", "computed", "reason", "run")
+SHOWN = (
+    "source",
+    "size",
+    "media_type",
+    "blake3",
+    "sha256",
+    "store",
+    "retention_until",
+    "declared",
+    "algorithm",
+    "computed",
+    "reason",
+    "run",
+)
 
 
 def continuity(console: Console, ex: Exhibit, events: list[CustodyEvent]) -> None:

@@ -171,7 +171,11 @@ class Verification:
             "head_seq": self.head_seq,
             "head_hash": self.head_hash,
             "problem": (
-                {"seq": self.problem.seq, "kind": self.problem.kind, "message": self.problem.message}
+                {
+                    "seq": self.problem.seq,
+                    "kind": self.problem.kind,
+                    "message": self.problem.message,
+                }
                 if self.problem
                 else None
             ),
@@ -201,12 +205,22 @@ def verify(case_id: str, events: Iterable[CustodyEvent]) -> Verification:
     for event in rows:
         problem: Problem | None = None
         if event.case_id != case_id:
-            problem = Problem(event.seq, "edited", f"event {event.seq} belongs to case {event.case_id}")
+            problem = Problem(
+                event.seq, "edited", f"event {event.seq} belongs to case {event.case_id}"
+            )
         elif event.seq > expected_seq:
-            gap = f"{expected_seq}" if event.seq == expected_seq + 1 else f"{expected_seq}-{event.seq - 1}"
-            problem = Problem(expected_seq, "missing", f"event(s) {gap} are missing before event {event.seq}")
+            gap = (
+                f"{expected_seq}"
+                if event.seq == expected_seq + 1
+                else f"{expected_seq}-{event.seq - 1}"
+            )
+            problem = Problem(
+                expected_seq, "missing", f"event(s) {gap} are missing before event {event.seq}"
+            )
         elif event.seq < expected_seq:
-            problem = Problem(event.seq, "reordered", f"event {event.seq} appears after event {expected_seq - 1}")
+            problem = Problem(
+                event.seq, "reordered", f"event {event.seq} appears after event {expected_seq - 1}"
+            )
         elif event.prev_hash != prev_hash:
             target = later_hashes.get(event.prev_hash)
             if target is not None and target > event.seq:
@@ -223,7 +237,9 @@ def verify(case_id: str, events: Iterable[CustodyEvent]) -> Verification:
                 )
         elif event_hash(event) != event.hash:
             problem = Problem(
-                event.seq, "edited", f"event {event.seq} does not match its hash: a field was changed"
+                event.seq,
+                "edited",
+                f"event {event.seq} does not match its hash: a field was changed",
             )
         if problem is not None:
             return Verification(case_id, count, head_seq, head_hash, problem)

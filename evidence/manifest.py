@@ -96,8 +96,7 @@ def _rows(path: Path) -> list[dict[str, Any]]:
             data = data["items"]
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
             raise ManifestError(
-                f"manifest {path}: expected a list of objects (or {{\"items\": [...]}}), "
-                "one per file"
+                f'manifest {path}: expected a list of objects (or {{"items": [...]}}), one per file'
             )
         return data
     if path.suffix.lower() == ".csv":
@@ -122,7 +121,9 @@ def load(path: Path, relatives: list[str]) -> dict[str, ExhibitMetadata]:
     problems: list[str] = []
     result: dict[str, ExhibitMetadata] = {}
     for number, row in enumerate(_rows(path), start=2 if path.suffix.lower() == ".csv" else 1):
-        where = f"manifest {path.name}, {'line' if path.suffix.lower() == '.csv' else 'item'} {number}"
+        where = (
+            f"manifest {path.name}, {'line' if path.suffix.lower() == '.csv' else 'item'} {number}"
+        )
         unknown = [k for k in row if k not in COLUMNS]
         if unknown:
             problems.append(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}")
@@ -139,7 +140,9 @@ def load(path: Path, relatives: list[str]) -> dict[str, ExhibitMetadata]:
         except InputError as exc:
             problems.append(str(exc))
     if problems:
-        raise ManifestError("the manifest has problems; nothing was stored:\n  " + "\n  ".join(problems))
+        raise ManifestError(
+            "the manifest has problems; nothing was stored:\n  " + "\n  ".join(problems)
+        )
     return result
 
 
@@ -170,7 +173,9 @@ def _metadata(row: dict[str, Any], where: str) -> ExhibitMetadata:
     return ExhibitMetadata(
         title=text("title") or None,
         description=text("description"),
-        seized_at=parse_time(text("seized_at"), f"{where}, seized_at") if text("seized_at") else None,
+        seized_at=parse_time(text("seized_at"), f"{where}, seized_at")
+        if text("seized_at")
+        else None,
         seized_by=text("seized_by"),
         seized_from=text("seized_from"),
         declared=declared_hash(text("hash_algorithm"), text("hash"), where),

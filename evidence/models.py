@@ -21,9 +21,7 @@ DECLARED_ALGORITHMS = {"md5": 32, "sha1": 40, "sha256": 64, "blake3": 64}
 
 def check_team_code(code: str) -> str:
     if not TEAM_CODE.match(code):
-        raise InputError(
-            f"team code {code!r} is not valid: use 2-8 capital letters, e.g. BG or FR"
-        )
+        raise InputError(f"team code {code!r} is not valid: use 2-8 capital letters, e.g. BG or FR")
     return code
 
 

@@ -90,7 +90,7 @@ def plan_ingest(
     manifest: str | None = None,
 ) -> IngestPlan:
     if not actor.strip():
-        raise InputError("say who is ingesting: --by \"Insp. Petrova\"")
+        raise InputError('say who is ingesting: --by "Insp. Petrova"')
     case = catalog.case(case_id)
     case.team(team)
     found = discover(paths)
@@ -116,7 +116,9 @@ def plan_ingest(
 MIN_BATCH = 50
 
 
-def batches(files: list[PlannedFile], *, max_files: int, max_bytes: int, workers: int) -> list[list[PlannedFile]]:
+def batches(
+    files: list[PlannedFile], *, max_files: int, max_bytes: int, workers: int
+) -> list[list[PlannedFile]]:
     """Group files into tasks: at most ``max_files`` files or about ``max_bytes``
     per batch, and enough batches to keep ``workers`` busy (never fewer than
     ``MIN_BATCH`` files a batch, for small files). A file bigger than
@@ -169,7 +171,9 @@ def store_file(
     stored: StoredObject | None = None
     try:
         with open_once(planned.source) as handle:
-            reader = HashingReader(handle, [declared.algorithm] if declared else [], on_read=on_bytes)
+            reader = HashingReader(
+                handle, [declared.algorithm] if declared else [], on_read=on_bytes
+            )
             try:
                 stored = store.put(namespace, reader, planned.source.size)
             finally:
@@ -216,7 +220,9 @@ def _stored_details(item: Stored, run: IngestRun) -> dict[str, Any]:
     return details
 
 
-def commit(catalog: Catalog, plan: IngestPlan, run: IngestRun, items: Iterable[Stored | Unreadable]) -> list[Outcome]:
+def commit(
+    catalog: Catalog, plan: IngestPlan, run: IngestRun, items: Iterable[Stored | Unreadable]
+) -> list[Outcome]:
     """Commit exhibits and their custody events in one transaction."""
     team, actor = plan.team, plan.actor
     outcomes: list[Outcome] = []
@@ -233,11 +239,22 @@ def commit(catalog: Catalog, plan: IngestPlan, run: IngestRun, items: Iterable[S
             d, details = item.digests, _stored_details(item, run)
             existing = tx.exhibit_by_blake3(d.blake3)
             if existing is not None:
-                event = tx.append(EventDraft(Action.DUPLICATE_SEEN, actor, team, existing.reference, details))
+                event = tx.append(
+                    EventDraft(Action.DUPLICATE_SEEN, actor, team, existing.reference, details)
+                )
                 tx.mark_done(run.id, source, existing.reference)
                 outcomes.append(
-                    Outcome(source, "duplicate", existing.reference, d.size, d.blake3, d.sha256,
-                            existing.media_type, f"same content as {existing.reference}", event.seq)
+                    Outcome(
+                        source,
+                        "duplicate",
+                        existing.reference,
+                        d.size,
+                        d.blake3,
+                        d.sha256,
+                        existing.media_type,
+                        f"same content as {existing.reference}",
+                        event.seq,
+                    )
                 )
                 continue
             meta = item.planned.metadata
@@ -251,23 +268,57 @@ def commit(catalog: Catalog, plan: IngestPlan, run: IngestRun, items: Iterable[S
                     f"{d.declared[meta.declared.algorithm]}: exhibit quarantined; check the "
                     "acquisition record with the seizing officer"
                 )
-                tx.append(EventDraft(Action.HASH_MISMATCH, actor, team, reference, {
-                    "algorithm": meta.declared.algorithm,
-                    "declared": meta.declared.value,
-                    "computed": d.declared[meta.declared.algorithm],
-                }))
-            tx.add_exhibit(Exhibit(
-                reference=reference, case_id=plan.case.id, team=team, title=meta.title or source,
-                description=meta.description, seized_at=meta.seized_at, seized_by=meta.seized_by,
-                seized_from=meta.seized_from, original_name=PurePosixPath(source).name,
-                relative_path=source, media_type=item.media_type, size=d.size, blake3=d.blake3,
-                sha256=d.sha256, declared=meta.declared, storage_key=item.stored.key,
-                retention_until=item.stored.retention_until, status=status,
-                ingested_at=event.at, ingested_by=actor,
-            ))
+                tx.append(
+                    EventDraft(
+                        Action.HASH_MISMATCH,
+                        actor,
+                        team,
+                        reference,
+                        {
+                            "algorithm": meta.declared.algorithm,
+                            "declared": meta.declared.value,
+                            "computed": d.declared[meta.declared.algorithm],
+                        },
+                    )
+                )
+            tx.add_exhibit(
+                Exhibit(
+                    reference=reference,
+                    case_id=plan.case.id,
+                    team=team,
+                    title=meta.title or source,
+                    description=meta.description,
+                    seized_at=meta.seized_at,
+                    seized_by=meta.seized_by,
+                    seized_from=meta.seized_from,
+                    original_name=PurePosixPath(source).name,
+                    relative_path=source,
+                    media_type=item.media_type,
+                    size=d.size,
+                    blake3=d.blake3,
+                    sha256=d.sha256,
+                    declared=meta.declared,
+                    storage_key=item.stored.key,
+                    retention_until=item.stored.retention_until,
+                    status=status,
+                    ingested_at=event.at,
+                    ingested_by=actor,
+                )
+            )
             tx.mark_done(run.id, source, reference)
-            outcomes.append(Outcome(source, status.value, reference, d.size, d.blake3, d.sha256,
-                                    item.media_type, message, event.seq))
+            outcomes.append(
+                Outcome(
+                    source,
+                    status.value,
+                    reference,
+                    d.size,
+                    d.blake3,
+                    d.sha256,
+                    item.media_type,
+                    message,
+                    event.seq,
+                )
+            )
     return outcomes
 
 
@@ -318,7 +369,9 @@ def ingest_batch(
 # -- reading and verifying -------------------------------------------------------
 
 
-def continuity(catalog: Catalog, reference: str, case_id: str | None = None) -> tuple[Exhibit, list[CustodyEvent]]:
+def continuity(
+    catalog: Catalog, reference: str, case_id: str | None = None
+) -> tuple[Exhibit, list[CustodyEvent]]:
     exhibit = catalog.exhibit(reference, case_id)
     return exhibit, list(catalog.events(exhibit.case_id, exhibit=exhibit.reference))
 
@@ -334,7 +387,12 @@ class CaseCheck:
         return self.chain.ok and not self.problems
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.chain.as_dict(), "ok": self.ok, "exhibits": self.exhibits, "exhibit_problems": self.problems}
+        return {
+            **self.chain.as_dict(),
+            "ok": self.ok,
+            "exhibits": self.exhibits,
+            "exhibit_problems": self.problems,
+        }
 
 
 def verify_case(catalog: Catalog, case_id: str, store: ObjectStore | None = None) -> CaseCheck:
@@ -352,10 +410,16 @@ def verify_case(catalog: Catalog, case_id: str, store: ObjectStore | None = None
         if recorded is None:
             problems.append(f"{ex.reference}: no INGESTED custody event")
             continue
-        for name, value in (("size", ex.size), ("blake3", ex.blake3), ("sha256", ex.sha256),
-                            ("store", f"{ex.team}/{ex.storage_key}")):
+        for name, value in (
+            ("size", ex.size),
+            ("blake3", ex.blake3),
+            ("sha256", ex.sha256),
+            ("store", f"{ex.team}/{ex.storage_key}"),
+        ):
             if recorded.get(name) != value:
-                problems.append(f"{ex.reference}: catalog {name} {value} differs from the ledger's {recorded.get(name)}")
+                problems.append(
+                    f"{ex.reference}: catalog {name} {value} differs from the ledger's {recorded.get(name)}"
+                )
         if store is not None:
             digest = MultiHash()
             try:
@@ -366,5 +430,7 @@ def verify_case(catalog: Catalog, case_id: str, store: ObjectStore | None = None
                 continue
             found = digest.digests()
             if (found.size, found.blake3, found.sha256) != (ex.size, ex.blake3, ex.sha256):
-                problems.append(f"{ex.reference}: stored object {ex.storage_key} does not match its hashes")
+                problems.append(
+                    f"{ex.reference}: stored object {ex.storage_key} does not match its hashes"
+                )
     return CaseCheck(chain, len(exhibits), problems)

@@ -84,11 +84,15 @@ def discover(arguments: list[str]) -> Discovery:
         except FileNotFoundError:
             raise InputError(f"{argument}: no such file or folder; check the path") from None
         except PermissionError:
-            raise InputError(f"{argument}: permission denied; check the file's access rights") from None
+            raise InputError(
+                f"{argument}: permission denied; check the file's access rights"
+            ) from None
         if stat.S_ISDIR(st.st_mode):
             for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
                 dirnames.sort()
-                for name in sorted(filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]):
+                for name in sorted(
+                    filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+                ):
                     path = Path(dirpath, name)
                     entry = os.lstat(path)
                     relative = path.relative_to(top.parent).as_posix()

@@ -45,7 +45,10 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
     persist_result=False,
 )
 def ingest_batch(
-    plan: services.IngestPlan, run: IngestRun, files: list[services.PlannedFile], progress_key: str | None
+    plan: services.IngestPlan,
+    run: IngestRun,
+    files: list[services.PlannedFile],
+    progress_key: str | None,
 ) -> list[dict[str, Any]]:
     w = wiring.current()
     outcomes = services.ingest_batch(
@@ -72,8 +75,13 @@ def ingest(
 ) -> dict[str, Any]:
     w = wiring.current()
     plan = services.plan_ingest(
-        w.catalog, case_id=case_id, team=team, actor=actor, paths=paths,
-        defaults=from_fields(fields or {}), manifest=manifest,
+        w.catalog,
+        case_id=case_id,
+        team=team,
+        actor=actor,
+        paths=paths,
+        defaults=from_fields(fields or {}),
+        manifest=manifest,
     )
     run = w.catalog.start_run(case_id, team, actor, plan.fingerprint)
     listener = LISTENERS.get(progress_key or "")

@@ -22,7 +22,9 @@ def prefect_harness() -> Iterator[None]:
 
 
 @pytest.fixture
-def jitev(catalog_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness: None) -> Iterator[wiring.Wiring]:
+def jitev(
+    catalog_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness: None
+) -> Iterator[wiring.Wiring]:
     """The wiring the flow will use (local store, each catalog backend), with
     the case DANUBE opened."""
     monkeypatch.setenv("JITEV_HOME", str(tmp_path / "home"))
@@ -40,6 +42,8 @@ def seized(tmp_path: Path, count: int = 5) -> Path:
     root = tmp_path / "seized" / "phone-01"
     (root / "photos").mkdir(parents=True)
     for i in range(count):
-        (root / "photos" / f"IMG_{i:04d}.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes([i]) * (1000 + i))
+        (root / "photos" / f"IMG_{i:04d}.jpg").write_bytes(
+            b"\xff\xd8\xff\xe0" + bytes([i]) * (1000 + i)
+        )
     (root / "chat.txt").write_text("Marko: the vans leave Thursday\n")
     return root

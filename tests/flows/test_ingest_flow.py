@@ -17,10 +17,14 @@ BY = "Insp. Petrova"
 
 
 def ingest(*paths: Path, **extra: object) -> dict:
-    return run_ingest(2, case_id="DANUBE", team="BG", actor=BY, paths=[str(p) for p in paths], **extra)
+    return run_ingest(
+        2, case_id="DANUBE", team="BG", actor=BY, paths=[str(p) for p in paths], **extra
+    )
 
 
-def test_ingest_records_exhibits_events_and_a_valid_chain(jitev: wiring.Wiring, tmp_path: Path) -> None:
+def test_ingest_records_exhibits_events_and_a_valid_chain(
+    jitev: wiring.Wiring, tmp_path: Path
+) -> None:
     root = seized(tmp_path)
     result = ingest(root)
     assert [o["status"] for o in result["outcomes"]] == ["stored"] * 6
@@ -28,7 +32,11 @@ def test_ingest_records_exhibits_events_and_a_valid_chain(jitev: wiring.Wiring, 
     assert sorted(e.reference for e in exhibits) == [f"BG-EX-{n:04d}" for n in range(1, 7)]
     for ex in exhibits:
         data = (root.parent / ex.relative_path).read_bytes()
-        assert (ex.size, ex.blake3, ex.sha256) == (len(data), blake3(data).hexdigest(), hashlib.sha256(data).hexdigest())
+        assert (ex.size, ex.blake3, ex.sha256) == (
+            len(data),
+            blake3(data).hexdigest(),
+            hashlib.sha256(data).hexdigest(),
+        )
         assert b"".join(jitev.store.open("BG", ex.storage_key)) == data
     assert {e.media_type for e in exhibits} == {"image/jpeg", "text/plain"}
     events = list(jitev.catalog.events("DANUBE"))
@@ -38,7 +46,9 @@ def test_ingest_records_exhibits_events_and_a_valid_chain(jitev: wiring.Wiring, 
     assert services.verify_case(jitev.catalog, "DANUBE", jitev.store).ok
 
 
-def test_reingest_of_same_content_is_a_duplicate_not_a_new_exhibit(jitev: wiring.Wiring, tmp_path: Path) -> None:
+def test_reingest_of_same_content_is_a_duplicate_not_a_new_exhibit(
+    jitev: wiring.Wiring, tmp_path: Path
+) -> None:
     root = seized(tmp_path, 2)
     ingest(root)
     copy = tmp_path / "again.jpg"
@@ -49,11 +59,15 @@ def test_reingest_of_same_content_is_a_duplicate_not_a_new_exhibit(jitev: wiring
     assert len(jitev.catalog.exhibits("DANUBE")) == 3
     dup = [e for e in jitev.catalog.events("DANUBE") if e.action == "DUPLICATE_SEEN"]
     assert {e.exhibit for e in dup} == {"BG-EX-0001", "BG-EX-0002", "BG-EX-0003"}
-    original = next(e for e in jitev.catalog.exhibits("DANUBE") if e.relative_path.endswith("IMG_0001.jpg"))
+    original = next(
+        e for e in jitev.catalog.exhibits("DANUBE") if e.relative_path.endswith("IMG_0001.jpg")
+    )
     assert next(e for e in dup if e.details["source"] == "again.jpg").exhibit == original.reference
 
 
-def test_declared_hash_mismatch_stores_bytes_and_quarantines(jitev: wiring.Wiring, tmp_path: Path) -> None:
+def test_declared_hash_mismatch_stores_bytes_and_quarantines(
+    jitev: wiring.Wiring, tmp_path: Path
+) -> None:
     image = tmp_path / "disk.img"
     image.write_bytes(b"raw disk image")
     good = tmp_path / "good.img"
@@ -88,12 +102,18 @@ def test_bad_manifest_stores_and_records_nothing(jitev: wiring.Wiring, tmp_path:
     assert not (jitev.settings.store_root / "BG").exists()
 
 
-def test_a_crashed_run_is_resumed_and_adopts_stored_objects(jitev: wiring.Wiring, tmp_path: Path) -> None:
+def test_a_crashed_run_is_resumed_and_adopts_stored_objects(
+    jitev: wiring.Wiring, tmp_path: Path
+) -> None:
     """A crash after some commits and after storing (not committing) one more
     file: the same command finishes the rest, duplicating nothing."""
     root = seized(tmp_path, 4)
     plan = services.plan_ingest(
-        jitev.catalog, case_id="DANUBE", team="BG", actor=BY, paths=[str(root)],
+        jitev.catalog,
+        case_id="DANUBE",
+        team="BG",
+        actor=BY,
+        paths=[str(root)],
         defaults=services.ExhibitMetadata(),
     )
     run = jitev.catalog.start_run("DANUBE", "BG", BY, plan.fingerprint)
@@ -119,9 +139,14 @@ def test_ingest_into_s3_locks_every_object(
 
     prefix = unique_prefix()
     for key, value in {
-        "BACKEND": "s3", "ENDPOINT": s3_server.endpoint, "ACCESS_KEY": s3_server.access_key,
-        "SECRET_KEY": s3_server.secret_key, "BUCKET_PREFIX": prefix, "RETENTION_DAYS": "1",
-        "PART_SIZE_MIB": "5", "SMALL_OBJECT_MAX_MIB": "1",
+        "BACKEND": "s3",
+        "ENDPOINT": s3_server.endpoint,
+        "ACCESS_KEY": s3_server.access_key,
+        "SECRET_KEY": s3_server.secret_key,
+        "BUCKET_PREFIX": prefix,
+        "RETENTION_DAYS": "1",
+        "PART_SIZE_MIB": "5",
+        "SMALL_OBJECT_MAX_MIB": "1",
     }.items():
         monkeypatch.setenv(f"JITEV_STORE_{key}", value)
     wiring.current.cache_clear()
@@ -138,6 +163,8 @@ def test_ingest_into_s3_locks_every_object(
         assert info.metadata["x-amz-object-lock-mode"] == "COMPLIANCE"
         assert info.metadata["x-amz-meta-blake3"] == ex.blake3
         with pytest.raises(Exception, match="AccessDenied"):
-            client.remove_object(bucket_name=f"{prefix}-bg", object_name=ex.storage_key, version_id=info.version_id)
+            client.remove_object(
+                bucket_name=f"{prefix}-bg", object_name=ex.storage_key, version_id=info.version_id
+            )
     assert services.verify_case(w.catalog, "DANUBE", w.store).ok
     w.catalog.close()

@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any
 
 JITEV = str(Path(sys.executable).parent / "jitev")
-TEAMS = ["--team", "BG:Bulgaria:NIS", "--team", "ME:Montenegro:Police Directorate", "--team", "FR:France:OCRIEST"]
+TEAMS = [
+    "--team",
+    "BG:Bulgaria:NIS",
+    "--team",
+    "ME:Montenegro:Police Directorate",
+    "--team",
+    "FR:France:OCRIEST",
+]
 
 
 def environment(home: Path, prefect_home: Path, **extra: str) -> dict[str, str]:
@@ -24,7 +31,9 @@ def environment(home: Path, prefect_home: Path, **extra: str) -> dict[str, str]:
 def jitev(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     done = subprocess.run([JITEV, *args], env=env, capture_output=True, text=True, timeout=600)
     if check and done.returncode != 0:
-        raise AssertionError(f"jitev {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+        raise AssertionError(
+            f"jitev {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+        )
     return done
 
 
@@ -33,8 +42,22 @@ def jitev_json(env: dict[str, str], *args: str) -> Any:
 
 
 def open_case(env: dict[str, str]) -> None:
-    jitev(env, "case", "open", "--id", "DANUBE", "--title", "Operation Danube", "--agreement",
-          "JIT-2026-017", *TEAMS, "--lead", "BG", "--by", "Pr. Dimitrov")
+    jitev(
+        env,
+        "case",
+        "open",
+        "--id",
+        "DANUBE",
+        "--title",
+        "Operation Danube",
+        "--agreement",
+        "JIT-2026-017",
+        *TEAMS,
+        "--lead",
+        "BG",
+        "--by",
+        "Pr. Dimitrov",
+    )
 
 
 def copy_prefect_home(template: Path, target: Path) -> Path:

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 from blake3 import blake3
 
-from tests.integration.cli_helpers import copy_prefect_home, environment, jitev, jitev_json, open_case
+from tests.integration.cli_helpers import (
+    copy_prefect_home,
+    environment,
+    jitev,
+    jitev_json,
+    open_case,
+)
 
 
 @pytest.fixture
@@ -23,17 +29,23 @@ def evidence(tmp_path: Path) -> Path:
     root = tmp_path / "seized" / "phone-01"
     root.mkdir(parents=True)
     (root / "chat.txt").write_text("Ivo: border at 03:00\n")
-    (root / "invoice.pdf").write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
+    (root / "invoice.pdf").write_bytes(
+        b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    )
     (root / "link").symlink_to(root / "chat.txt")
     return root
 
 
 def test_ingest_shows_exhibits_hashes_and_ledger(env: dict[str, str], tmp_path: Path) -> None:
     root = evidence(tmp_path)
-    done = jitev(env, "ingest", "--case", "DANUBE", "--team", "BG", "--by", "Insp. Petrova", str(root))
+    done = jitev(
+        env, "ingest", "--case", "DANUBE", "--team", "BG", "--by", "Insp. Petrova", str(root)
+    )
     chat = (root / "chat.txt").read_bytes()
     assert "BG-EX-0001" in done.stdout and "BG-EX-0002" in done.stdout
-    assert blake3(chat).hexdigest() in done.stdout and hashlib.sha256(chat).hexdigest() in done.stdout
+    assert (
+        blake3(chat).hexdigest() in done.stdout and hashlib.sha256(chat).hexdigest() in done.stdout
+    )
     assert "symbolic link, not followed" in done.stdout
     assert "Ledger of case DANUBE: intact, 3 custody events" in done.stdout
     assert "files" in done.stderr  # the progress bar
@@ -41,8 +53,21 @@ def test_ingest_shows_exhibits_hashes_and_ledger(env: dict[str, str], tmp_path: 
 
 def test_json_everywhere(env: dict[str, str], tmp_path: Path) -> None:
     root = evidence(tmp_path)
-    result = jitev_json(env, "ingest", "--case", "DANUBE", "--team", "BG", "--by", "Insp. Petrova",
-                        "--seized-at", "2026-03-14T06:10:00+02:00", "--seized-from", "Van CA 4471 KX", str(root))
+    result = jitev_json(
+        env,
+        "ingest",
+        "--case",
+        "DANUBE",
+        "--team",
+        "BG",
+        "--by",
+        "Insp. Petrova",
+        "--seized-at",
+        "2026-03-14T06:10:00+02:00",
+        "--seized-from",
+        "Van CA 4471 KX",
+        str(root),
+    )
     assert {o["status"] for o in result["outcomes"]} == {"stored"}
     assert result["ledger"]["ok"] is True and result["ledger"]["events"] == 3
     assert result["skipped"][0]["path"].endswith("link")
@@ -50,7 +75,10 @@ def test_json_everywhere(env: dict[str, str], tmp_path: Path) -> None:
     assert [e["reference"] for e in listed] == ["BG-EX-0001", "BG-EX-0002"]
     assert {e["media_type"] for e in listed} == {"text/plain", "application/pdf"}
     shown = jitev_json(env, "exhibits", "show", "BG-EX-0002")
-    assert shown["seized_at"] == "2026-03-14T04:10:00+00:00" and shown["seized_from"] == "Van CA 4471 KX"
+    assert (
+        shown["seized_at"] == "2026-03-14T04:10:00+00:00"
+        and shown["seized_from"] == "Van CA 4471 KX"
+    )
     custody = jitev_json(env, "custody", "show", "BG-EX-0001")
     assert [e["action"] for e in custody["events"]] == ["INGESTED"]
     assert custody["events"][0]["details"]["blake3"] == custody["exhibit"]["blake3"]
@@ -62,19 +90,53 @@ def test_json_everywhere(env: dict[str, str], tmp_path: Path) -> None:
 
 def test_custody_show_reads_as_continuity(env: dict[str, str], tmp_path: Path) -> None:
     root = evidence(tmp_path)
-    jitev(env, "ingest", "--case", "DANUBE", "--team", "BG", "--by", "Insp. Petrova", str(root / "chat.txt"))
-    jitev(env, "ingest", "--case", "DANUBE", "--team", "BG", "--by", "Insp. Ivanov", str(root / "chat.txt"))
+    jitev(
+        env,
+        "ingest",
+        "--case",
+        "DANUBE",
+        "--team",
+        "BG",
+        "--by",
+        "Insp. Petrova",
+        str(root / "chat.txt"),
+    )
+    jitev(
+        env,
+        "ingest",
+        "--case",
+        "DANUBE",
+        "--team",
+        "BG",
+        "--by",
+        "Insp. Ivanov",
+        str(root / "chat.txt"),
+    )
     out = jitev(env, "custody", "show", "BG-EX-0001").stdout
     assert "INGESTED by Insp. Petrova (BG)" in out
     assert "DUPLICATE_SEEN by Insp. Ivanov (BG)" in out
     assert blake3((root / "chat.txt").read_bytes()).hexdigest() in out
 
 
-def test_declared_hash_mismatch_exits_non_zero_with_a_clear_message(env: dict[str, str], tmp_path: Path) -> None:
+def test_declared_hash_mismatch_exits_non_zero_with_a_clear_message(
+    env: dict[str, str], tmp_path: Path
+) -> None:
     image = tmp_path / "phone.bin"
     image.write_bytes(b"extraction")
-    done = jitev(env, "ingest", "--case", "DANUBE", "--team", "BG", "--by", "Insp. Petrova",
-                 "--declared-hash", "sha1:" + "0" * 40, str(image), check=False)
+    done = jitev(
+        env,
+        "ingest",
+        "--case",
+        "DANUBE",
+        "--team",
+        "BG",
+        "--by",
+        "Insp. Petrova",
+        "--declared-hash",
+        "sha1:" + "0" * 40,
+        str(image),
+        check=False,
+    )
     assert done.returncode == 3
     assert "QUARANTINED" in done.stderr and hashlib.sha1(b"extraction").hexdigest() in done.stdout
     assert jitev_json(env, "exhibits", "show", "BG-EX-0001")["status"] == "quarantined"
@@ -85,26 +147,91 @@ def test_declared_hash_mismatch_exits_non_zero_with_a_clear_message(env: dict[st
     [
         (["exhibits", "show", "BG-EX-0099"], "BG-EX-0099"),
         (["custody", "show", "BG-EX-0001", "--case", "NOPE"], "NOPE"),
-        (["ingest", "--case", "DANUBE", "--team", "XX", "--by", "a", "."], "team XX is not a member of case DANUBE"),
+        (
+            ["ingest", "--case", "DANUBE", "--team", "XX", "--by", "a", "."],
+            "team XX is not a member of case DANUBE",
+        ),
         (["ingest", "--case", "NOPE", "--team", "BG", "--by", "a", "."], "NOPE"),
-        (["ingest", "--case", "DANUBE", "--team", "BG", "--by", "a", "/no/such/dir"], "/no/such/dir: no such file"),
-        (["ingest", "--case", "DANUBE", "--team", "BG", "--by", "a", "--seized-at", "yesterday", "."], "ISO 8601"),
-        (["ingest", "--case", "DANUBE", "--team", "BG", "--by", "a", "--declared-hash", "crc:00", "."], "crc"),
-        (["case", "open", "--id", "DANUBE", "--title", "t", "--agreement", "a", "--team", "BG:B:N",
-          "--lead", "BG", "--by", "x"], "exists"),
+        (
+            ["ingest", "--case", "DANUBE", "--team", "BG", "--by", "a", "/no/such/dir"],
+            "/no/such/dir: no such file",
+        ),
+        (
+            [
+                "ingest",
+                "--case",
+                "DANUBE",
+                "--team",
+                "BG",
+                "--by",
+                "a",
+                "--seized-at",
+                "yesterday",
+                ".",
+            ],
+            "ISO 8601",
+        ),
+        (
+            [
+                "ingest",
+                "--case",
+                "DANUBE",
+                "--team",
+                "BG",
+                "--by",
+                "a",
+                "--declared-hash",
+                "crc:00",
+                ".",
+            ],
+            "crc",
+        ),
+        (
+            [
+                "case",
+                "open",
+                "--id",
+                "DANUBE",
+                "--title",
+                "t",
+                "--agreement",
+                "a",
+                "--team",
+                "BG:B:N",
+                "--lead",
+                "BG",
+                "--by",
+                "x",
+            ],
+            "exists",
+        ),
     ],
 )
-def test_user_mistakes_get_one_clear_line_and_no_traceback(env: dict[str, str], args: list[str], message: str) -> None:
+def test_user_mistakes_get_one_clear_line_and_no_traceback(
+    env: dict[str, str], args: list[str], message: str
+) -> None:
     done = jitev(env, *args, check=False)
     assert done.returncode == 2, done.stderr
     assert message in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
 
 
-def test_tampered_ledger_fails_verification_naming_the_event(env: dict[str, str], tmp_path: Path) -> None:
+def test_tampered_ledger_fails_verification_naming_the_event(
+    env: dict[str, str], tmp_path: Path
+) -> None:
     import sqlite3
 
-    jitev(env, "ingest", "--case", "DANUBE", "--team", "BG", "--by", "Insp. Petrova", str(evidence(tmp_path)))
+    jitev(
+        env,
+        "ingest",
+        "--case",
+        "DANUBE",
+        "--team",
+        "BG",
+        "--by",
+        "Insp. Petrova",
+        str(evidence(tmp_path)),
+    )
     db = sqlite3.connect(Path(env["JITEV_HOME"]) / "jitev.db")
     with db:
         db.execute("UPDATE custody_events SET actor = 'Someone else' WHERE seq = 2")

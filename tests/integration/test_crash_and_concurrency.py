@@ -9,13 +9,19 @@ import signal
 import subprocess
 import time
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from tests.integration.cli_helpers import (
-    JITEV, copy_prefect_home, environment, jitev_json, open_case, small_files,
+    JITEV,
+    copy_prefect_home,
+    environment,
+    jitev_json,
+    open_case,
+    small_files,
 )
 
 FILES = 1500
@@ -30,14 +36,32 @@ def committed(url: str) -> int:
         engine.dispose()
 
 
-def test_kill_9_mid_ingest_then_rerun_loses_and_duplicates_nothing(tmp_path: Path, prefect_template: Path) -> None:
-    env = environment(tmp_path / "home", copy_prefect_home(prefect_template, tmp_path / "prefect"),
-                      JITEV_INGEST_COMMIT_EVERY="10", JITEV_INGEST_CONCURRENCY="2")
+def test_kill_9_mid_ingest_then_rerun_loses_and_duplicates_nothing(
+    tmp_path: Path, prefect_template: Path
+) -> None:
+    env = environment(
+        tmp_path / "home",
+        copy_prefect_home(prefect_template, tmp_path / "prefect"),
+        JITEV_INGEST_COMMIT_EVERY="10",
+        JITEV_INGEST_CONCURRENCY="2",
+    )
     open_case(env)
     folder = small_files(tmp_path / "seized" / "chat-export", FILES, "msg")
-    args = ["ingest", "--case", "DANUBE", "--team", "BG", "--by", "Insp. Petrova", str(folder), "--json"]
+    args = [
+        "ingest",
+        "--case",
+        "DANUBE",
+        "--team",
+        "BG",
+        "--by",
+        "Insp. Petrova",
+        str(folder),
+        "--json",
+    ]
     url = f"sqlite:///{tmp_path / 'home' / 'jitev.db'}"
-    process = subprocess.Popen([JITEV, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [JITEV, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         # Kill as soon as some exhibits are committed: no timing, a condition.
         while process.poll() is None and committed(url) < 30:
@@ -57,8 +81,12 @@ def test_kill_9_mid_ingest_then_rerun_loses_and_duplicates_nothing(tmp_path: Pat
     exhibits = jitev_json(env, "exhibits", "list", "--case", "DANUBE")
     assert len(exhibits) == FILES
     assert len({e["blake3"] for e in exhibits}) == FILES
-    assert sorted(e["reference"] for e in exhibits) == [f"BG-EX-{n:04d}" for n in range(1, FILES + 1)]
-    assert {e["relative_path"] for e in exhibits} == {f"chat-export/msg-{i:05d}.txt" for i in range(FILES)}
+    assert sorted(e["reference"] for e in exhibits) == [
+        f"BG-EX-{n:04d}" for n in range(1, FILES + 1)
+    ]
+    assert {e["relative_path"] for e in exhibits} == {
+        f"chat-export/msg-{i:05d}.txt" for i in range(FILES)
+    }
     check = jitev_json(env, "ledger", "verify", "--objects")[0]
     assert check["ok"] is True and check["events"] == FILES + 1  # CASE_OPENED + one INGESTED each
 
@@ -68,26 +96,48 @@ def test_kill_9_mid_ingest_then_rerun_loses_and_duplicates_nothing(tmp_path: Pat
 
 
 @pytest.mark.postgres
-def test_two_processes_ingesting_into_one_case_on_postgresql(tmp_path: Path, prefect_template: Path, pg_schema) -> None:
+def test_two_processes_ingesting_into_one_case_on_postgresql(
+    tmp_path: Path, prefect_template: Path, pg_schema
+) -> None:
     def env_for(name: str) -> dict[str, str]:
-        return environment(tmp_path / "home", copy_prefect_home(prefect_template, tmp_path / f"prefect-{name}"),
-                           JITEV_DB_URL=pg_schema.url, JITEV_INGEST_COMMIT_EVERY="5",
-                           JITEV_INGEST_CONCURRENCY="2")
+        return environment(
+            tmp_path / "home",
+            copy_prefect_home(prefect_template, tmp_path / f"prefect-{name}"),
+            JITEV_DB_URL=pg_schema.url,
+            JITEV_INGEST_COMMIT_EVERY="5",
+            JITEV_INGEST_CONCURRENCY="2",
+        )
 
     envs = {"a": env_for("a"), "b": env_for("b")}
     open_case(envs["a"])
     folders = {n: small_files(tmp_path / f"seized-{n}", 1000, f"phone-{n}") for n in envs}
     processes = {
         n: subprocess.Popen(
-            [JITEV, "ingest", "--case", "DANUBE", "--team", "BG", "--by", f"Insp. {n.upper()}", str(folders[n]), "--json"],
-            env=envs[n], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                JITEV,
+                "ingest",
+                "--case",
+                "DANUBE",
+                "--team",
+                "BG",
+                "--by",
+                f"Insp. {n.upper()}",
+                str(folders[n]),
+                "--json",
+            ],
+            env=envs[n],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for n in envs
     }
     outputs = {n: p.communicate(timeout=900) for n, p in processes.items()}
     for n, p in processes.items():
         assert p.returncode == 0, outputs[n][1]
-        assert Counter(o["status"] for o in json.loads(outputs[n][0])["outcomes"]) == {"stored": 1000}
+        assert Counter(o["status"] for o in json.loads(outputs[n][0])["outcomes"]) == {
+            "stored": 1000
+        }
 
     exhibits = jitev_json(envs["a"], "exhibits", "list", "--case", "DANUBE")
     references = sorted(e["reference"] for e in exhibits)
@@ -99,8 +149,13 @@ def test_two_processes_ingesting_into_one_case_on_postgresql(tmp_path: Path, pre
     engine = create_engine(pg_schema.url)
     try:
         with engine.connect() as conn:
-            actors = [row[0] for row in conn.execute(text("SELECT actor FROM custody_events WHERE seq > 1 ORDER BY seq"))]
+            actors = [
+                row[0]
+                for row in conn.execute(
+                    text("SELECT actor FROM custody_events WHERE seq > 1 ORDER BY seq")
+                )
+            ]
     finally:
         engine.dispose()
-    switches = sum(1 for x, y in zip(actors, actors[1:]) if x != y)
+    switches = sum(1 for x, y in pairwise(actors) if x != y)
     assert switches >= 1, "the two ingests did not overlap"

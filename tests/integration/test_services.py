@@ -15,8 +15,14 @@ from tests.fixtures_sql import sample_case
 
 def _plan(catalog: SqlCatalog, *paths: Path) -> services.IngestPlan:
     services.open_case(catalog, sample_case(), "Pr. Dimitrov")
-    return services.plan_ingest(catalog, case_id="DANUBE", team="BG", actor="Insp. Petrova",
-                                paths=[str(p) for p in paths], defaults=ExhibitMetadata())
+    return services.plan_ingest(
+        catalog,
+        case_id="DANUBE",
+        team="BG",
+        actor="Insp. Petrova",
+        paths=[str(p) for p in paths],
+        defaults=ExhibitMetadata(),
+    )
 
 
 def test_a_file_changed_after_planning_is_reported_and_not_committed(
@@ -38,10 +44,14 @@ def test_a_file_changed_after_planning_is_reported_and_not_committed(
     changed = [e for e in catalog.events("DANUBE") if e.action == "SOURCE_CHANGED"]
     assert len(changed) == 1 and changed[0].exhibit is None
     assert changed[0].details["source"] == "moving.log"
-    assert catalog.run_items(run.id) == {"steady.txt": "BG-EX-0001"}  # the re-run retries moving.log
+    assert catalog.run_items(run.id) == {
+        "steady.txt": "BG-EX-0001"
+    }  # the re-run retries moving.log
 
 
-def test_exhibit_rows_are_checked_against_the_ledger(catalog: SqlCatalog, local_store: LocalStore, tmp_path: Path) -> None:
+def test_exhibit_rows_are_checked_against_the_ledger(
+    catalog: SqlCatalog, local_store: LocalStore, tmp_path: Path
+) -> None:
     from sqlalchemy import text
 
     evidence = tmp_path / "invoice.pdf"
@@ -55,10 +65,14 @@ def test_exhibit_rows_are_checked_against_the_ledger(catalog: SqlCatalog, local_
     check = services.verify_case(catalog, "DANUBE")
     assert check.chain.ok and not check.ok
     expected = hashlib.sha256(evidence.read_bytes()).hexdigest()
-    assert check.problems == [f"BG-EX-0001: catalog sha256 {'0' * 64} differs from the ledger's {expected}"]
+    assert check.problems == [
+        f"BG-EX-0001: catalog sha256 {'0' * 64} differs from the ledger's {expected}"
+    ]
 
 
-def test_verify_with_objects_rehashes_the_stored_bytes(catalog: SqlCatalog, local_store: LocalStore, tmp_path: Path) -> None:
+def test_verify_with_objects_rehashes_the_stored_bytes(
+    catalog: SqlCatalog, local_store: LocalStore, tmp_path: Path
+) -> None:
     evidence = tmp_path / "photo.jpg"
     evidence.write_bytes(b"\xff\xd8\xff\xe0 photo")
     plan = _plan(catalog, evidence)
@@ -70,4 +84,6 @@ def test_verify_with_objects_rehashes_the_stored_bytes(catalog: SqlCatalog, loca
     stored.write_bytes(b"\xff\xd8\xff\xe0 PHOTO")
     assert services.verify_case(catalog, "DANUBE").ok  # the rows alone cannot see it
     check = services.verify_case(catalog, "DANUBE", local_store)
-    assert check.problems == [f"BG-EX-0001: stored object {exhibit.storage_key} does not match its hashes"]
+    assert check.problems == [
+        f"BG-EX-0001: stored object {exhibit.storage_key} does not match its hashes"
+    ]

@@ -20,7 +20,10 @@ def test_reader_digests_match_reference_libraries(size: int) -> None:
     assert d.size == size
     assert d.blake3 == blake3(data).hexdigest()
     assert d.sha256 == hashlib.sha256(data).hexdigest()
-    assert d.declared == {"md5": hashlib.md5(data).hexdigest(), "sha1": hashlib.sha1(data).hexdigest()}
+    assert d.declared == {
+        "md5": hashlib.md5(data).hexdigest(),
+        "sha1": hashlib.sha1(data).hexdigest(),
+    }
     assert reader.head == data[:8192]
 
 

@@ -17,8 +17,12 @@ T0 = datetime(2026, 3, 14, 8, 0, tzinfo=UTC)
 def chain(n: int = 6) -> list[CustodyEvent]:
     events: list[CustodyEvent] = []
     for i in range(n):
-        draft = EventDraft("INGESTED", "Insp. Petrova", "BG", f"BG-EX-{i + 1:04d}", {"size": i, "n": [1, "ü"]})
-        events.append(ledger.link("DANUBE", events[-1] if events else None, draft, T0 + timedelta(seconds=i)))
+        draft = EventDraft(
+            "INGESTED", "Insp. Petrova", "BG", f"BG-EX-{i + 1:04d}", {"size": i, "n": [1, "ü"]}
+        )
+        events.append(
+            ledger.link("DANUBE", events[-1] if events else None, draft, T0 + timedelta(seconds=i))
+        )
     return events
 
 
@@ -36,7 +40,9 @@ def test_encoding_is_the_documented_canonical_bytes() -> None:
 def test_time_zone_does_not_change_the_hash() -> None:
     draft = EventDraft("X", "a", "BG")
     utc = ledger.link("C1", None, draft, T0)
-    sofia = ledger.link("C1", None, draft, T0.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Sofia")))
+    sofia = ledger.link(
+        "C1", None, draft, T0.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Sofia"))
+    )
     assert utc.hash == sofia.hash
 
 
@@ -54,7 +60,11 @@ def test_empty_chain_is_valid() -> None:
     ("tamper", "seq", "kind"),
     [
         (lambda e: e[:2] + [replace(e[2], actor="Someone else")] + e[3:], 3, "edited"),
-        (lambda e: e[:2] + [replace(e[2], details={"size": 999, "n": [1, "ü"]})] + e[3:], 3, "edited"),
+        (
+            lambda e: e[:2] + [replace(e[2], details={"size": 999, "n": [1, "ü"]})] + e[3:],
+            3,
+            "edited",
+        ),
         (lambda e: e[:3] + e[4:], 4, "missing"),
         (lambda e: e[:2] + [replace(e[3], seq=3), replace(e[2], seq=4)] + e[4:], 3, "reordered"),
         (lambda e: e[:4] + [replace(e[4], prev_hash=e[1].hash)] + e[5:], 5, "bad link"),

@@ -20,11 +20,15 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def test_csv_rows_map_to_files_by_path_or_unique_name(tmp_path: Path) -> None:
-    path = write(tmp_path, "m.csv", (
-        "path,title,seized_at,seized_by,hash_algorithm,hash\n"
-        "phone-01/chats/export.txt,Chat,2026-03-14T08:00:00+02:00,Petrova,,\n"
-        "invoice.pdf,Invoice,2026-03-14,,sha1," + "ab" * 20 + "\n"
-    ))
+    path = write(
+        tmp_path,
+        "m.csv",
+        (
+            "path,title,seized_at,seized_by,hash_algorithm,hash\n"
+            "phone-01/chats/export.txt,Chat,2026-03-14T08:00:00+02:00,Petrova,,\n"
+            "invoice.pdf,Invoice,2026-03-14,,sha1," + "ab" * 20 + "\n"
+        ),
+    )
     result = manifest.load(path, FILES)
     assert result["phone-01/chats/export.txt"].seized_at == datetime(2026, 3, 14, 6, 0, tzinfo=UTC)
     assert result["invoice.pdf"].declared == DeclaredHash("sha1", "ab" * 20)
@@ -32,18 +36,24 @@ def test_csv_rows_map_to_files_by_path_or_unique_name(tmp_path: Path) -> None:
 
 
 def test_json_list_is_accepted(tmp_path: Path) -> None:
-    path = write(tmp_path, "m.json", json.dumps([{"path": "a.png", "title": "Photo", "seized_from": "Van"}]))
+    path = write(
+        tmp_path, "m.json", json.dumps([{"path": "a.png", "title": "Photo", "seized_from": "Van"}])
+    )
     assert manifest.load(path, FILES)["phone-01/photos/a.png"].seized_from == "Van"
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
-    path = write(tmp_path, "m.csv", (
-        "path,title,seized_at\n"
-        "invoice.pdf,Invoice,14/03/2026\n"
-        "../etc/passwd,x,\n"
-        "missing.txt,x,\n"
-        "export.txt,Chat,2026-03-14T08:00:00\n"
-    ))
+    path = write(
+        tmp_path,
+        "m.csv",
+        (
+            "path,title,seized_at\n"
+            "invoice.pdf,Invoice,14/03/2026\n"
+            "../etc/passwd,x,\n"
+            "missing.txt,x,\n"
+            "export.txt,Chat,2026-03-14T08:00:00\n"
+        ),
+    )
     with pytest.raises(ManifestError) as info:
         manifest.load(path, FILES)
     text = str(info.value)
@@ -61,7 +71,11 @@ def test_unknown_csv_column_is_refused_with_the_allowed_list(tmp_path: Path) -> 
 
 
 def test_bad_declared_hash_names_the_row(tmp_path: Path) -> None:
-    path = write(tmp_path, "m.json", json.dumps([{"path": "invoice.pdf", "hash_algorithm": "crc32", "hash": "ab"}]))
+    path = write(
+        tmp_path,
+        "m.json",
+        json.dumps([{"path": "invoice.pdf", "hash_algorithm": "crc32", "hash": "ab"}]),
+    )
     with pytest.raises(ManifestError, match="item 1.*crc32"):
         manifest.load(path, FILES)
 

@@ -7,8 +7,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-FORBIDDEN = {"prefect", "minio", "sqlalchemy", "alembic", "fastapi", "typer", "rich",
-             "storage", "flows", "config", "app"}
+FORBIDDEN = {
+    "prefect",
+    "minio",
+    "sqlalchemy",
+    "alembic",
+    "fastapi",
+    "typer",
+    "rich",
+    "storage",
+    "flows",
+    "config",
+    "app",
+}
 EVIDENCE = Path(__file__).resolve().parents[2] / "evidence"
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from evidence.errors import InputError, SourceChanged
-from evidence.services import PlannedFile, batches
 from evidence.models import ExhibitMetadata
+from evidence.services import PlannedFile, batches
 from evidence.sources import SourceFile, discover, open_once
 
 
@@ -79,7 +79,9 @@ def test_file_replaced_before_read_is_caught(tmp_path: Path) -> None:
     source = _source(path)
     path.unlink()
     path.write_bytes(b"y" * 101)
-    with pytest.raises(SourceChanged, match="(replaced by another file|changed) before it was read"):
+    with pytest.raises(
+        SourceChanged, match="(replaced by another file|changed) before it was read"
+    ):
         with open_once(source) as handle:
             handle.read()
 
@@ -103,7 +105,10 @@ def test_partial_read_is_caught(tmp_path: Path) -> None:
 
 
 def _planned(sizes: list[int]) -> list[PlannedFile]:
-    return [PlannedFile(SourceFile(f"/x/{i}", f"{i}", s, 0, i, 0), ExhibitMetadata()) for i, s in enumerate(sizes)]
+    return [
+        PlannedFile(SourceFile(f"/x/{i}", f"{i}", s, 0, i, 0), ExhibitMetadata())
+        for i, s in enumerate(sizes)
+    ]
 
 
 def test_batches_group_small_files_and_isolate_big_ones() -> None:
