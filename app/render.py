@@ -108,8 +108,8 @@ def continuity(console: Console, ex: Exhibit, events: list[CustodyEvent]) -> Non
                 value = e.details[key]
                 if isinstance(value, dict):
                     value = " ".join(str(v) for v in value.values())
-                console.print(f"    {key.replace('_', ' '):<16}{value}", overflow="fold")
-        console.print(f"    {'event hash':<16}{e.hash}", style="dim", overflow="fold")
+                console.print(f"    {key.replace('_', ' '):<16}{value}", soft_wrap=True)
+        console.print(f"    {'event hash':<16}{e.hash}", style="dim", soft_wrap=True)
 
 
 def verification(console: Console, check: dict[str, Any]) -> None:

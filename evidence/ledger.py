@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -117,20 +117,7 @@ def link(case_id: str, head: CustodyEvent | None, draft: EventDraft, at: datetim
     seq = 1 if head is None else head.seq + 1
     prev = GENESIS if head is None else head.hash
     at = datetime.fromisoformat(format_time(at).replace("Z", "+00:00"))  # aware, UTC, microseconds
-    digest = blake3(
-        encode(
-            case_id=case_id,
-            seq=seq,
-            exhibit=draft.exhibit,
-            action=draft.action,
-            actor=draft.actor,
-            team=draft.team,
-            at=at,
-            details=draft.details,
-            prev_hash=prev,
-        )
-    ).hexdigest()
-    return CustodyEvent(
+    unsealed = CustodyEvent(
         case_id=case_id,
         seq=seq,
         exhibit=draft.exhibit,
@@ -140,8 +127,9 @@ def link(case_id: str, head: CustodyEvent | None, draft: EventDraft, at: datetim
         at=at,
         details=draft.details,
         prev_hash=prev,
-        hash=digest,
+        hash="",
     )
+    return replace(unsealed, hash=event_hash(unsealed))
 
 
 @dataclass(frozen=True, slots=True)
