@@ -63,12 +63,6 @@ class MultiHash:
         )
 
 
-def digest_bytes(data: bytes, declared: Iterable[str] = ()) -> Digests:
-    h = MultiHash(declared)
-    h.update(data)
-    return h.digests()
-
-
 class HashingReader:
     """A read-only stream over ``raw`` whose bytes are digested on a worker
     thread as they are handed out. Call ``digests()`` once ``read`` returned

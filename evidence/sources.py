@@ -43,10 +43,6 @@ class Discovery:
     files: list[SourceFile]
     skipped: list[tuple[str, str]]  # (path, why)
 
-    @property
-    def total_bytes(self) -> int:
-        return sum(f.size for f in self.files)
-
 
 def _skip_reason(st: os.stat_result) -> str | None:
     if stat.S_ISLNK(st.st_mode):
