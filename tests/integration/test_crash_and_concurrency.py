@@ -3,6 +3,7 @@ ingesting into one case at once on PostgreSQL. Real processes, real databases.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -59,15 +60,21 @@ def test_kill_9_mid_ingest_then_rerun_loses_and_duplicates_nothing(
         "--json",
     ]
     url = f"sqlite:///{tmp_path / 'home' / 'jitev.db'}"
+    # Its own process group, so the crash takes Prefect's local server with it.
     process = subprocess.Popen(
-        [JITEV, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [JITEV, *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         # Kill as soon as some exhibits are committed: no timing, a condition.
         while process.poll() is None and committed(url) < 30:
             time.sleep(0.02)
-        os.kill(process.pid, signal.SIGKILL)
     finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait()
     before = committed(url)
     assert process.returncode == -signal.SIGKILL, "the ingest ended before it could be killed"
