@@ -76,6 +76,7 @@ class HashingReader:
         chunk: int = CHUNK,
         depth: int = 4,
         on_read: Callable[[int], None] | None = None,
+        threaded: bool = True,
     ) -> None:
         self._raw = raw
         self._on_read = on_read
@@ -85,8 +86,10 @@ class HashingReader:
         self.head = b""  # the first bytes, for media-type sniffing without a second read
         self._error: BaseException | None = None
         self._eof = False
-        self._thread = threading.Thread(target=self._work, name="jitev-hasher", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        if threaded:  # small files hash inline: a thread per file would cost more than it saves
+            self._thread = threading.Thread(target=self._work, name="jitev-hasher", daemon=True)
+            self._thread.start()
 
     def _work(self) -> None:
         try:
@@ -105,19 +108,26 @@ class HashingReader:
         data = self._raw.read(want)
         if not data:
             self._eof = True
-            self._queue.put(None)
+            self._feed(None)
             return b""
         if len(self.head) < HEAD:
             self.head += data[: HEAD - len(self.head)]
-        self._queue.put(bytes(data))
+        self._feed(bytes(data))
         if self._on_read is not None:
             self._on_read(len(data))
         return data
 
+    def _feed(self, chunk: bytes | None) -> None:
+        if self._thread is not None:
+            self._queue.put(chunk)
+        elif chunk is not None:
+            self._hash.update(chunk)
+
     def digests(self) -> Digests:
         if not self._eof:
             raise RuntimeError("digests asked for before the whole stream was read")
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
         if self._error is not None:
             raise self._error
         return self._hash.digests()
@@ -125,5 +135,6 @@ class HashingReader:
     def close(self) -> None:
         if not self._eof:
             self._eof = True
-            self._queue.put(None)
-        self._thread.join()
+            self._feed(None)
+        if self._thread is not None:
+            self._thread.join()

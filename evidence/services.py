@@ -21,7 +21,7 @@ from blake3 import blake3
 
 from evidence import manifest as manifests
 from evidence.errors import InputError, JitevError, SourceChanged
-from evidence.hashing import HashingReader, MultiHash
+from evidence.hashing import CHUNK, HashingReader, MultiHash
 from evidence.ledger import Verification, verify
 from evidence.mediatype import sniff
 from evidence.models import (
@@ -172,7 +172,10 @@ def store_file(
     try:
         with open_once(planned.source) as handle:
             reader = HashingReader(
-                handle, [declared.algorithm] if declared else [], on_read=on_bytes
+                handle,
+                [declared.algorithm] if declared else [],
+                on_read=on_bytes,
+                threaded=planned.source.size > CHUNK,
             )
             try:
                 stored = store.put(namespace, reader, planned.source.size)

@@ -137,8 +137,7 @@ class SqlCatalog:
 
     def add_case(self, case: Case, opening: EventDraft) -> CustodyEvent:
         exists_msg = (
-            f"case {case.id} already exists: pick another id, or see it with "
-            f"`jitev case list`"
+            f"case {case.id} already exists: pick another id, or see it with `jitev case list`"
         )
         with self._write() as conn:
             if conn.execute(select(exists().where(cases.c.id == case.id))).scalar():

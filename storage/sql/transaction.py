@@ -32,6 +32,7 @@ class SqlCaseTransaction:
         self._conn = conn
         self._clock = clock
         self._head: CustodyEvent | None = _UNREAD
+        self._runs: set[str] = set()  # ingest runs already checked to belong to the case
         self._open = True
 
     def close(self) -> None:
@@ -136,15 +137,17 @@ class SqlCaseTransaction:
 
     def mark_done(self, run_id: str, source: str, reference: str) -> None:
         conn = self._db()
-        run_case = conn.execute(
-            select(ingest_runs.c.case_id).where(ingest_runs.c.id == run_id)
-        ).scalar()
-        if run_case is None:
-            raise NotFound(f"no ingest run {run_id}: start one with start_run")
-        if run_case != self.case.id:
-            raise InputError(
-                f"ingest run {run_id} belongs to case {run_case}, not to case {self.case.id}"
-            )
+        if run_id not in self._runs:  # checked once per transaction
+            run_case = conn.execute(
+                select(ingest_runs.c.case_id).where(ingest_runs.c.id == run_id)
+            ).scalar()
+            if run_case is None:
+                raise NotFound(f"no ingest run {run_id}: start one with start_run")
+            if run_case != self.case.id:
+                raise InputError(
+                    f"ingest run {run_id} belongs to case {run_case}, not to case {self.case.id}"
+                )
+            self._runs.add(run_id)
         known = conn.execute(
             select(ingest_run_items.c.reference).where(
                 ingest_run_items.c.run_id == run_id, ingest_run_items.c.source == source

@@ -10,10 +10,11 @@ from blake3 import blake3
 from evidence.hashing import HashingReader, MultiHash
 
 
+@pytest.mark.parametrize("threaded", [True, False])
 @pytest.mark.parametrize("size", [0, 1, 8191, 8 * 1024 * 1024 + 17])
-def test_reader_digests_match_reference_libraries(size: int) -> None:
+def test_reader_digests_match_reference_libraries(size: int, threaded: bool) -> None:
     data = os.urandom(size)
-    reader = HashingReader(io.BytesIO(data), ["md5", "sha1"], chunk=1 << 20)
+    reader = HashingReader(io.BytesIO(data), ["md5", "sha1"], chunk=1 << 20, threaded=threaded)
     out = b"".join(iter(lambda: reader.read(300_000), b""))
     d = reader.digests()
     assert out == data
