@@ -37,6 +37,17 @@ def jitev(env: dict[str, str], *args: str, check: bool = True) -> subprocess.Com
     return done
 
 
+def ingest(
+    env: dict[str, str], *args: str, by: str = "Insp. Petrova", check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """``jitev ingest`` into DANUBE as team BG."""
+    return jitev(env, *ingest_args(by), *args, check=check)
+
+
+def ingest_args(by: str = "Insp. Petrova") -> list[str]:
+    return ["ingest", "--case", "DANUBE", "--team", "BG", "--by", by]
+
+
 def jitev_json(env: dict[str, str], *args: str) -> Any:
     return json.loads(jitev(env, *args, "--json").stdout)
 

@@ -12,6 +12,8 @@ from blake3 import blake3
 from tests.integration.cli_helpers import (
     copy_prefect_home,
     environment,
+    ingest,
+    ingest_args,
     jitev,
     jitev_json,
     open_case,
@@ -38,9 +40,7 @@ def evidence(tmp_path: Path) -> Path:
 
 def test_ingest_shows_exhibits_hashes_and_ledger(env: dict[str, str], tmp_path: Path) -> None:
     root = evidence(tmp_path)
-    done = jitev(
-        env, "ingest", "--case", "DANUBE", "--team", "BG", "--by", "Insp. Petrova", str(root)
-    )
+    done = ingest(env, str(root))
     chat = (root / "chat.txt").read_bytes()
     assert "BG-EX-0001" in done.stdout and "BG-EX-0002" in done.stdout
     assert (
@@ -55,13 +55,7 @@ def test_json_everywhere(env: dict[str, str], tmp_path: Path) -> None:
     root = evidence(tmp_path)
     result = jitev_json(
         env,
-        "ingest",
-        "--case",
-        "DANUBE",
-        "--team",
-        "BG",
-        "--by",
-        "Insp. Petrova",
+        *ingest_args(),
         "--seized-at",
         "2026-03-14T06:10:00+02:00",
         "--seized-from",
@@ -90,28 +84,8 @@ def test_json_everywhere(env: dict[str, str], tmp_path: Path) -> None:
 
 def test_custody_show_reads_as_continuity(env: dict[str, str], tmp_path: Path) -> None:
     root = evidence(tmp_path)
-    jitev(
-        env,
-        "ingest",
-        "--case",
-        "DANUBE",
-        "--team",
-        "BG",
-        "--by",
-        "Insp. Petrova",
-        str(root / "chat.txt"),
-    )
-    jitev(
-        env,
-        "ingest",
-        "--case",
-        "DANUBE",
-        "--team",
-        "BG",
-        "--by",
-        "Insp. Ivanov",
-        str(root / "chat.txt"),
-    )
+    ingest(env, str(root / "chat.txt"))
+    ingest(env, str(root / "chat.txt"), by="Insp. Ivanov")
     out = jitev(env, "custody", "show", "BG-EX-0001").stdout
     assert "INGESTED by Insp. Petrova (BG)" in out
     assert "DUPLICATE_SEEN by Insp. Ivanov (BG)" in out
@@ -123,20 +97,7 @@ def test_declared_hash_mismatch_exits_non_zero_with_a_clear_message(
 ) -> None:
     image = tmp_path / "phone.bin"
     image.write_bytes(b"extraction")
-    done = jitev(
-        env,
-        "ingest",
-        "--case",
-        "DANUBE",
-        "--team",
-        "BG",
-        "--by",
-        "Insp. Petrova",
-        "--declared-hash",
-        "sha1:" + "0" * 40,
-        str(image),
-        check=False,
-    )
+    done = ingest(env, "--declared-hash", "sha1:" + "0" * 40, str(image), check=False)
     assert done.returncode == 3
     assert "QUARANTINED" in done.stderr and hashlib.sha1(b"extraction").hexdigest() in done.stdout
     assert jitev_json(env, "exhibits", "show", "BG-EX-0001")["status"] == "quarantined"

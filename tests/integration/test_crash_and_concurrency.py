@@ -20,6 +20,7 @@ from tests.integration.cli_helpers import (
     JITEV,
     copy_prefect_home,
     environment,
+    ingest_args,
     jitev_json,
     open_case,
     small_files,
@@ -48,17 +49,7 @@ def test_kill_9_mid_ingest_then_rerun_loses_and_duplicates_nothing(
     )
     open_case(env)
     folder = small_files(tmp_path / "seized" / "chat-export", FILES, "msg")
-    args = [
-        "ingest",
-        "--case",
-        "DANUBE",
-        "--team",
-        "BG",
-        "--by",
-        "Insp. Petrova",
-        str(folder),
-        "--json",
-    ]
+    args = [*ingest_args(), str(folder), "--json"]
     url = f"sqlite:///{tmp_path / 'home' / 'jitev.db'}"
     # Its own process group, so the crash takes Prefect's local server with it.
     process = subprocess.Popen(
@@ -122,13 +113,7 @@ def test_two_processes_ingesting_into_one_case_on_postgresql(
         n: subprocess.Popen(
             [
                 JITEV,
-                "ingest",
-                "--case",
-                "DANUBE",
-                "--team",
-                "BG",
-                "--by",
-                f"Insp. {n.upper()}",
+                *ingest_args(f"Insp. {n.upper()}"),
                 str(folders[n]),
                 "--json",
             ],
