@@ -13,6 +13,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 
 from config import wiring
 from evidence import services
@@ -94,7 +95,10 @@ def ingest(
         max_bytes=w.settings.ingest.batch_mib * 1024 * 1024,
         workers=w.settings.ingest.concurrency,
     )
-    futures = [ingest_batch.submit(plan, run, group, progress_key) for group in groups]
+    # quote(): Prefect would otherwise walk every file of the plan for every task.
+    futures = [
+        ingest_batch.submit(quote(plan), quote(run), quote(group), progress_key) for group in groups
+    ]
     outcomes = [o for future in futures for o in future.result()]
     if all(o["status"] != "changed" for o in outcomes):
         w.catalog.finish_run(run.id)
