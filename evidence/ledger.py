@@ -58,7 +58,8 @@ def _check_json(value: Any, where: str) -> None:
 
 
 def canonical_json(value: Any) -> bytes:
-    _check_json(value, "details")
+    """The canonical bytes of ``value``. Types are checked once, when an event
+    is linked (``link``), not on every re-verification of stored rows."""
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")
@@ -114,6 +115,7 @@ def event_hash(event: CustodyEvent) -> str:
 
 def link(case_id: str, head: CustodyEvent | None, draft: EventDraft, at: datetime) -> CustodyEvent:
     """The event that follows ``head`` (``None`` for a new chain)."""
+    _check_json(draft.details, "details")
     seq = 1 if head is None else head.seq + 1
     prev = GENESIS if head is None else head.hash
     at = datetime.fromisoformat(format_time(at).replace("Z", "+00:00"))  # aware, UTC, microseconds

@@ -25,6 +25,12 @@ def _plan(catalog: SqlCatalog, *paths: Path) -> services.IngestPlan:
     )
 
 
+def _ingest(catalog: SqlCatalog, store: LocalStore, *paths: Path) -> None:
+    plan = _plan(catalog, *paths)
+    run = catalog.start_run("DANUBE", "BG", "Insp. Petrova", plan.fingerprint)
+    services.ingest_batch(store, catalog, plan, run, plan.files, commit_every=10)
+
+
 def test_a_file_changed_after_planning_is_reported_and_not_committed(
     catalog: SqlCatalog, local_store: LocalStore, tmp_path: Path
 ) -> None:
@@ -56,9 +62,7 @@ def test_exhibit_rows_are_checked_against_the_ledger(
 
     evidence = tmp_path / "invoice.pdf"
     evidence.write_bytes(b"%PDF-1.4 invoice")
-    plan = _plan(catalog, evidence)
-    run = catalog.start_run("DANUBE", "BG", "Insp. Petrova", plan.fingerprint)
-    services.ingest_batch(local_store, catalog, plan, run, plan.files, commit_every=10)
+    _ingest(catalog, local_store, evidence)
     assert services.verify_case(catalog, "DANUBE", local_store).ok
     with catalog.engine.begin() as conn:
         conn.execute(text("UPDATE exhibits SET sha256 = :h"), {"h": "0" * 64})
@@ -75,9 +79,7 @@ def test_verify_with_objects_rehashes_the_stored_bytes(
 ) -> None:
     evidence = tmp_path / "photo.jpg"
     evidence.write_bytes(b"\xff\xd8\xff\xe0 photo")
-    plan = _plan(catalog, evidence)
-    run = catalog.start_run("DANUBE", "BG", "Insp. Petrova", plan.fingerprint)
-    services.ingest_batch(local_store, catalog, plan, run, plan.files, commit_every=10)
+    _ingest(catalog, local_store, evidence)
     exhibit = catalog.exhibit("BG-EX-0001")
     stored = next((tmp_path / "objects").rglob(exhibit.storage_key))
     stored.chmod(0o644)  # only someone bypassing jitev (here: root) can do this
