@@ -12,15 +12,20 @@ A put streams the source into ``.incoming``, fsyncs it, and once the digests
 are known links it into place under its content address with ``os.link``
 (which never replaces an existing file), so two writers of the same content
 cannot clobber each other and a re-run after a crash adopts what is there.
+A copy to another team is a real copy of the bytes (``copy_file_range``, never a
+hard link: the receiving team gets a file of its own) into the target's
+``.incoming``, placed the same way with the digests of the source's metadata.
 ``delete`` always refuses: nothing in this store is ever removed by jitev.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -107,6 +112,13 @@ class LocalStore:
 
     def put(self, namespace: str, source: DigestSource, length: int | None) -> StoredObject:
         check_namespace(namespace)
+        with self._staging(namespace) as temp:
+            digests = self._receive(source, temp, length)
+            return self._place(namespace, temp, digests)
+
+    @contextlib.contextmanager
+    def _staging(self, namespace: str) -> Iterator[Path]:
+        """A fresh ``.incoming/<uuid>.part`` name in the namespace, removed afterwards."""
         incoming = self.root / namespace / ".incoming"
         try:
             incoming.mkdir(parents=True, exist_ok=True)
@@ -117,8 +129,7 @@ class LocalStore:
             ) from exc
         temp = incoming / f"{uuid.uuid4().hex}.part"
         try:
-            digests = self._receive(source, temp, length)
-            return self._place(namespace, temp, digests)
+            yield temp
         finally:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
@@ -215,6 +226,85 @@ class LocalStore:
             retention_until=info.retention_until,
             adopted=adopted,
         )
+
+    # -- copy ------------------------------------------------------------------
+
+    def copy(self, namespace: str, key: str, target: str) -> StoredObject:
+        check_namespace(target)
+        if target == namespace:
+            raise InputError(
+                f"cannot copy {namespace}/{key} to its own namespace {target}: a hand-off "
+                "goes to another team; give the receiving team"
+            )
+        path = self._existing(namespace, key)
+        digests = self._source_digests(path, key)
+        with self._staging(target) as temp:
+            self._copy_bytes(path, temp, digests.size)
+            return self._place(target, temp, digests)
+
+    def _source_digests(self, path: Path, key: str) -> Digests:
+        """The digests of a stored object, from its metadata, checked against its key and size."""
+        sidecar = self._sidecar(path)
+        meta = self._read_sidecar(sidecar) if sidecar.exists() else {}
+        size, blake3, sha256 = meta.get("size"), meta.get("blake3"), meta.get("sha256")
+        actual = path.stat().st_size
+        if (
+            blake3 != key
+            or not isinstance(sha256, str)
+            or not HEX64.match(sha256)
+            or not isinstance(size, int)
+            or size != actual
+        ):
+            raise IntegrityError(
+                f"{path} ({actual} bytes) has no valid digest metadata (size {size!r}, "
+                f"blake3 {blake3!r}, sha256 {sha256!r} in {sidecar}): nothing was copied; "
+                "do not delete it, report it to the auditor"
+            )
+        return Digests(size=size, blake3=key, sha256=sha256)
+
+    def _copy_bytes(self, path: Path, temp: Path, size: int) -> None:
+        """Copy ``path`` into the new file ``temp`` (a copy of its own, never a link) and fsync."""
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise StoreError(f"cannot create {temp}: {exc.strerror}; check the disk") from exc
+        with path.open("rb") as src, os.fdopen(fd, "wb") as out:
+            try:
+                copied = self._copy_range(src.fileno(), out.fileno(), size)
+                if copied is None:  # no copy_file_range here (or across these file systems)
+                    shutil.copyfileobj(src, out, CHUNK)
+                    out.flush()
+                    copied = os.fstat(out.fileno()).st_size
+                os.fsync(out.fileno())
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot copy {path} to {temp}: {exc.strerror or exc}; free disk space "
+                    f"under {self.root} and run again (nothing was copied)"
+                ) from exc
+        if copied != size:
+            raise IntegrityError(
+                f"{size} bytes were expected from {path} but {copied} were copied to {temp}: "
+                "nothing was copied; run again, and if it persists report it to the auditor"
+            )
+
+    @staticmethod
+    def _copy_range(src: int, dst: int, size: int) -> int | None:
+        """Copy in the kernel with ``copy_file_range``; None if it is not supported."""
+        copy_file_range = getattr(os, "copy_file_range", None)
+        if copy_file_range is None:
+            return None
+        copied = 0
+        while True:
+            try:
+                n = copy_file_range(src, dst, max(size - copied, CHUNK))
+            except OSError as exc:
+                unsupported = {errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL}
+                if copied == 0 and exc.errno in unsupported:
+                    return None
+                raise
+            if n == 0:  # the end; 0 at once from a non-empty file: the file system cannot
+                return copied if copied or size == 0 else None
+            copied += n
 
     @staticmethod
     def _sidecar(path: Path) -> Path:

@@ -12,6 +12,10 @@ once the stream has been read:
   parts above ``copy_part_size``, S3's 5 GiB limit for a single copy), and the
   staging version is removed.
 
+``copy`` (a hand-off to another team) is the same server-side copy, from the
+source team's bucket to the target team's, with the digest metadata read from
+the source and a fresh retention; an identical object already there is adopted.
+
 After every write the key is stat'ed: size, blake3 and sha256 metadata must
 match and a COMPLIANCE retention must be in place. Ceph RGW 16 ignores the
 object-lock headers of CopyObject and multipart uploads, so retention that did
@@ -56,7 +60,7 @@ from evidence.errors import (
     StoreUnavailable,
     WriteOnceViolation,
 )
-from evidence.models import Digests, StoredObject
+from evidence.models import HEX64, Digests, StoredObject
 from evidence.ports import Clock, DigestSource, ObjectInfo
 from storage.objects.local import check_key, check_namespace
 
@@ -273,13 +277,17 @@ class S3Store:
 
     def put(self, namespace: str, source: DigestSource, length: int | None) -> StoredObject:
         bucket = cast(str, self._bucket(namespace, create=True))
-        now = self.clock.now()
-        if now.tzinfo is None:
-            raise ValueError("the clock must return an aware UTC datetime")
-        until = (now + timedelta(days=self.retention_days)).replace(microsecond=0)
+        until = self._until()
         if length is not None and length <= self.small_object_max:
             return self._put_small(namespace, bucket, source, length, until)
         return self._put_staged(namespace, bucket, source, length, until)
+
+    def _until(self) -> datetime:
+        """The end of a fresh retention, from now."""
+        now = self.clock.now()
+        if now.tzinfo is None:
+            raise ValueError("the clock must return an aware UTC datetime")
+        return (now + timedelta(days=self.retention_days)).replace(microsecond=0)
 
     @staticmethod
     def _metadata(digests: Digests) -> dict[str, str | list[str] | tuple[str]]:
@@ -356,21 +364,31 @@ class S3Store:
                 )
             existing = self._stat_or_none(bucket, digests.blake3)
             if existing is None:
-                self._copy(bucket, staging, staged.version_id, digests, until)
+                self._copy(bucket, staging, staged.version_id, bucket, digests, until)
             return self._seal(namespace, bucket, digests, until, adopted=existing is not None)
         finally:
             self._remove_staging(bucket, staging)
 
     def _copy(
-        self, bucket: str, staging: str, version: str | None, digests: Digests, until: datetime
+        self,
+        source_bucket: str,
+        source_key: str,
+        version: str | None,
+        bucket: str,
+        digests: Digests,
+        until: datetime,
     ) -> None:
+        """Server-side copy of one version of ``source_bucket/source_key`` to
+        ``bucket/<blake3>`` with the digest metadata (in ranges above ``copy_part_size``)."""
         key = digests.blake3
         with self._guard(bucket, key):
             if digests.size <= self.copy_part_size:
                 self._client.copy_object(
                     bucket_name=bucket,
                     object_name=key,
-                    source=CopySource(bucket_name=bucket, object_name=staging, version_id=version),
+                    source=CopySource(
+                        bucket_name=source_bucket, object_name=source_key, version_id=version
+                    ),
                     metadata=self._metadata(digests),
                     metadata_directive=REPLACE,
                     retention=Retention(mode=COMPLIANCE, retain_until_date=until),
@@ -380,8 +398,8 @@ class S3Store:
             step = self.copy_part_size
             sources = [
                 ComposeSource(
-                    bucket_name=bucket,
-                    object_name=staging,
+                    bucket_name=source_bucket,
+                    object_name=source_key,
                     version_id=version,
                     offset=offset,
                     length=min(step, digests.size - offset),
@@ -395,6 +413,48 @@ class S3Store:
                 metadata=self._metadata(digests),
                 retention=Retention(mode=COMPLIANCE, retain_until_date=until),
             )
+
+    # -- copy ------------------------------------------------------------------
+
+    def copy(self, namespace: str, key: str, target: str) -> StoredObject:
+        check_key(key)
+        if self.bucket_name(target) == self.bucket_name(namespace):
+            raise InputError(
+                f"cannot copy {namespace}/{key} to its own namespace {target}: a hand-off "
+                "goes to another team; give the receiving team"
+            )
+        try:
+            source_bucket, obj = self._stat(namespace, key)
+        except NotFound as exc:
+            raise NotFound(
+                f"{self.description}: no object {key} for team {namespace} to copy to team "
+                f"{target}; check the key and the team"
+            ) from exc
+        digests = self._stored_digests(source_bucket, key, obj)
+        bucket = cast(str, self._bucket(target, create=True))
+        until = self._until()
+        existing = self._stat_or_none(bucket, key)
+        if existing is None:
+            self._copy(source_bucket, key, obj.version_id, bucket, digests, until)
+        return self._seal(target, bucket, digests, until, adopted=existing is not None)
+
+    def _stored_digests(self, bucket: str, key: str, obj: Object) -> Digests:
+        """The digests in a stored object's metadata, checked against its key and size."""
+        meta = _headers(obj)
+        blake3, sha256, size = meta.get(META_BLAKE3), meta.get(META_SHA256), meta.get(META_SIZE)
+        if (
+            blake3 != key
+            or sha256 is None
+            or not HEX64.match(sha256)
+            or obj.size is None
+            or size != str(obj.size)
+        ):
+            raise IntegrityError(
+                f"{self._where(bucket, key)} ({obj.size} bytes) has no valid digest metadata "
+                f"(size {size!r}, blake3 {blake3!r}, sha256 {sha256!r}): nothing was copied; "
+                "do not delete it, report it to the auditor"
+            )
+        return Digests(size=obj.size, blake3=key, sha256=sha256)
 
     def _remove_staging(self, bucket: str, staging: str) -> None:
         """Best effort: a staging object has no retention; a leftover is only garbage."""

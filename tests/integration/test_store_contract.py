@@ -15,6 +15,7 @@ import tracemalloc
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from blake3 import blake3
@@ -22,7 +23,13 @@ from minio.commonconfig import COMPLIANCE
 from minio.error import S3Error
 from minio.retention import Retention
 
-from evidence.errors import IntegrityError, NotFound, SourceChanged, WriteOnceViolation
+from evidence.errors import (
+    InputError,
+    IntegrityError,
+    NotFound,
+    SourceChanged,
+    WriteOnceViolation,
+)
 from evidence.hashing import HashingReader, MultiHash
 from evidence.models import StoredObject
 from storage.objects.local import LocalStore
@@ -32,6 +39,7 @@ from tests.fixtures_s3 import TEST_PART_SIZE, TEST_SMALL_MAX, S3Server, UtcClock
 Store = LocalStore | S3Store
 MiB = 1024 * 1024
 NS = "BG"
+TARGET = "ME"  # the receiving team of a copy (a hand-off)
 
 
 def payload(size: int, seed: int = 0) -> bytes:
@@ -235,6 +243,32 @@ def test_an_existing_object_that_does_not_match_is_an_integrity_error(
             put(store, data, known=known)
 
 
+def place_unprotected(
+    request: pytest.FixtureRequest, store: Store, key: str, data: bytes, *, with_digests: bool
+) -> None:
+    """Put ``data`` at ``key`` behind the store's back: no retention, and
+    digest metadata only ``with_digests`` (S3; the local store keeps none
+    without its sidecar)."""
+    put(store, b"make the namespace")
+    if isinstance(store, S3Store):
+        metadata = {
+            "x-amz-meta-blake3": key,
+            "x-amz-meta-sha256": hashlib.sha256(data).hexdigest(),
+            "x-amz-meta-size": str(len(data)),
+        }
+        request.getfixturevalue("s3_server").client().put_object(
+            bucket_name=store.bucket_name(NS),
+            object_name=key,
+            data=io.BytesIO(data),
+            length=len(data),
+            metadata=metadata if with_digests else None,
+        )
+    else:
+        path = object_path(store, NS, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
 def test_an_unprotected_leftover_is_adopted_and_protected(
     request: pytest.FixtureRequest, store: Store
 ) -> None:
@@ -242,23 +276,7 @@ def test_an_unprotected_leftover_is_adopted_and_protected(
     the right bytes unprotected: the re-run adopts them and protects them."""
     data = payload(3000, seed=12)
     key = blake3(data).hexdigest()
-    put(store, b"make the namespace")
-    if isinstance(store, S3Store):
-        request.getfixturevalue("s3_server").client().put_object(
-            bucket_name=store.bucket_name(NS),
-            object_name=key,
-            data=io.BytesIO(data),
-            length=len(data),
-            metadata={
-                "x-amz-meta-blake3": key,
-                "x-amz-meta-sha256": hashlib.sha256(data).hexdigest(),
-                "x-amz-meta-size": str(len(data)),
-            },
-        )
-    else:
-        path = Path(store.root, NS, "objects", key[:2], key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+    place_unprotected(request, store, key, data, with_digests=True)
     assert store.stat(NS, key).retention_until is None
     stored = put(store, data)
     assert stored.adopted and stored.retention_until is not None
@@ -350,3 +368,177 @@ def test_s3_copied_objects_are_locked_and_staging_is_gone(
     assert head.metadata["x-amz-meta-blake3"] == stored.blake3
     left = client.list_objects(bucket_name=bucket, prefix="incoming/", include_version=True)
     assert list(left) == []
+
+
+# -- copy (a hand-off to another team) --------------------------------------------
+
+
+def object_path(store: LocalStore, ns: str, key: str) -> Path:
+    return Path(store.root, ns, "objects", key[:2], key)
+
+
+@pytest.mark.parametrize(
+    "size", [0, 100 * 1024, TEST_SMALL_MAX + 1], ids=["empty", "small", "staged"]
+)
+def test_copy_to_another_team(request: pytest.FixtureRequest, store: Store, size: int) -> None:
+    data = payload(size, seed=20)
+    source = put(store, data, known=size <= TEST_SMALL_MAX)
+    # A longer retention on the source: the copy gets a fresh one of its own.
+    assert source.retention_until is not None
+    store.extend_retention(NS, source.key, source.retention_until + timedelta(days=30))
+    before = datetime.now(UTC)
+
+    copied = store.copy(NS, source.key, TARGET)
+
+    assert (copied.namespace, copied.key, copied.adopted) == (TARGET, source.key, False)
+    assert (copied.size, copied.blake3, copied.sha256) == (size, source.blake3, source.sha256)
+    until = copied.retention_until
+    assert until is not None and until > datetime.now(UTC)
+    assert before + timedelta(days=1, seconds=-1) <= until <= datetime.now(UTC) + timedelta(days=1)
+    info = store.stat(TARGET, source.key)
+    assert (info.size, info.blake3, info.sha256) == (size, source.blake3, source.sha256)
+    assert info.retention_until == until and not info.legal_hold
+    assert read_all(store, source.key, ns=TARGET) == data
+    assert read_all(store, source.key) == data  # the source is untouched
+    with pytest.raises(WriteOnceViolation, match=source.key):
+        store.delete(TARGET, source.key)
+
+    if isinstance(store, S3Store):  # the server holds the copy under COMPLIANCE
+        server: S3Server = request.getfixturevalue("s3_server")
+        bucket = store.bucket_name(TARGET)
+        head = server.client().stat_object(bucket_name=bucket, object_name=source.key)
+        assert head.metadata is not None
+        assert head.metadata["x-amz-object-lock-mode"] == COMPLIANCE
+        assert head.metadata["x-amz-meta-sha256"] == source.sha256
+        with pytest.raises(S3Error) as raw:
+            server.client().remove_object(
+                bucket_name=bucket, object_name=source.key, version_id=head.version_id
+            )
+        assert raw.value.code == "AccessDenied"
+    else:  # a file of its own, not a hard link to the source's
+        original = object_path(store, NS, source.key).stat()
+        target = object_path(store, TARGET, source.key).stat()
+        assert (target.st_dev, target.st_ino) != (original.st_dev, original.st_ino)
+        assert original.st_nlink == target.st_nlink == 1
+        assert target.st_mode & 0o777 == 0o444
+        assert list(Path(store.root, TARGET, ".incoming").iterdir()) == []
+
+    again = store.copy(NS, source.key, TARGET)
+    assert again.adopted
+    assert (again.key, again.size, again.sha256) == (copied.key, size, copied.sha256)
+    assert again.retention_until == until
+    assert read_all(store, source.key, ns=TARGET) == data
+
+
+def test_copy_to_a_team_that_already_has_the_content_adopts_it(store: Store) -> None:
+    data = payload(5000, seed=21)
+    source = put(store, data)
+    own = put(store, data, ns=TARGET)  # the receiving team ingested the same bytes itself
+    copied = store.copy(NS, source.key, TARGET)
+    assert copied.adopted and copied.namespace == TARGET
+    assert (copied.sha256, copied.retention_until) == (own.sha256, own.retention_until)
+
+
+def test_copy_of_a_missing_object_is_not_found(store: Store) -> None:
+    key = blake3(b"never stored").hexdigest()
+    with pytest.raises(NotFound, match=f"{key}.*{NS}|{NS}.*{key}"):  # no namespace yet
+        store.copy(NS, key, TARGET)
+    put(store, b"make the namespace")
+    with pytest.raises(NotFound, match=f"{key}.*{NS}|{NS}.*{key}"):
+        store.copy(NS, key, TARGET)
+    assert not store.exists(TARGET, key)
+
+
+def test_copy_to_the_same_namespace_is_an_input_error(store: Store) -> None:
+    stored = put(store, payload(100, seed=22))
+    with pytest.raises(InputError, match="another team"):
+        store.copy(NS, stored.key, NS)
+    with pytest.raises(InputError, match="namespace"):
+        store.copy(NS, stored.key, "no/such team")
+
+
+def test_copy_onto_a_different_object_is_an_integrity_error(
+    request: pytest.FixtureRequest, store: Store
+) -> None:
+    data = payload(2000, seed=23)
+    source = put(store, data)
+    put(store, b"make the target namespace", ns=TARGET)
+    damaged = data[:-1]
+    if isinstance(store, S3Store):  # written behind the store's back, without retention
+        request.getfixturevalue("s3_server").client().put_object(
+            bucket_name=store.bucket_name(TARGET),
+            object_name=source.key,
+            data=io.BytesIO(damaged),
+            length=len(damaged),
+        )
+    else:
+        path = object_path(store, TARGET, source.key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(damaged)
+    with pytest.raises(IntegrityError, match=source.key):
+        store.copy(NS, source.key, TARGET)
+
+
+def test_copy_of_an_object_without_digest_metadata_is_an_integrity_error(
+    request: pytest.FixtureRequest, store: Store
+) -> None:
+    data = payload(2000, seed=24)
+    key = blake3(data).hexdigest()
+    place_unprotected(request, store, key, data, with_digests=False)
+    with pytest.raises(IntegrityError, match="digest metadata"):
+        store.copy(NS, key, TARGET)
+    assert not store.exists(TARGET, key)
+
+
+def test_s3_large_copy_to_another_team_in_ranges(
+    monkeypatch: pytest.MonkeyPatch, s3_server: S3Server
+) -> None:
+    """Above ``copy_part_size`` a copy between the teams' buckets is composed of
+    UploadPartCopy ranges; 5 MiB ranges exercise that path with 11 MiB."""
+    store = s3_server.store(copy_part_size=TEST_PART_SIZE)
+    data = payload(2 * TEST_PART_SIZE + MiB, seed=25)
+    source = put(store, data)
+    composed: list[tuple[str, list[tuple[str, int | None]]]] = []
+    compose = store._client.compose_object
+
+    def spy(**kwargs: Any) -> Any:
+        ranges = [(s.bucket_name, s.length) for s in kwargs["sources"]]
+        composed.append((kwargs["bucket_name"], ranges))
+        return compose(**kwargs)
+
+    monkeypatch.setattr(store._client, "compose_object", spy)
+    copied = store.copy(NS, source.key, TARGET)
+    source_bucket = store.bucket_name(NS)
+    assert composed == [
+        (
+            store.bucket_name(TARGET),
+            [
+                (source_bucket, TEST_PART_SIZE),
+                (source_bucket, TEST_PART_SIZE),
+                (source_bucket, MiB),
+            ],
+        )
+    ]
+    assert (copied.namespace, copied.size, copied.sha256) == (TARGET, len(data), source.sha256)
+    assert copied.retention_until is not None and copied.retention_until > datetime.now(UTC)
+    head = s3_server.client().stat_object(
+        bucket_name=store.bucket_name(TARGET), object_name=source.key
+    )
+    assert head.metadata is not None
+    assert head.metadata["x-amz-object-lock-mode"] == COMPLIANCE
+    assert head.metadata["x-amz-meta-blake3"] == source.blake3
+    assert read_all(store, source.key, ns=TARGET) == data
+    with pytest.raises(WriteOnceViolation):
+        store.delete(TARGET, source.key)
+    assert store.copy(NS, source.key, TARGET).adopted
+
+
+def test_local_copy_falls_back_without_copy_file_range(
+    monkeypatch: pytest.MonkeyPatch, local_store: LocalStore
+) -> None:
+    data = payload(3 * MiB + 7, seed=26)
+    source = put(local_store, data)
+    monkeypatch.delattr("os.copy_file_range")
+    copied = local_store.copy(NS, source.key, TARGET)
+    assert copied.sha256 == source.sha256 and not copied.adopted
+    assert read_all(local_store, source.key, ns=TARGET) == data
