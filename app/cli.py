@@ -7,10 +7,12 @@ import json
 import os
 import sys
 import uuid
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -22,10 +24,22 @@ from rich.progress import (
 from typer._click.exceptions import ClickException
 
 from app import render
-from evidence import ledger, services
-from evidence.errors import InputError, JitevError
+from evidence import handoffs, ledger, services
+from evidence.errors import InputError, IntegrityError, JitevError
 from evidence.manifest import from_fields
-from evidence.models import Case, Team
+from evidence.models import (
+    Case,
+    Handling,
+    Person,
+    Role,
+    Team,
+    Transfer,
+    TransferState,
+    parse_handling_code,
+    parse_purpose,
+    parse_role,
+)
+from evidence.policy import Right
 
 app = typer.Typer(
     help="jitev: evidence workflow for EU Joint Investigation Teams.",
@@ -39,22 +53,47 @@ custody_app = typer.Typer(
     help="Continuity: the custody history of one exhibit.", no_args_is_help=True
 )
 ledger_app = typer.Typer(help="The custody ledger of each case.", no_args_is_help=True)
+people_app = typer.Typer(help="People, their team and roles.", no_args_is_help=True)
+transfer_app = typer.Typer(
+    help="Hand-offs of exhibits between teams: request, approve, dispatch, receive.",
+    no_args_is_help=True,
+)
 app.add_typer(case_app, name="case")
 app.add_typer(exhibits_app, name="exhibits")
 app.add_typer(custody_app, name="custody")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(people_app, name="people")
+app.add_typer(transfer_app, name="transfer")
 
 console = Console()
 err = Console(stderr=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 CaseOpt = Annotated[str | None, typer.Option("--case", help="Case id, e.g. DANUBE.")]
+AsOpt = Annotated[
+    str | None,
+    typer.Option("--as", help='Who acts, e.g. "Insp. Petrova" (default: JITEV_USER_NAME).'),
+]
+ReasonOpt = Annotated[str, typer.Option("--reason", help="Why: recorded in the ledger.")]
 
 
 def _wiring() -> Any:
     from config import wiring
 
     return wiring.current()
+
+
+def _acting(name: str | None) -> Person:
+    """The person the command acts as: ``--as``, else the configured default."""
+    w = _wiring()
+    name = name or w.settings.user.name
+    if not name:
+        raise InputError(
+            'say who you are: --as "NAME", or set JITEV_USER_NAME (or [user] name in '
+            "the config file); `jitev people list` shows the registered people"
+        )
+    person: Person = w.catalog.person(name)
+    return person
 
 
 def _prefect_defaults() -> None:
@@ -87,12 +126,12 @@ def case_open(
     agreement: Annotated[str, typer.Option(help="JIT agreement reference.")],
     team: Annotated[list[str], typer.Option(help="CODE:MEMBER_STATE:NAME; repeat per team.")],
     lead: Annotated[str, typer.Option(help="Code of the lead team.")],
-    by: Annotated[str, typer.Option(help="Who opens the case.")],
+    acting: AsOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Open a JIT case with its member teams."""
+    """Open a JIT case with its member teams (an admin, or a lead of one of them)."""
     case = Case(case_id, title, agreement, tuple(_team(t) for t in team), lead)
-    event = services.open_case(_wiring().catalog, case, by)
+    event = services.open_case(_wiring().catalog, case, _acting(acting).name)
     if as_json:
         _print_json(event.as_dict())
     else:
@@ -100,9 +139,10 @@ def case_open(
 
 
 @case_app.command("list")
-def case_list(as_json: JsonFlag = False) -> None:
-    """List cases."""
-    cases = _wiring().catalog.cases()
+def case_list(acting: AsOpt = None, as_json: JsonFlag = False) -> None:
+    """List the cases of your team."""
+    person = _acting(acting)
+    cases = [c for c in _wiring().catalog.cases() if person.team in {t.code for t in c.teams}]
     if as_json:
         _print_json(
             [
@@ -122,7 +162,9 @@ def case_list(as_json: JsonFlag = False) -> None:
         return
     for c in cases:
         teams = ", ".join(t.code + (" (lead)" if t.code == c.lead_team else "") for t in c.teams)
-        console.print(f"[bold]{c.id}[/] {c.title} — agreement {c.agreement_ref}; teams {teams}")
+        console.print(
+            f"[bold]{c.id}[/] {escape(c.title)} — agreement {escape(c.agreement_ref)}; teams {teams}"
+        )
 
 
 class _Bar(services.Progress):
@@ -169,8 +211,10 @@ def _parse_declared(value: str | None) -> tuple[str | None, str | None]:
 def ingest(
     paths: Annotated[list[str], typer.Argument(help="Files and folders to ingest.")],
     case: Annotated[str, typer.Option("--case", help="Case id, e.g. DANUBE.")],
-    team: Annotated[str, typer.Option("--team", help="Your team's code, e.g. BG.")],
-    by: Annotated[str, typer.Option("--by", help='Who ingests, e.g. "Insp. Petrova".')],
+    acting: AsOpt = None,
+    team: Annotated[
+        str | None, typer.Option("--team", help="Your team's code (default: your team).")
+    ] = None,
     manifest: Annotated[
         str | None, typer.Option(help="Sidecar manifest (CSV or JSON) with per-file metadata.")
     ] = None,
@@ -184,6 +228,10 @@ def ingest(
     declared_hash: Annotated[
         str | None, typer.Option(help="ALGORITHM:HEX from the seizing tool (one file only).")
     ] = None,
+    handling: Annotated[
+        str, typer.Option(help="Handling code H0-H3 (see `jitev exhibits handling`).")
+    ] = "H0",
+    handling_note: Annotated[str, typer.Option(help="The restriction, for H3.")] = "",
     as_json: JsonFlag = False,
 ) -> None:
     """Ingest files: stream each once through BLAKE3 + SHA-256 into write-once
@@ -198,8 +246,13 @@ def ingest(
         "seized_from": seized_from,
         "hash_algorithm": algorithm,
         "hash": digest,
+        "handling": handling,
+        "handling_note": handling_note,
     }
     w = _wiring()
+    person = _acting(acting)
+    team = team or person.team
+    by = person.name
     # Check everything a person can get wrong before Prefect starts (seconds):
     # the flow checks again, for runs that do not come from this command.
     services.plan_ingest(
@@ -244,7 +297,9 @@ def ingest(
                 f"Resumed an unfinished ingest: {result['already_done']} file(s) were already recorded."
             )
         for skipped in result["skipped"]:
-            console.print(f"[yellow]skipped[/] {skipped['path']}: {skipped['reason']}")
+            console.print(
+                f"[yellow]skipped[/] {escape(skipped['path'])}: {escape(skipped['reason'])}"
+            )
         render.outcomes(console, result["outcomes"])
         render.ledger_summary(console, chain)
     statuses = {o["status"] for o in result["outcomes"]}
@@ -264,10 +319,12 @@ def ingest(
 def exhibits_list(
     case: CaseOpt = None,
     team: Annotated[str | None, typer.Option(help="Originating team code.")] = None,
+    acting: AsOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """List exhibits."""
-    items = _wiring().catalog.exhibits(case, team)
+    """List the exhibits your team holds (auditors: every exhibit of the case)."""
+    w = _wiring()
+    items = handoffs.visible_exhibits(w.catalog, _acting(acting), case, team)
     if as_json:
         _print_json([e.as_dict() for e in items])
     else:
@@ -275,23 +332,127 @@ def exhibits_list(
 
 
 @exhibits_app.command("show")
-def exhibits_show(reference: str, case: CaseOpt = None, as_json: JsonFlag = False) -> None:
+def exhibits_show(
+    reference: str, case: CaseOpt = None, acting: AsOpt = None, as_json: JsonFlag = False
+) -> None:
     """Show one exhibit, e.g. BG-EX-0007."""
-    ex = _wiring().catalog.exhibit(reference, case)
+    w = _wiring()
+    ex = handoffs.checked_exhibit(w.catalog, _acting(acting), Right.VIEW, reference, case)
+    holders = w.catalog.holdings(ex.case_id).get(ex.reference, [])
     if as_json:
-        _print_json(ex.as_dict())
+        _print_json({**ex.as_dict(), "holders": [h.as_dict() for h in holders]})
     else:
-        render.exhibit(console, ex)
+        render.exhibit(console, ex, holders)
+
+
+@exhibits_app.command("download")
+def exhibits_download(
+    reference: str,
+    out: Annotated[str, typer.Option("--out", help="A file to create, or a folder.")],
+    case: CaseOpt = None,
+    acting: AsOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Download your team's copy of an exhibit, verified against its ledger
+    hashes on the way; recorded as an ACCESSED custody event."""
+    w = _wiring()
+    person = _acting(acting)
+    target = Path(out)
+    if target.is_dir():
+        target = target / w.catalog.exhibit(reference, case).original_name
+    if target.exists():
+        raise InputError(f"{target} exists already: give another --out (jitev never overwrites)")
+    partial = target.with_name(f".{target.name}.part")
+
+    def cannot(exc: OSError) -> InputError:
+        return InputError(f"cannot write {target}: {exc.strerror}; check the folder and disk space")
+
+    try:
+        sink = partial.open("xb")
+    except OSError as exc:
+        raise cannot(exc) from exc
+
+    def write(chunk: bytes) -> None:
+        try:
+            sink.write(chunk)
+        except OSError as exc:
+            raise cannot(exc) from exc
+
+    try:
+        with sink:
+            event = handoffs.download(w.store, w.catalog, person, reference, write, case)
+        os.link(partial, target)  # never replaces a file that appeared meanwhile
+    except FileExistsError as exc:
+        raise InputError(f"{target} appeared meanwhile: give another --out") from exc
+    finally:
+        partial.unlink(missing_ok=True)
+    if as_json:
+        _print_json({"path": str(target), "event": event.as_dict()})
+    else:
+        console.print(
+            f"{reference} → {target}: BLAKE3 and SHA-256 verified (custody event #{event.seq})"
+        )
+
+
+@exhibits_app.command("handling")
+def exhibits_handling(
+    reference: str,
+    code: Annotated[
+        str,
+        typer.Option(
+            help="H0 JIT purposes; H1 no judicial use without the originator's permission; "
+            "H2 no onward transmission without permission; H3 other restrictions (--note)."
+        ),
+    ],
+    note: Annotated[str, typer.Option(help="The restriction in words (required for H3).")] = "",
+    purpose: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A purpose agreed in advance besides jit (other_offence, "
+            "urgent_public_security, outside_jit); repeat."
+        ),
+    ] = None,
+    case: CaseOpt = None,
+    acting: AsOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Change an exhibit's handling code and agreed purposes (a lead of its
+    originating team); recorded as a HANDLING_CHANGED custody event."""
+    w = _wiring()
+    person = _acting(acting)
+    ex = w.catalog.exhibit(reference, case)
+    handling = Handling(
+        parse_handling_code(code), note.strip(), tuple(parse_purpose(p) for p in purpose or [])
+    )
+    event = handoffs.set_handling(w.catalog, person, ex.case_id, ex.reference, handling)
+    if as_json:
+        _print_json(event.as_dict())
+    else:
+        console.print(
+            f"{ex.reference}: handling {handling.code.value}"
+            f"{' — ' + handling.note if handling.note else ''}; purposes "
+            f"{', '.join(handling.purposes)} (custody event #{event.seq})"
+        )
 
 
 @custody_app.command("show")
-def custody_show(reference: str, case: CaseOpt = None, as_json: JsonFlag = False) -> None:
+def custody_show(
+    reference: str, case: CaseOpt = None, acting: AsOpt = None, as_json: JsonFlag = False
+) -> None:
     """The continuity of one exhibit: every custody event, in order."""
-    ex, events = services.continuity(_wiring().catalog, reference, case)
+    w = _wiring()
+    ex, events = handoffs.continuity(w.catalog, _acting(acting), reference, case)
+    holders = w.catalog.holdings(ex.case_id).get(ex.reference, [])
     if as_json:
-        _print_json({"exhibit": ex.as_dict(), "events": [e.as_dict() for e in events]})
+        _print_json(
+            {
+                "exhibit": ex.as_dict(),
+                "holders": [h.as_dict() for h in holders],
+                "events": [e.as_dict() for e in events],
+            }
+        )
     else:
-        render.continuity(console, ex, events)
+        render.continuity(console, ex, events, holders)
 
 
 @ledger_app.command("verify")
@@ -300,14 +461,16 @@ def ledger_verify(
     objects: Annotated[
         bool, typer.Option("--objects", help="Also re-read and re-hash every stored object.")
     ] = False,
+    acting: AsOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Recompute every case's custody chain and check the exhibits against it.
-    Exits 1 when anything does not match."""
+    """Recompute every case's custody chain and check the exhibits against it
+    (auditors and the JIT lead). Exits 1 when anything does not match."""
     w = _wiring()
-    ids = [case] if case else [c.id for c in w.catalog.cases()]
+    person = _acting(acting)
     checks = [
-        services.verify_case(w.catalog, i, w.store if objects else None).as_dict() for i in ids
+        handoffs.audit_case(w.catalog, person, c.id, w.store if objects else None).as_dict()
+        for c in handoffs.member_cases(w.catalog, person, case)
     ]
     if as_json:
         _print_json(checks)
@@ -317,6 +480,223 @@ def ledger_verify(
         for check in checks:
             render.verification(console, check)
     if not all(c["ok"] for c in checks):
+        raise typer.Exit(1)
+
+
+# -- people and setup ----------------------------------------------------------------
+
+
+@people_app.command("add")
+def people_add(
+    name: Annotated[str, typer.Argument(help='e.g. "Insp. Petrova".')],
+    team: Annotated[str, typer.Option(help="Team code, e.g. BG.")],
+    role: Annotated[
+        list[str], typer.Option(help="investigator, lead, prosecutor, auditor or admin; repeat.")
+    ],
+    acting: AsOpt = None,
+) -> None:
+    """Register a person (an admin; the very first person must be an admin)."""
+    w = _wiring()
+    person = Person(name, team, frozenset(parse_role(r) for r in role))
+    handoffs.add_person(w.catalog, acting or w.settings.user.name, person)
+    console.print(f"Added {escape(person.name)} ({person.team}, {', '.join(sorted(person.roles))})")
+
+
+@people_app.command("list")
+def people_list(as_json: JsonFlag = False) -> None:
+    """List the registered people."""
+    found = _wiring().catalog.people()
+    if as_json:
+        _print_json([p.as_dict() for p in found])
+    else:
+        render.people(console, found)
+
+
+@app.command()
+def setup(
+    jit_file: Annotated[str, typer.Argument(help="A JIT file, e.g. config/jit.example.toml.")],
+    acting: AsOpt = None,
+) -> None:
+    """Set up a JIT from a file: open its case, register its people, and create
+    each team's receipt signing key (private keys stay in the keys directory).
+    Run it again to add what is missing; nothing is replaced."""
+    from config.jit import load
+
+    w = _wiring()
+    jit = load(Path(jit_file))
+    if not w.catalog.people():
+        admin = next((p for p in jit.people if p.has(Role.ADMIN)), None)
+        if admin is None:
+            raise InputError(f"{jit_file}: no people are registered yet, so list an admin first")
+        handoffs.add_person(w.catalog, None, admin)
+        acting = acting or admin.name
+    acting = acting or w.settings.user.name
+    known = {p.name: p for p in w.catalog.people()}
+    for person in jit.people:
+        if person.name not in known:
+            handoffs.add_person(w.catalog, acting, person)
+            console.print(
+                f"Added {escape(person.name)} ({person.team}, {', '.join(sorted(person.roles))})"
+            )
+        elif known[person.name] != person:
+            err.print(
+                f"[yellow]{escape(person.name)} is registered already as {known[person.name].team} "
+                f"{', '.join(sorted(known[person.name].roles))}: left unchanged[/]"
+            )
+    if jit.case.id not in {c.id for c in w.catalog.cases()}:
+        services.open_case(w.catalog, jit.case, _acting(acting).name)
+        console.print(f"Opened case {jit.case.id}: {escape(jit.case.title)}")
+    elif w.catalog.case(jit.case.id) != jit.case:
+        raise InputError(
+            f"case {jit.case.id} exists with other teams or another lead team than {jit_file} "
+            "says: a case's teams are fixed when it is opened"
+        )
+    for team in jit.case.teams:
+        if w.catalog.team_key(team.code) is None:
+            w.catalog.add_team_key(team.code, w.keys.generate(team.code))
+        public = w.catalog.team_key(team.code) or ""
+        where = "on this machine" if w.keys.public_key(team.code) == public else "elsewhere"
+        console.print(
+            f"Team {team.code} receipt key: ed25519 {render.fingerprint(public)} (private key {where})"
+        )
+
+
+# -- transfers -----------------------------------------------------------------------
+
+
+def _show_transfer(transfer: Transfer, as_json: bool) -> handoffs.ReceiptStatus:
+    status = handoffs.check_receipt(_wiring().catalog, transfer)
+    if as_json:
+        _print_json({**transfer.as_dict(), "receipt_check": status.as_dict()})
+    else:
+        render.transfer(console, transfer, status)
+    return status
+
+
+def _run_dispatch(transfer: Transfer, person: Person, as_json: bool) -> Transfer:
+    _prefect_defaults()
+    from flows.dispatch import dispatch
+
+    if not as_json:
+        err.print(f"Dispatching {transfer.id}: copy to {transfer.to_team} and read back…")
+    dispatch(transfer_id=transfer.id, actor=person.name)
+    return _wiring().catalog.transfer(transfer.id)
+
+
+def _finish(transfer: Transfer, as_json: bool) -> None:
+    _show_transfer(transfer, as_json)
+    if transfer.state is TransferState.FAILED:
+        raise IntegrityError(f"transfer {transfer.id} failed: {transfer.failure}")
+
+
+@transfer_app.command("request")
+def transfer_request(
+    exhibits: Annotated[list[str], typer.Argument(help="Exhibit references, e.g. BG-EX-0001.")],
+    case: Annotated[str, typer.Option("--case", help="Case id, e.g. DANUBE.")],
+    to: Annotated[str, typer.Option("--to", help="The receiving team's code, e.g. FR.")],
+    purpose: Annotated[
+        str,
+        typer.Option(help="jit, other_offence, urgent_public_security or outside_jit."),
+    ] = "jit",
+    legal_basis: Annotated[
+        str, typer.Option(help="Legal basis (default for jit: the JIT agreement).")
+    ] = "",
+    note: Annotated[str, typer.Option(help="A note for the people who decide.")] = "",
+    acting: AsOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Ask to hand exhibits your team holds to another team of the case."""
+    transfer = handoffs.request_transfer(
+        _wiring().catalog,
+        _acting(acting),
+        case_id=case,
+        references=exhibits,
+        to_team=to,
+        purpose=parse_purpose(purpose),
+        legal_basis=legal_basis,
+        note=note,
+    )
+    _show_transfer(transfer, as_json)
+
+
+@transfer_app.command("approve")
+def transfer_approve(
+    transfer_id: str,
+    reason: ReasonOpt = "",
+    dispatch: Annotated[
+        bool, typer.Option(help="Dispatch at once when this is the last approval.")
+    ] = True,
+    acting: AsOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Approve, in every capacity you hold (JIT lead, originating team's consent).
+    The last approval dispatches: a verified copy to the receiving team."""
+    person = _acting(acting)
+    transfer = handoffs.decide(_wiring().catalog, person, transfer_id, approve=True, reason=reason)
+    if dispatch and transfer.state is TransferState.APPROVED:
+        transfer = _run_dispatch(transfer, person, as_json)
+    _finish(transfer, as_json)
+
+
+@transfer_app.command("reject")
+def transfer_reject(
+    transfer_id: str, reason: ReasonOpt, acting: AsOpt = None, as_json: JsonFlag = False
+) -> None:
+    """Reject a transfer, with the reason."""
+    transfer = handoffs.decide(
+        _wiring().catalog, _acting(acting), transfer_id, approve=False, reason=reason
+    )
+    _show_transfer(transfer, as_json)
+
+
+@transfer_app.command("cancel")
+def transfer_cancel(
+    transfer_id: str, reason: ReasonOpt, acting: AsOpt = None, as_json: JsonFlag = False
+) -> None:
+    """Cancel a transfer before its dispatch (the requester or a lead of the sending team)."""
+    transfer = handoffs.cancel(_wiring().catalog, _acting(acting), transfer_id, reason)
+    _show_transfer(transfer, as_json)
+
+
+@transfer_app.command("dispatch")
+def transfer_dispatch(transfer_id: str, acting: AsOpt = None, as_json: JsonFlag = False) -> None:
+    """Run (or finish, after a crash) the dispatch of an approved transfer."""
+    person = _acting(acting)
+    transfer = handoffs.checked_transfer(_wiring().catalog, person, transfer_id)
+    _finish(_run_dispatch(transfer, person, as_json), as_json)
+
+
+@transfer_app.command("receive")
+def transfer_receive(transfer_id: str, acting: AsOpt = None, as_json: JsonFlag = False) -> None:
+    """Acknowledge a dispatched transfer: re-read the copies, then sign and
+    record your team's receipt."""
+    w = _wiring()
+    person = _acting(acting)
+    transfer = handoffs.checked_transfer(w.catalog, person, transfer_id)
+    transfer = handoffs.receive(
+        w.store, w.catalog, w.keys.signer(transfer.to_team), w.clock, person, transfer_id
+    )
+    _finish(transfer, as_json)
+
+
+@transfer_app.command("list")
+def transfer_list(case: CaseOpt = None, acting: AsOpt = None, as_json: JsonFlag = False) -> None:
+    """The transfers you may see."""
+    found = handoffs.visible_transfers(_wiring().catalog, _acting(acting), case)
+    if as_json:
+        _print_json([t.as_dict() for t in found])
+    else:
+        render.transfers(console, found)
+
+
+@transfer_app.command("show")
+def transfer_show(transfer_id: str, acting: AsOpt = None, as_json: JsonFlag = False) -> None:
+    """One transfer: exhibits, decisions, and its receipt with the signature
+    checked against the receiving team's registered key. Exits 1 when the
+    receipt does not verify."""
+    transfer = handoffs.checked_transfer(_wiring().catalog, _acting(acting), transfer_id)
+    status = _show_transfer(transfer, as_json)
+    if status.present and not status.ok:
         raise typer.Exit(1)
 
 
@@ -333,7 +713,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except JitevError as exc:
-        err.print(f"[bold red]error:[/] {exc}")
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

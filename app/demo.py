@@ -16,21 +16,9 @@ from pathlib import Path
 from rich.console import Console
 
 from app import cli
-from evidence import services
-from evidence.errors import InputError
-from evidence.models import Case, Team
 
-CASE = Case(
-    id="DANUBE",
-    title="Operation Danube",
-    agreement_ref="JIT-2026-017 (Eurojust), signed 2026-02-03",
-    teams=(
-        Team("BG", "Bulgaria", "National Investigation Service"),
-        Team("ME", "Montenegro", "Police Directorate, Special Police Department"),
-        Team("FR", "France", "OCRIEST, Police nationale"),
-    ),
-    lead_team="BG",
-)
+JIT_FILE = Path(__file__).resolve().parents[1] / "config" / "jit.example.toml"
+CASE = "DANUBE"
 
 
 def png(width: int, height: int, seed: int) -> bytes:
@@ -184,33 +172,89 @@ def evidence_set(root: Path) -> dict[str, list[str]]:
 def run(console: Console) -> None:
     w = cli._wiring()
     console.rule("[bold]Operation Danube[/] — a JIT of Bulgaria, Montenegro and France")
-    try:
-        services.open_case(w.catalog, CASE, "Pr. Dimitrov (JIT lead)")
-        console.print(f"Opened case {CASE.id}: {CASE.title}, agreement {CASE.agreement_ref}")
-    except InputError:
-        console.print(f"Case {CASE.id} exists already: this run records what it finds again.")
+    cli.setup(str(JIT_FILE))
     paths = evidence_set(w.settings.home / "demo-evidence")
     console.rule("BG ingests the seized phone and the invoice")
     cli.ingest(
         paths["BG"],
-        case=CASE.id,
-        team="BG",
-        by="Insp. Petrova",
+        case=CASE,
+        acting="Insp. Petrova",
         manifest=str(w.settings.home / "demo-evidence" / "BG" / "manifest.csv"),
         description="Seized at the Kapitan Andreevo border crossing",
     )
     console.rule("ME ingests the bank records and the warehouse lease")
     cli.ingest(
         paths["ME"],
-        case=CASE.id,
-        team="ME",
-        by="Insp. Vuković",
+        case=CASE,
+        acting="Insp. Vuković",
         seized_by="Insp. Vuković",
         seized_from="Adriatic Textiles DOO, Bar",
     )
-    console.rule("All exhibits of the case")
-    cli.exhibits_list(case=CASE.id)
-    console.rule("Continuity of BG-EX-0001")
-    cli.custody_show("BG-EX-0001", case=CASE.id)
-    console.rule("Ledger verification")
-    cli.ledger_verify(case=CASE.id)
+    if w.catalog.transfers(CASE):
+        console.rule("Hand-offs (made by an earlier run of the demo)")
+        cli.transfer_list(case=CASE, acting="Cdt. Laurent")
+    else:
+        handoffs_story(console)
+    console.rule("What FR holds now")
+    cli.exhibits_list(case=CASE, acting="Lt. Moreau")
+    console.rule("Continuity of BG-EX-0001, as FR sees it")
+    cli.custody_show("BG-EX-0001", case=CASE, acting="Lt. Moreau")
+    console.rule("Ledger verification by the auditor")
+    cli.ledger_verify(case=CASE, acting="Aud. Keller")
+
+
+def _by_path(team: str) -> dict[str, str]:
+    w = cli._wiring()
+    return {e.relative_path: e.reference for e in w.catalog.exhibits(CASE, team)}
+
+
+def handoffs_story(console: Console) -> None:
+    bg = _by_path("BG")
+    to_fr = [
+        bg["phone-01/chats/whatsapp-export.txt"],
+        bg["phone-01/photos/scan-0003.jpg"],
+        bg["invoice-4471.pdf"],
+    ]
+    console.rule("BG asks to hand three exhibits to FR for the JIT's purposes")
+    cli.transfer_request(
+        to_fr,
+        case=CASE,
+        to="FR",
+        note="For the FR financial investigation of Adriatic Textiles",
+        acting="Insp. Petrova",
+    )
+    first = cli._wiring().catalog.transfers(CASE)[-1].id
+    console.rule("The JIT lead approves: dispatch copies and reads back every exhibit")
+    cli.transfer_approve(first, reason="Within the JIT's purposes", acting="Cdt. Laurent")
+    console.rule("FR receives and signs its receipt")
+    cli.transfer_receive(first, acting="Lt. Moreau")
+
+    photo = bg["phone-01/photos/IMG_0001.png"]
+    basis = "ME request 2026/ME-114 under Art. 13(10) of the 2000 MLA Convention"
+    for attempt, consent in (
+        (1, "The photo identifies a BG witness: not for a separate ME case yet"),
+        (2, "Consent given after ME's assurance of witness protection"),
+    ):
+        console.rule(f"ME needs {photo} for another offence: request {attempt}")
+        cli.transfer_request(
+            [photo],
+            case=CASE,
+            to="ME",
+            purpose="other_offence",
+            legal_basis=basis,
+            note="Suspected document fraud in Bar, outside the JIT's offences",
+            acting="Insp. Petrova",
+        )
+        transfer_id = cli._wiring().catalog.transfers(CASE)[-1].id
+        cli.transfer_approve(transfer_id, reason="Needs BG's consent", acting="Cdt. Laurent")
+        if attempt == 1:
+            console.rule("BG's lead refuses consent")
+            cli.transfer_reject(transfer_id, reason=consent, acting="Cmsr. Georgiev")
+        else:
+            console.rule("BG's lead consents: the transfer is dispatched")
+            cli.transfer_approve(transfer_id, reason=consent, acting="Cmsr. Georgiev")
+            cli.transfer_receive(transfer_id, acting="Insp. Vuković")
+    console.rule("The receipts")
+    for t in cli._wiring().catalog.transfers(CASE):
+        if t.receipt is not None:
+            cli.transfer_show(t.id, acting="Cdt. Laurent")

@@ -6,10 +6,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape as esc
 from rich.table import Table
 
+from evidence.handoffs import ReceiptStatus
 from evidence.ledger import Verification
-from evidence.models import CustodyEvent, Exhibit
+from evidence.models import CustodyEvent, Exhibit, Holding, Person, Transfer
+from evidence.receipts import fingerprint as key_fingerprint
 
 
 def size(n: int) -> str:
@@ -37,7 +40,7 @@ def outcomes(console: Console, rows: list[dict[str, Any]]) -> None:
         hashes = f"\nBLAKE3  {row['blake3']}\nSHA-256 {row['sha256']}" if row["blake3"] else ""
         table.add_row(
             row["reference"] or "-",
-            f"[bold]{row['source']}[/]{hashes}",
+            f"[bold]{esc(row['source'])}[/]{hashes}",
             size(row["size"]) if row["blake3"] else "-",
             f"[{style.get(row['status'], '')}]{row['status']}[/]",
         )
@@ -45,38 +48,158 @@ def outcomes(console: Console, rows: list[dict[str, Any]]) -> None:
     for row in rows:
         if row["message"]:
             colour = "yellow" if row["status"] == "duplicate" else "bold red"
-            console.print(f"[{colour}]{row['source']}[/]: {row['message']}")
+            console.print(f"[{colour}]{esc(row['source'])}[/]: {esc(row['message'])}")
 
 
 def exhibits(console: Console, items: Iterable[Exhibit]) -> None:
     table = Table(title="Exhibits")
-    for column in ("Reference", "Title", "Type", "Size", "BLAKE3", "Status", "Ingested (UTC)"):
+    columns = ("Reference", "Title", "Type", "Size", "BLAKE3", "Code", "Status", "Ingested (UTC)")
+    for column in columns:
         table.add_column(column, overflow="fold")
     for ex in items:
         table.add_row(
             ex.reference,
-            ex.title,
+            esc(ex.title),
             ex.media_type,
             size(ex.size),
             ex.blake3[:12] + "…",
+            ex.handling.code.value,
             ex.status.value,
             ex.ingested_at.strftime("%Y-%m-%d %H:%M"),
         )
     console.print(table)
 
 
-def exhibit(console: Console, ex: Exhibit) -> None:
+def _handling(value: dict[str, Any]) -> str:
+    note = f" — {esc(value['note'])}" if value["note"] else ""
+    return f"{value['code']}{note}; agreed purposes: {', '.join(value['purposes'])}"
+
+
+def exhibit(console: Console, ex: Exhibit, holders: list[Holding]) -> None:
     table = Table(title=f"Exhibit {ex.reference}", show_header=False)
     table.add_column("Field", style="bold")
     table.add_column("Value", overflow="fold")
     for key, value in ex.as_dict().items():
-        if isinstance(value, dict):
+        if key == "handling":
+            value = _handling(value)
+        elif isinstance(value, dict):
             value = f"{value['algorithm']} {value['value']}"
-        table.add_row(key.replace("_", " "), "" if value is None else str(value))
+        table.add_row(key.replace("_", " "), "" if value is None else esc(str(value)))
+    table.add_row("held by", held_by(holders))
     console.print(table)
 
 
+def held_by(holders: list[Holding]) -> str:
+    return ", ".join(
+        f"{h.team} (originator)"
+        if h.transfer_id is None
+        else f"{h.team} (for {h.purpose.value if h.purpose else '?'}, {h.transfer_id})"
+        for h in holders
+    )
+
+
+def people(console: Console, found: Iterable[Person]) -> None:
+    table = Table(title="People")
+    for column in ("Name", "Team", "Roles"):
+        table.add_column(column)
+    for p in found:
+        table.add_row(esc(p.name), p.team, ", ".join(sorted(p.roles)))
+    console.print(table)
+
+
+def fingerprint(public_key: str) -> str:
+    """A short, readable form of a public key's SHA-256 fingerprint."""
+    return key_fingerprint(public_key)[:16] if public_key else "(none)"
+
+
+STATE_STYLE = {
+    "requested": "yellow",
+    "approved": "cyan",
+    "dispatched": "cyan",
+    "received": "green",
+    "rejected": "red",
+    "cancelled": "dim",
+    "failed": "bold red",
+}
+
+
+def transfers(console: Console, found: Iterable[Transfer]) -> None:
+    table = Table(title="Transfers")
+    for column in ("Id", "From → to", "Purpose", "Exhibits", "State", "Waiting for"):
+        table.add_column(column, overflow="fold")
+    for t in found:
+        table.add_row(
+            t.id,
+            f"{t.from_team} → {t.to_team}",
+            t.purpose.value,
+            ", ".join(i.reference for i in t.items),
+            f"[{STATE_STYLE[t.state.value]}]{t.state.value}[/]",
+            "; ".join(r.describe() for r in t.pending()) if t.state.value == "requested" else "",
+        )
+    console.print(table)
+
+
+def transfer(console: Console, t: Transfer, receipt: ReceiptStatus) -> None:
+    console.print(
+        f"[bold]Transfer {t.id}[/] — {t.from_team} → {t.to_team}, purpose {t.purpose.value} — "
+        f"[{STATE_STYLE[t.state.value]}]{t.state.value}[/]"
+    )
+    console.print(f"  requested by {esc(t.requested_by)} at {t.requested_at:%Y-%m-%d %H:%M:%S} UTC")
+    console.print(f"  legal basis: {esc(t.legal_basis)}", soft_wrap=True)
+    if t.note:
+        console.print(f"  note: {esc(t.note)}", soft_wrap=True)
+    if t.failure:
+        console.print(f"  [bold red]{esc(t.failure)}[/]", soft_wrap=True)
+    table = Table(show_header=True)
+    for column in ("Exhibit", "Origin", "Handling", "Size", "Dispatched"):
+        table.add_column(column, overflow="fold")
+    for i in t.items:
+        table.add_row(
+            i.reference,
+            i.origin_team,
+            _handling(i.handling.as_dict()),
+            size(i.size),
+            f"verified, event #{i.dispatched_seq}" if i.dispatched_seq else "-",
+        )
+    console.print(table)
+    for i in t.items:
+        console.print(f"  {i.reference} BLAKE3  {i.blake3}", style="dim", soft_wrap=True)
+        console.print(f"  {i.reference} SHA-256 {i.sha256}", style="dim", soft_wrap=True)
+    for r in t.required:
+        given = [d for d in t.decisions if (d.capacity, d.team) == (r.capacity, r.team)]
+        if given:
+            d = given[0]
+            verdict = "[green]approved[/]" if d.approved else "[red]rejected[/]"
+            why = f": {esc(d.reason)}" if d.reason else ""
+            console.print(
+                f"  {r.describe()}: {verdict} by {esc(d.person)} at {d.at:%Y-%m-%d %H:%M:%S}{why}",
+                soft_wrap=True,
+            )
+        else:
+            console.print(f"  {r.describe()}: [yellow]waiting[/]")
+    if t.receipt is not None:
+        p = t.receipt.payload
+        mark = "[green]✔ signature valid[/]" if receipt.ok else "[bold red]✘ INVALID[/]"
+        console.print(
+            f"  receipt: received by {esc(str(p.get('received_by')))} ({p.get('team')}) at {p.get('at')}; "
+            f"ed25519 key {t.receipt.key_fingerprint[:16]}; {mark} — {esc(receipt.message)}",
+            soft_wrap=True,
+        )
+        console.print(f"  signature {t.receipt.signature}", style="dim", soft_wrap=True)
+
+
 SHOWN = (
+    "transfer",
+    "from_team",
+    "to_team",
+    "purpose",
+    "legal_basis",
+    "capacity",
+    "for_team",
+    "from",
+    "to",
+    "verified",
+    "copy",
     "source",
     "size",
     "media_type",
@@ -89,27 +212,37 @@ SHOWN = (
     "computed",
     "reason",
     "run",
+    "received_at",
+    "key_fingerprint",
+    "receipt_signature",
 )
 
 
-def continuity(console: Console, ex: Exhibit, events: list[CustodyEvent]) -> None:
-    """A continuity statement: who had the exhibit, when, and with which hashes."""
+def continuity(
+    console: Console, ex: Exhibit, events: list[CustodyEvent], holders: list[Holding]
+) -> None:
+    """A continuity statement: who had the exhibit, when, from whom, to whom,
+    why, and with which hashes."""
     console.print(
-        f"[bold]Continuity of {ex.reference}[/] — {ex.title} — case {ex.case_id}, "
-        f"originating team {ex.team}, status {ex.status.value}"
+        f"[bold]Continuity of {ex.reference}[/] — {esc(ex.title)} — case {ex.case_id}, "
+        f"originating team {ex.team}, status {ex.status.value}, handling "
+        f"{_handling(ex.handling.as_dict())}"
     )
+    console.print(f"Held by: {held_by(holders)}", soft_wrap=True)
     for e in events:
         console.print(
             f"\n[bold]#{e.seq}[/] {e.at.strftime('%Y-%m-%d %H:%M:%S.%f')} UTC  "
-            f"[bold]{e.action}[/] by {e.actor} ({e.team})"
+            f"[bold]{e.action}[/] by {esc(e.actor)} ({e.team})"
         )
         for key in SHOWN:
             if key in e.details:
                 value = e.details[key]
                 if isinstance(value, dict):
                     value = " ".join(str(v) for v in value.values())
-                console.print(f"    {key.replace('_', ' '):<16}{value}", soft_wrap=True)
-        console.print(f"    {'event hash':<16}{e.hash}", style="dim", soft_wrap=True)
+                if value == "":
+                    continue
+                console.print(f"    {key.replace('_', ' '):<18}{esc(str(value))}", soft_wrap=True)
+        console.print(f"    {'event hash':<18}{e.hash}", style="dim", soft_wrap=True)
 
 
 def verification(console: Console, check: dict[str, Any]) -> None:
@@ -123,11 +256,11 @@ def verification(console: Console, check: dict[str, Any]) -> None:
     problem = check["problem"]
     if problem:
         console.print(
-            f"  first bad custody event: #{problem['seq']} ({problem['kind']}): {problem['message']}"
+            f"  first bad custody event: #{problem['seq']} ({problem['kind']}): {esc(problem['message'])}"
         )
         console.print(f"  the chain is intact up to #{check['head_seq']} {check['head_hash']}")
     for line in check["exhibit_problems"]:
-        console.print(f"  {line}")
+        console.print(f"  {esc(line)}")
 
 
 def ledger_summary(console: Console, v: Verification) -> None:

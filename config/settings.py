@@ -2,8 +2,8 @@
 environment prefix, and a TOML file as one more source.
 
 Precedence, highest first: keyword arguments (tests), environment variables
-(``JITEV_STORE_BACKEND=s3``), the ``[store]`` / ``[db]`` / ``[ingest]``
-tables of the TOML file (``$JITEV_CONFIG``, else ``$JITEV_HOME/config.toml``),
+(``JITEV_STORE_BACKEND=s3``), the ``[store]`` / ``[db]`` / ``[ingest]`` /
+``[user]`` / ``[keys]`` tables of the TOML file (``$JITEV_CONFIG``, else ``$JITEV_HOME/config.toml``),
 then the defaults below. ``config/default.toml`` documents every key.
 Nothing is read at import time: call ``load()``.
 """
@@ -91,17 +91,43 @@ class IngestSettings(_Section):
     commit_every: int = Field(default=64, ge=1)  # exhibits per DB transaction
 
 
+class UserSettings(_Section):
+    """Who the CLI acts as when a command has no ``--as``."""
+
+    table = "user"
+    model_config = SettingsConfigDict(env_prefix="JITEV_USER_", extra="forbid")
+
+    name: str | None = None  # e.g. "Insp. Petrova"
+
+
+class KeySettings(_Section):
+    """Where this machine keeps the private Ed25519 keys of its teams."""
+
+    table = "keys"
+    model_config = SettingsConfigDict(env_prefix="JITEV_KEYS_", extra="forbid")
+
+    dir: Path | None = None  # default $JITEV_HOME/keys
+
+
 class Settings:
     def __init__(
         self,
         store: StoreSettings | None = None,
         db: DbSettings | None = None,
         ingest: IngestSettings | None = None,
+        user: UserSettings | None = None,
+        keys: KeySettings | None = None,
     ) -> None:
         self.home = home()
         self.store = store or StoreSettings()
         self.db = db or DbSettings()
         self.ingest = ingest or IngestSettings()
+        self.user = user or UserSettings()
+        self.keys = keys or KeySettings()
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.keys.dir or self.home / "keys"
 
     @property
     def db_url(self) -> str:

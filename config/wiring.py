@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from config.settings import MiB, Settings, load
 from evidence.ports import Catalog, Clock, ObjectStore
+from storage.keys import KeyRing
 from storage.sql.catalog import SqlCatalog
 
 
@@ -22,6 +23,7 @@ class Wiring:
     clock: Clock
     store: ObjectStore
     catalog: Catalog
+    keys: KeyRing
 
 
 def build(settings: Settings, clock: Clock | None = None) -> Wiring:
@@ -52,7 +54,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Wiring:
     catalog = SqlCatalog(settings.db_url, clock)
     if settings.db.auto_migrate:
         catalog.migrate()
-    return Wiring(settings, clock, store, catalog)
+    return Wiring(settings, clock, store, catalog, KeyRing(settings.keys_dir))
 
 
 @functools.cache

@@ -7,7 +7,9 @@ anything else is a bug and keeps its traceback.
     JitevError
     ├── InputError (ValueError)          bad input from a person: fix it and run again
     │   ├── ManifestError                a sidecar manifest row or column is wrong
-    │   └── NotFound (LookupError)       no such case, team, exhibit
+    │   ├── NotFound (LookupError)       no such case, team, exhibit, person, transfer
+    │   └── IllegalTransition            a transfer cannot go from its state to that one
+    ├── Denied (PermissionError)         the policy denies the action: names the missing right
     ├── SourceChanged (OSError)          a file changed or vanished while it was read
     ├── IntegrityError                   bytes do not match a digest that was promised
     │   └── HashMismatch                 declared acquisition hash != computed
@@ -38,6 +40,14 @@ class ManifestError(InputError):
 
 class NotFound(InputError, LookupError):
     pass
+
+
+class IllegalTransition(InputError):
+    pass
+
+
+class Denied(JitevError, PermissionError):
+    exit_code = 5
 
 
 class SourceChanged(JitevError, OSError):

@@ -15,6 +15,8 @@ Columns (CSV header, or JSON keys of each object in a list)::
     seized_from     place or person the item was seized from
     hash_algorithm  md5 | sha1 | sha256 | blake3, as reported by the seizing tool
     hash            the declared acquisition hash, lowercase hex
+    handling_code   H0 (default) | H1 | H2 | H3: the use-limitation of the exhibit
+    handling_note   the restriction in words (required for H3)
 
 Everything is checked before anything is stored, and every problem is
 reported at once (like bagit-python's validation): an unknown column, a bad
@@ -32,7 +34,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from evidence.errors import InputError, ManifestError
-from evidence.models import DeclaredHash, ExhibitMetadata
+from evidence.models import DeclaredHash, ExhibitMetadata, Handling, parse_handling_code
 
 COLUMNS = (
     "path",
@@ -43,6 +45,8 @@ COLUMNS = (
     "seized_from",
     "hash_algorithm",
     "hash",
+    "handling_code",
+    "handling_note",
 )
 
 
@@ -65,6 +69,15 @@ def parse_time(value: str, what: str) -> datetime:
             "seizure time is unambiguous"
         )
     return parsed.astimezone(UTC)
+
+
+def handling(code: str | None, note: str | None, what: str) -> Handling | None:
+    if not code and not note:
+        return None
+    try:
+        return Handling(parse_handling_code(code or "H0"), (note or "").strip())
+    except InputError as exc:
+        raise InputError(f"{what}: {exc}") from None
 
 
 def declared_hash(algorithm: str | None, value: str | None, what: str) -> DeclaredHash | None:
@@ -179,6 +192,7 @@ def _metadata(row: dict[str, Any], where: str) -> ExhibitMetadata:
         seized_by=text("seized_by"),
         seized_from=text("seized_from"),
         declared=declared_hash(text("hash_algorithm"), text("hash"), where),
+        handling=handling(text("handling_code"), text("handling_note"), where),
     )
 
 
@@ -194,6 +208,7 @@ def merge(defaults: ExhibitMetadata, specific: ExhibitMetadata | None) -> Exhibi
         seized_at=specific.seized_at or defaults.seized_at,
         seized_by=specific.seized_by or defaults.seized_by,
         seized_from=specific.seized_from or defaults.seized_from,
+        handling=specific.handling or defaults.handling,
     )
 
 
@@ -207,4 +222,5 @@ def from_fields(fields: dict[str, str | None]) -> ExhibitMetadata:
         seized_by=fields.get("seized_by") or "",
         seized_from=fields.get("seized_from") or "",
         declared=declared_hash(fields.get("hash_algorithm"), fields.get("hash"), "--declared-hash"),
+        handling=handling(fields.get("handling"), fields.get("handling_note"), "--handling"),
     )

@@ -116,8 +116,104 @@ class Action(StrEnum):
     CASE_OPENED = "CASE_OPENED"
     INGESTED = "INGESTED"
     DUPLICATE_SEEN = "DUPLICATE_SEEN"
-    HASH_MISMATCH = "HASH_MISMATCH"
+    HASH_MISMATCH = "HASH_MISMATCH"  # declared hash at ingest, or a hand-off copy
     SOURCE_CHANGED = "SOURCE_CHANGED"  # a file changed while read: nothing committed
+    HANDLING_CHANGED = "HANDLING_CHANGED"  # handling code or permitted purposes
+    TRANSFER_REQUESTED = "TRANSFER_REQUESTED"  # one event per exhibit of the request
+    TRANSFER_APPROVED = "TRANSFER_APPROVED"  # one decision, in one capacity
+    TRANSFER_REJECTED = "TRANSFER_REJECTED"
+    TRANSFER_CANCELLED = "TRANSFER_CANCELLED"
+    DISPATCHED = "DISPATCHED"  # copied to the receiving team and read back verified
+    TRANSFER_FAILED = "TRANSFER_FAILED"
+    RECEIVED = "RECEIVED"  # the receiving team's signed receipt
+    ACCESSED = "ACCESSED"  # a person downloaded the exhibit's bytes (verified)
+
+
+class Role(StrEnum):
+    INVESTIGATOR = "investigator"
+    LEAD = "lead"  # a team lead; a lead of the case's lead team is the JIT lead
+    PROSECUTOR = "prosecutor"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+def _choice(kind: type[StrEnum], value: str, what: str) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        raise InputError(
+            f"{what} {value!r} is not valid: use one of {', '.join(m.value for m in kind)}"
+        ) from None
+
+
+def parse_role(value: str) -> Role:
+    return _choice(Role, value, "role")  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Someone who acts in jitev: one team, one or more roles. The name is
+    what every custody event records as its actor."""
+
+    name: str
+    team: str
+    roles: frozenset[Role]
+
+    def __post_init__(self) -> None:
+        if not self.name.strip() or self.name != self.name.strip():
+            raise InputError(f"person name {self.name!r} is empty or has spaces around it")
+        check_team_code(self.team)
+        if not self.roles:
+            raise InputError(f"person {self.name}: give at least one role")
+
+    def has(self, role: Role) -> bool:
+        return role in self.roles
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "team": self.team, "roles": sorted(self.roles)}
+
+
+class HandlingCode(StrEnum):
+    H0 = "H0"  # JIT purposes
+    H1 = "H1"  # no use in judicial proceedings without the originator's permission
+    H2 = "H2"  # no onward transmission without the originator's permission
+    H3 = "H3"  # other restrictions, in free text
+
+
+class Purpose(StrEnum):
+    JIT = "jit"  # the JIT's own purposes
+    OTHER_OFFENCE = "other_offence"
+    URGENT_PUBLIC_SECURITY = "urgent_public_security"
+    OUTSIDE_JIT = "outside_jit"  # a third country or body
+
+
+def parse_handling_code(value: str) -> HandlingCode:
+    return _choice(HandlingCode, value.upper(), "handling code")  # type: ignore[no-any-return]
+
+
+def parse_purpose(value: str) -> Purpose:
+    return _choice(Purpose, value, "purpose")  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True, slots=True)
+class Handling:
+    """The use-limitation that travels with an exhibit. ``purposes`` are the
+    purposes its originating team has agreed to in advance; ``jit`` is always
+    one of them (the JIT agreement itself)."""
+
+    code: HandlingCode = HandlingCode.H0
+    note: str = ""  # the restriction, for H3; optional otherwise
+    purposes: tuple[Purpose, ...] = (Purpose.JIT,)
+
+    def __post_init__(self) -> None:
+        if self.code is HandlingCode.H3 and not self.note.strip():
+            raise InputError('handling code H3 needs the restriction in words: --note "..."')
+        ordered = tuple(sorted(set(self.purposes) | {Purpose.JIT}))
+        if ordered != self.purposes:
+            object.__setattr__(self, "purposes", ordered)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code.value, "note": self.note, "purposes": list(self.purposes)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +226,7 @@ class ExhibitMetadata:
     seized_by: str = ""
     seized_from: str = ""
     declared: DeclaredHash | None = None
+    handling: Handling | None = None  # None: not given (H0 unless a default says otherwise)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +251,7 @@ class Exhibit:
     status: ExhibitStatus
     ingested_at: datetime
     ingested_by: str
+    handling: Handling = field(default_factory=Handling)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -181,6 +279,7 @@ class Exhibit:
             "status": self.status.value,
             "ingested_at": self.ingested_at.isoformat(),
             "ingested_by": self.ingested_by,
+            "handling": self.handling.as_dict(),
         }
 
 
@@ -226,3 +325,193 @@ class StoredObject:
     sha256: str
     retention_until: datetime | None
     adopted: bool = False  # True when the object was already there (re-run after a crash)
+
+
+# -- hand-offs -------------------------------------------------------------------
+
+
+class TransferState(StrEnum):
+    REQUESTED = "requested"
+    APPROVED = "approved"  # every required decision is an approval; dispatch may run
+    DISPATCHED = "dispatched"  # every exhibit copied and read back verified
+    RECEIVED = "received"  # the receiving team signed its receipt
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    FAILED = "failed"  # a copy did not verify: nothing was granted
+
+
+TRANSITIONS: dict[TransferState, frozenset[TransferState]] = {
+    TransferState.REQUESTED: frozenset(
+        {TransferState.APPROVED, TransferState.REJECTED, TransferState.CANCELLED}
+    ),
+    TransferState.APPROVED: frozenset(
+        {TransferState.DISPATCHED, TransferState.CANCELLED, TransferState.FAILED}
+    ),
+    TransferState.DISPATCHED: frozenset({TransferState.RECEIVED, TransferState.FAILED}),
+    TransferState.RECEIVED: frozenset(),
+    TransferState.REJECTED: frozenset(),
+    TransferState.CANCELLED: frozenset(),
+    TransferState.FAILED: frozenset(),
+}
+
+NEXT_STEP = {
+    TransferState.REQUESTED: "it waits for the approvals it needs",
+    TransferState.APPROVED: "it waits for its dispatch (`jitev transfer dispatch`)",
+    TransferState.DISPATCHED: "it waits for the receiving team's receipt (`jitev transfer receive`)",
+    TransferState.RECEIVED: "it is complete",
+    TransferState.REJECTED: "it was rejected: make a new request if the reasons are addressed",
+    TransferState.CANCELLED: "it was cancelled: make a new request if still needed",
+    TransferState.FAILED: "it failed: make a new request once the cause is found",
+}
+
+
+class Capacity(StrEnum):
+    JIT_LEAD = "jit_lead"  # a lead of the case's lead team: decides every hand-off
+    ORIGIN = "origin_consent"  # a lead of the team where the evidence was obtained
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """A decision a transfer needs: in a capacity, from a lead of a team."""
+
+    capacity: Capacity
+    team: str
+
+    def describe(self) -> str:
+        if self.capacity is Capacity.JIT_LEAD:
+            return f"the JIT lead's approval (a lead of {self.team})"
+        return f"the consent of the originating team {self.team} (a lead of {self.team})"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    capacity: Capacity
+    team: str
+    person: str
+    approved: bool
+    reason: str
+    at: datetime
+    seq: int  # its custody event
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "capacity": self.capacity.value,
+            "team": self.team,
+            "person": self.person,
+            "decision": "approved" if self.approved else "rejected",
+            "reason": self.reason,
+            "at": self.at.isoformat(),
+            "seq": self.seq,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TransferItem:
+    """One exhibit of a transfer, with the hashes it must keep."""
+
+    reference: str
+    origin_team: str
+    handling: Handling
+    size: int
+    blake3: str
+    sha256: str
+    dispatched_seq: int | None = None  # its DISPATCHED event, once copied and verified
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "reference": self.reference,
+            "origin_team": self.origin_team,
+            "handling": self.handling.as_dict(),
+            "size": self.size,
+            "blake3": self.blake3,
+            "sha256": self.sha256,
+            "dispatched_seq": self.dispatched_seq,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """The receiving team's signed acknowledgement. ``payload`` is what was
+    signed (see ``evidence.receipts``)."""
+
+    transfer_id: str
+    payload: dict[str, Any]
+    signature: str  # Ed25519, hex
+    key_fingerprint: str  # SHA-256 of the raw public key, hex
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "transfer": self.transfer_id,
+            "payload": self.payload,
+            "signature": self.signature,
+            "key_fingerprint": self.key_fingerprint,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """A hand-off of exhibits from a holder team to another team of the case."""
+
+    id: str  # DANUBE-T-0001
+    case_id: str
+    from_team: str
+    to_team: str
+    purpose: Purpose
+    legal_basis: str
+    note: str
+    state: TransferState
+    requested_by: str
+    requested_at: datetime
+    items: tuple[TransferItem, ...]
+    required: tuple[Requirement, ...]
+    decisions: tuple[Decision, ...] = ()
+    receipt: Receipt | None = None
+    failure: str = ""
+
+    def pending(self) -> tuple[Requirement, ...]:
+        """The decisions still missing."""
+        done = {Requirement(d.capacity, d.team) for d in self.decisions if d.approved}
+        return tuple(r for r in self.required if r not in done)
+
+    def item(self, reference: str) -> TransferItem:
+        for it in self.items:
+            if it.reference == reference:
+                return it
+        raise InputError(f"exhibit {reference} is not part of transfer {self.id}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "case": self.case_id,
+            "from_team": self.from_team,
+            "to_team": self.to_team,
+            "purpose": self.purpose.value,
+            "legal_basis": self.legal_basis,
+            "note": self.note,
+            "state": self.state.value,
+            "requested_by": self.requested_by,
+            "requested_at": self.requested_at.isoformat(),
+            "exhibits": [i.as_dict() for i in self.items],
+            "required": [{"capacity": r.capacity.value, "team": r.team} for r in self.required],
+            "pending": [{"capacity": r.capacity.value, "team": r.team} for r in self.pending()],
+            "decisions": [d.as_dict() for d in self.decisions],
+            "receipt": self.receipt.as_dict() if self.receipt else None,
+            "failure": self.failure,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """A team holds an exhibit: it originated it, or received it by a hand-off
+    for a purpose."""
+
+    team: str
+    purpose: Purpose | None  # None for the originating team
+    transfer_id: str | None  # None for the originating team
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "team": self.team,
+            "purpose": self.purpose.value if self.purpose else None,
+            "transfer": self.transfer_id,
+        }

@@ -12,6 +12,10 @@ The object-store contract (one test suite runs it against every backend):
   again) and its size and digests match, it is adopted (``adopted=True``);
   if they do not match, ``IntegrityError``.
 - Memory is bounded whatever the length; ``length=None`` means unknown.
+- ``copy`` copies a stored object into another namespace on the server side
+  (a hand-off), with the same key and digest metadata, under a fresh
+  COMPLIANCE retention; an identical object already there is adopted. The
+  caller reads the copy back to verify it: ``copy`` checks only metadata.
 - ``delete`` exists only to prove the write-once promise: it raises
   ``WriteOnceViolation`` while retention or a legal hold applies (always, for
   the local store).
@@ -25,7 +29,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from evidence.models import Case, CustodyEvent, Digests, Exhibit, StoredObject
+from evidence.models import (
+    Case,
+    CustodyEvent,
+    Decision,
+    Digests,
+    Exhibit,
+    Handling,
+    Holding,
+    Person,
+    Receipt,
+    StoredObject,
+    Transfer,
+    TransferState,
+)
 
 
 class Clock(Protocol):
@@ -68,6 +85,10 @@ class ObjectStore(Protocol):
         """Stream the stored bytes in chunks."""
         ...
 
+    def copy(self, namespace: str, key: str, target: str) -> StoredObject:
+        """Server-side copy of ``namespace/key`` to ``target/key``."""
+        ...
+
     def set_legal_hold(self, namespace: str, key: str, on: bool) -> None: ...
 
     def extend_retention(self, namespace: str, key: str, until: datetime) -> None:
@@ -81,6 +102,16 @@ class ObjectStore(Protocol):
     def delete(self, namespace: str, key: str) -> None:
         """Raises ``WriteOnceViolation`` while the object is protected."""
         ...
+
+
+class Signer(Protocol):
+    """A team's Ed25519 signing key. The private key never leaves the
+    implementation (``storage.keys``): callers get signatures only."""
+
+    team: str
+    public_key: str  # raw 32-byte public key, hex
+
+    def sign(self, message: bytes) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +160,35 @@ class CaseTransaction(Protocol):
 
     def mark_done(self, run_id: str, source: str, reference: str) -> None: ...
 
+    # -- hand-offs: read and written under the case's chain lock ------------------
+
+    def exhibit(self, reference: str) -> Exhibit: ...
+
+    def holdings(self, reference: str) -> list[Holding]: ...
+
+    def set_handling(self, reference: str, handling: Handling) -> None: ...
+
+    def next_transfer_id(self) -> str:
+        """``<CASE>-T-0001``, gapless per case."""
+        ...
+
+    def add_transfer(self, transfer: Transfer) -> None: ...
+
+    def transfer(self, transfer_id: str) -> Transfer: ...
+
+    def add_decision(self, transfer_id: str, decision: Decision) -> None:
+        """One decision per capacity and team: a second one fails."""
+        ...
+
+    def set_transfer_state(self, transfer_id: str, state: TransferState, failure: str = "") -> None:
+        """Only along ``models.TRANSITIONS`` from the stored state, else
+        ``IllegalTransition``."""
+        ...
+
+    def mark_dispatched(self, transfer_id: str, reference: str, seq: int) -> None: ...
+
+    def add_receipt(self, receipt: Receipt) -> None: ...
+
 
 class Catalog(Protocol):
     def add_case(self, case: Case, opening: EventDraft) -> CustodyEvent:
@@ -156,3 +216,28 @@ class Catalog(Protocol):
         ...
 
     def finish_run(self, run_id: str) -> None: ...
+
+    # -- people, team keys, holdings, transfers ----------------------------------
+
+    def add_person(self, person: Person, added_by: str) -> None:
+        """A new person; ``InputError`` if the name is taken."""
+        ...
+
+    def person(self, name: str) -> Person: ...
+
+    def people(self) -> list[Person]: ...
+
+    def add_team_key(self, team: str, public_key: str) -> None:
+        """Register a team's public key; a different key for a team that has
+        one is refused (``InputError``): keys are never silently replaced."""
+        ...
+
+    def team_key(self, team: str) -> str | None: ...
+
+    def holdings(self, case_id: str) -> dict[str, list[Holding]]:
+        """Exhibit reference -> the teams that hold it."""
+        ...
+
+    def transfer(self, transfer_id: str) -> Transfer: ...
+
+    def transfers(self, case_id: str | None = None) -> list[Transfer]: ...

@@ -20,6 +20,7 @@ from typing import Any
 from blake3 import blake3
 
 from evidence import manifest as manifests
+from evidence import policy
 from evidence.errors import InputError, JitevError, SourceChanged
 from evidence.hashing import CHUNK, HashingReader, MultiHash
 from evidence.ledger import Verification, verify
@@ -32,14 +33,18 @@ from evidence.models import (
     Exhibit,
     ExhibitMetadata,
     ExhibitStatus,
+    Handling,
     StoredObject,
     exhibit_reference,
 )
+from evidence.policy import Right
 from evidence.ports import Catalog, EventDraft, IngestRun, ObjectStore
 from evidence.sources import SourceFile, discover, open_once
 
 
 def open_case(catalog: Catalog, case: Case, actor: str) -> CustodyEvent:
+    """Open a case as ``actor``: an admin, or a lead of one of its teams."""
+    policy.decide(catalog.person(actor), Right.OPEN_CASE, case=case).require()
     return catalog.add_case(
         case,
         EventDraft(
@@ -90,9 +95,10 @@ def plan_ingest(
     manifest: str | None = None,
 ) -> IngestPlan:
     if not actor.strip():
-        raise InputError('say who is ingesting: --by "Insp. Petrova"')
+        raise InputError('say who is ingesting: --as "Insp. Petrova"')
     case = catalog.case(case_id)
     case.team(team)
+    policy.decide(catalog.person(actor), Right.INGEST, case=case, team=team).require()
     found = discover(paths)
     relatives = [f.relative for f in found.files]
     described = manifests.load(Path(manifest), relatives) if manifest else {}
@@ -220,6 +226,7 @@ def _stored_details(item: Stored, run: IngestRun) -> dict[str, Any]:
         details["retention_until"] = item.stored.retention_until.isoformat()
     if meta.declared:
         details["declared"] = {"algorithm": meta.declared.algorithm, "value": meta.declared.value}
+    details["handling"] = (meta.handling or Handling()).as_dict()
     return details
 
 
@@ -306,6 +313,7 @@ def commit(
                     status=status,
                     ingested_at=event.at,
                     ingested_by=actor,
+                    handling=meta.handling or Handling(),
                 )
             )
             tx.mark_done(run.id, source, reference)
@@ -372,11 +380,13 @@ def ingest_batch(
 # -- reading and verifying -------------------------------------------------------
 
 
-def continuity(
-    catalog: Catalog, reference: str, case_id: str | None = None
-) -> tuple[Exhibit, list[CustodyEvent]]:
-    exhibit = catalog.exhibit(reference, case_id)
-    return exhibit, list(catalog.events(exhibit.case_id, exhibit=exhibit.reference))
+def read_back(store: ObjectStore, namespace: str, key: str) -> tuple[int, str, str]:
+    """Size, BLAKE3 and SHA-256 of a stored object, from its bytes."""
+    digest = MultiHash()
+    for chunk in store.open(namespace, key):
+        digest.update(chunk)
+    found = digest.digests()
+    return found.size, found.blake3, found.sha256
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,15 +434,12 @@ def verify_case(catalog: Catalog, case_id: str, store: ObjectStore | None = None
                     f"{ex.reference}: catalog {name} {value} differs from the ledger's {recorded.get(name)}"
                 )
         if store is not None:
-            digest = MultiHash()
             try:
-                for chunk in store.open(ex.team, ex.storage_key):
-                    digest.update(chunk)
+                found = read_back(store, ex.team, ex.storage_key)
             except JitevError as exc:
                 problems.append(f"{ex.reference}: stored object cannot be read: {exc}")
                 continue
-            found = digest.digests()
-            if (found.size, found.blake3, found.sha256) != (ex.size, ex.blake3, ex.sha256):
+            if found != (ex.size, ex.blake3, ex.sha256):
                 problems.append(
                     f"{ex.reference}: stored object {ex.storage_key} does not match its hashes"
                 )

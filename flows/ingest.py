@@ -17,9 +17,9 @@ from prefect.utilities.annotations import quote
 
 from config import wiring
 from evidence import services
-from evidence.errors import StoreUnavailable
 from evidence.manifest import from_fields
 from evidence.ports import IngestRun
+from flows.retry import DELAYS, RETRIES, transient
 
 # Progress listeners of this process (the CLI's progress bar), by key: a
 # listener cannot be a flow parameter, and the bar only makes sense in the
@@ -27,21 +27,11 @@ from evidence.ports import IngestRun
 LISTENERS: dict[str, services.Progress] = {}
 
 
-def _transient(task: Any, task_run: Any, state: Any) -> bool:
-    try:
-        state.result()
-    except StoreUnavailable:
-        return True
-    except Exception:
-        return False
-    return False
-
-
 @task(
     name="store-and-commit-batch",
-    retries=3,
-    retry_delay_seconds=[2, 10, 30],
-    retry_condition_fn=_transient,
+    retries=RETRIES,
+    retry_delay_seconds=DELAYS,
+    retry_condition_fn=transient,
     cache_policy=NO_CACHE,
     persist_result=False,
 )

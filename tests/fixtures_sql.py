@@ -23,13 +23,16 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import make_url
 
-from evidence.models import Action, Case, DeclaredHash, Exhibit, ExhibitStatus, Team
-from evidence.ports import EventDraft
+from config.jit import load as load_jit
+from evidence.handoffs import add_person
+from evidence.models import Action, Case, DeclaredHash, Exhibit, ExhibitStatus, Person, Role, Team
+from evidence.ports import Catalog, EventDraft
 from storage.sql.catalog import SqlCatalog
 
 PG_ENV = "JITEV_TEST_PG_URL"
 BACKENDS = [pytest.param("sqlite"), pytest.param("postgres", marks=pytest.mark.postgres)]
 START = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
+JIT_EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "jit.example.toml"
 
 
 class StepClock:
@@ -57,6 +60,25 @@ def sample_case(case_id: str = "DANUBE") -> Case:
         ),
         lead_team="BG",
     )
+
+
+def standard_people() -> list[Person]:
+    """The people of ``config/jit.example.toml`` (the ones ``jitev setup``
+    registers in the CLI tests): an FR admin first, then leads, investigators,
+    prosecutors of BG, ME and FR, and an FR auditor."""
+    return load_jit(JIT_EXAMPLE).people
+
+
+def register_people(catalog: Catalog) -> list[Person]:
+    """Register the standard people in an empty catalog, as jitev does: the
+    first admin registers itself, then adds everyone else."""
+    people = standard_people()
+    admin = next(p for p in people if p.has(Role.ADMIN))
+    add_person(catalog, None, admin)
+    for person in people:
+        if person != admin:
+            add_person(catalog, admin.name, person)
+    return people
 
 
 def opening(actor: str = "ivanova", team: str = "BG") -> EventDraft:

@@ -24,11 +24,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from evidence.errors import InputError, NotFound
 from evidence.ledger import link
-from evidence.models import Case, CustodyEvent, Exhibit
+from evidence.models import Case, CustodyEvent, Exhibit, Holding, Person, Transfer
 from evidence.ports import Clock, EventDraft, IngestRun
+from evidence.receipts import fingerprint
 from storage.sql import engine as db
+from storage.sql import handoffs, records
 from storage.sql import migrate as alembic_migrate
-from storage.sql import records
 from storage.sql.tables import (
     case_teams,
     cases,
@@ -36,6 +37,8 @@ from storage.sql.tables import (
     exhibits,
     ingest_run_items,
     ingest_runs,
+    people,
+    team_keys,
     teams,
 )
 from storage.sql.transaction import SqlCaseTransaction
@@ -316,3 +319,83 @@ class SqlCatalog:
                 .where(ingest_runs.c.id == run_id, ingest_runs.c.finished_at.is_(None))
                 .values(finished_at=self._clock.now())
             )
+
+    # -- people and team keys ----------------------------------------------------
+
+    def add_person(self, person: Person, added_by: str) -> None:
+        taken = f"there is already a person called {person.name}: see `jitev people list`"
+        with self._write() as conn:
+            if conn.execute(select(exists().where(people.c.name == person.name))).scalar():
+                raise InputError(taken)
+            try:
+                conn.execute(
+                    insert(people).values(
+                        name=person.name,
+                        team=person.team,
+                        roles=",".join(sorted(person.roles)),
+                        added_by=added_by,
+                        added_at=self._clock.now(),
+                    )
+                )
+            except sa_exc.IntegrityError as e:  # a concurrent add of the same name
+                raise InputError(taken) from e
+
+    def person(self, name: str) -> Person:
+        with self._read() as conn:
+            row = conn.execute(select(people).where(people.c.name == name)).first()
+        if row is None:
+            raise NotFound(
+                f"no person called {name!r}: see `jitev people list`, or ask an admin to "
+                "add them with `jitev people add`"
+            )
+        return records.person_from_row(row)
+
+    def people(self) -> list[Person]:
+        with self._read() as conn:
+            rows = conn.execute(select(people).order_by(people.c.team, people.c.name)).all()
+        return [records.person_from_row(r) for r in rows]
+
+    def add_team_key(self, team: str, public_key: str) -> None:
+        with self._write() as conn:
+            known = conn.execute(
+                select(team_keys.c.public_key).where(team_keys.c.team == team)
+            ).scalar()
+            if known == public_key:
+                return
+            if known is not None:
+                raise InputError(
+                    f"team {team} already has a registered public key ({fingerprint(known)[:16]}…) "
+                    "and jitev never replaces one silently: use the key file that belongs to it"
+                )
+            conn.execute(
+                insert(team_keys).values(
+                    team=team,
+                    public_key=public_key,
+                    fingerprint=fingerprint(public_key),
+                    added_at=self._clock.now(),
+                )
+            )
+
+    def team_key(self, team: str) -> str | None:
+        with self._read() as conn:
+            key = conn.execute(
+                select(team_keys.c.public_key).where(team_keys.c.team == team)
+            ).scalar()
+        return None if key is None else str(key)
+
+    # -- hand-offs ---------------------------------------------------------------
+
+    def holdings(self, case_id: str) -> dict[str, list[Holding]]:
+        with self._read() as conn:
+            self._load_case(conn, case_id)
+            return handoffs.holdings(conn, case_id)
+
+    def transfer(self, transfer_id: str) -> Transfer:
+        with self._read() as conn:
+            return handoffs.load_transfer(conn, transfer_id)
+
+    def transfers(self, case_id: str | None = None) -> list[Transfer]:
+        with self._read() as conn:
+            if case_id is not None:
+                self._load_case(conn, case_id)
+            return handoffs.load_transfers(conn, case_id=case_id)

@@ -11,7 +11,26 @@ from sqlalchemy import Row
 
 from evidence.errors import LedgerError
 from evidence.ledger import canonical_json, format_time
-from evidence.models import Case, CustodyEvent, DeclaredHash, Exhibit, ExhibitStatus, Team
+from evidence.models import (
+    Capacity,
+    Case,
+    CustodyEvent,
+    Decision,
+    DeclaredHash,
+    Exhibit,
+    ExhibitStatus,
+    Handling,
+    HandlingCode,
+    Person,
+    Purpose,
+    Receipt,
+    Requirement,
+    Role,
+    Team,
+    Transfer,
+    TransferItem,
+    TransferState,
+)
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # evidence.ledger.format_time
 UNPARSEABLE = "__unparseable__"
@@ -54,7 +73,24 @@ def exhibit_values(exhibit: Exhibit) -> dict[str, Any]:
         "status": exhibit.status.value,
         "ingested_at": exhibit.ingested_at,
         "ingested_by": exhibit.ingested_by,
+        **handling_values(exhibit.handling),
     }
+
+
+def handling_values(handling: Handling) -> dict[str, Any]:
+    return {
+        "handling_code": handling.code.value,
+        "handling_note": handling.note,
+        "purposes": ",".join(handling.purposes),
+    }
+
+
+def handling_from_row(row: Row[Any]) -> Handling:
+    return Handling(
+        code=HandlingCode(row.handling_code),
+        note=row.handling_note,
+        purposes=tuple(Purpose(p) for p in row.purposes.split(",") if p),
+    )
 
 
 def exhibit_from_row(row: Row[Any]) -> Exhibit:
@@ -82,6 +118,7 @@ def exhibit_from_row(row: Row[Any]) -> Exhibit:
         status=ExhibitStatus(row.status),
         ingested_at=row.ingested_at,
         ingested_by=row.ingested_by,
+        handling=handling_from_row(row),
     )
 
 
@@ -132,4 +169,96 @@ def event_from_row(row: Row[Any]) -> CustodyEvent:
         details=parse_details(row.details),
         prev_hash=row.prev_hash,
         hash=row.hash,
+    )
+
+
+def person_from_row(row: Row[Any]) -> Person:
+    return Person(row.name, row.team, frozenset(Role(r) for r in row.roles.split(",") if r))
+
+
+def transfer_values(transfer: Transfer, number: int) -> dict[str, Any]:
+    return {
+        "id": transfer.id,
+        "case_id": transfer.case_id,
+        "number": number,
+        "from_team": transfer.from_team,
+        "to_team": transfer.to_team,
+        "purpose": transfer.purpose.value,
+        "legal_basis": transfer.legal_basis,
+        "note": transfer.note,
+        "state": transfer.state.value,
+        "failure": transfer.failure,
+        "required": json.dumps([[r.capacity.value, r.team] for r in transfer.required]),
+        "requested_by": transfer.requested_by,
+        "requested_at": transfer.requested_at,
+    }
+
+
+def item_values(transfer_id: str, position: int, item: TransferItem) -> dict[str, Any]:
+    return {
+        "transfer_id": transfer_id,
+        "position": position,
+        "reference": item.reference,
+        "origin_team": item.origin_team,
+        **handling_values(item.handling),
+        "size": item.size,
+        "blake3": item.blake3,
+        "sha256": item.sha256,
+        "dispatched_seq": item.dispatched_seq,
+    }
+
+
+def transfer_from_rows(
+    row: Row[Any],
+    items: Iterable[Row[Any]],
+    decisions: Iterable[Row[Any]],
+    receipt: Row[Any] | None,
+) -> Transfer:
+    return Transfer(
+        id=row.id,
+        case_id=row.case_id,
+        from_team=row.from_team,
+        to_team=row.to_team,
+        purpose=Purpose(row.purpose),
+        legal_basis=row.legal_basis,
+        note=row.note,
+        state=TransferState(row.state),
+        requested_by=row.requested_by,
+        requested_at=row.requested_at,
+        items=tuple(
+            TransferItem(
+                reference=i.reference,
+                origin_team=i.origin_team,
+                handling=handling_from_row(i),
+                size=i.size,
+                blake3=i.blake3,
+                sha256=i.sha256,
+                dispatched_seq=i.dispatched_seq,
+            )
+            for i in items
+        ),
+        required=tuple(Requirement(Capacity(c), t) for c, t in json.loads(row.required)),
+        decisions=tuple(
+            Decision(
+                capacity=Capacity(d.capacity),
+                team=d.team,
+                person=d.person,
+                approved=bool(d.approved),
+                reason=d.reason,
+                at=d.at,
+                seq=d.seq,
+            )
+            for d in decisions
+        ),
+        receipt=(
+            Receipt(
+                transfer_id=row.id,
+                payload=json.loads(receipt.payload),
+                signature=receipt.signature,
+                key_fingerprint=receipt.key_fingerprint,
+            )
+            if receipt is not None
+            else None
+        ),
+        failure=row.failure,
     )

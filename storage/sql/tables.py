@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -118,12 +119,16 @@ exhibits = Table(
     Column("status", Text, nullable=False),
     Column("ingested_at", UtcDateTime, nullable=False),
     Column("ingested_by", Text, nullable=False),
+    Column("handling_code", Text, nullable=False, server_default="H0"),
+    Column("handling_note", Text, nullable=False, server_default=""),
+    Column("purposes", Text, nullable=False, server_default="jit"),  # sorted, comma-separated
     PrimaryKeyConstraint("case_id", "reference"),
     UniqueConstraint("case_id", "blake3"),
     ForeignKeyConstraint(["case_id", "team"], ["case_teams.case_id", "case_teams.team_code"]),
     CheckConstraint("size >= 0", name="size"),
     CheckConstraint("status IN ('stored', 'quarantined')", name="status"),
     CheckConstraint("(declared_algorithm IS NULL) = (declared_value IS NULL)", name="declared"),
+    CheckConstraint("handling_code IN ('H0', 'H1', 'H2', 'H3')", name="handling_code"),
     Index(None, "reference"),
     Index(None, "case_id", "team"),
 )
@@ -180,4 +185,93 @@ ingest_run_items = Table(
     Column("source", Text, nullable=False),
     Column("reference", Text, nullable=False),
     PrimaryKeyConstraint("run_id", "source"),
+)
+
+# -- people, team keys, hand-offs (revision 0002) ---------------------------------
+
+people = Table(
+    "people",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("team", Text, nullable=False),
+    Column("roles", Text, nullable=False),  # sorted, comma-separated
+    Column("added_by", Text, nullable=False),
+    Column("added_at", UtcDateTime, nullable=False),
+)
+
+# Public keys only: private keys never enter the database (storage.keys).
+team_keys = Table(
+    "team_keys",
+    metadata,
+    Column("team", Text, primary_key=True),
+    Column("public_key", Text, nullable=False),  # raw Ed25519 key, hex
+    Column("fingerprint", Text, nullable=False),
+    Column("added_at", UtcDateTime, nullable=False),
+)
+
+transfers = Table(
+    "transfers",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("case_id", Text, ForeignKey("cases.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("from_team", Text, nullable=False),
+    Column("to_team", Text, nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("legal_basis", Text, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("failure", Text, nullable=False),
+    Column("required", Text, nullable=False),  # JSON [[capacity, team], ...]
+    Column("requested_by", Text, nullable=False),
+    Column("requested_at", UtcDateTime, nullable=False),
+    UniqueConstraint("case_id", "number"),
+    CheckConstraint(
+        "state IN ('requested', 'approved', 'dispatched', 'received', 'rejected', "
+        "'cancelled', 'failed')",
+        name="state",
+    ),
+    CheckConstraint("from_team <> to_team", name="teams"),
+)
+
+transfer_items = Table(
+    "transfer_items",
+    metadata,
+    Column("transfer_id", Text, ForeignKey("transfers.id"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("reference", Text, nullable=False),
+    Column("origin_team", Text, nullable=False),
+    Column("handling_code", Text, nullable=False),
+    Column("handling_note", Text, nullable=False),
+    Column("purposes", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("blake3", Text, nullable=False),
+    Column("sha256", Text, nullable=False),
+    Column("dispatched_seq", Integer, nullable=True),
+    PrimaryKeyConstraint("transfer_id", "reference"),
+)
+
+# One decision per capacity and team: the key makes a second one fail even
+# if two decisions race past the state check.
+transfer_decisions = Table(
+    "transfer_decisions",
+    metadata,
+    Column("transfer_id", Text, ForeignKey("transfers.id"), nullable=False),
+    Column("capacity", Text, nullable=False),
+    Column("team", Text, nullable=False),
+    Column("person", Text, nullable=False),
+    Column("approved", Boolean, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("seq", Integer, nullable=False),
+    PrimaryKeyConstraint("transfer_id", "capacity", "team"),
+)
+
+receipts = Table(
+    "receipts",
+    metadata,
+    Column("transfer_id", Text, ForeignKey("transfers.id"), primary_key=True),
+    Column("payload", Text, nullable=False),  # evidence.ledger.canonical_json
+    Column("signature", Text, nullable=False),
+    Column("key_fingerprint", Text, nullable=False),
 )

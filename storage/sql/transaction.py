@@ -8,19 +8,37 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import exc as sa_exc
 
-from evidence.errors import CatalogError, InputError, NotFound
-from evidence.ledger import link
-from evidence.models import REFERENCE, Case, CustodyEvent, Exhibit
+from evidence.errors import CatalogError, IllegalTransition, InputError, NotFound
+from evidence.ledger import canonical_json, link
+from evidence.models import (
+    NEXT_STEP,
+    REFERENCE,
+    TRANSITIONS,
+    Case,
+    CustodyEvent,
+    Decision,
+    Exhibit,
+    Handling,
+    Holding,
+    Receipt,
+    Transfer,
+    TransferState,
+)
 from evidence.ports import Clock, EventDraft
-from storage.sql import records
+from storage.sql import handoffs, records
 from storage.sql.tables import (
     custody_events,
     exhibit_counters,
     exhibits,
     ingest_run_items,
     ingest_runs,
+    receipts,
+    transfer_decisions,
+    transfer_items,
+    transfers,
 )
 
 _UNREAD: Any = object()  # the chain head has not been read yet
@@ -162,3 +180,128 @@ class SqlCaseTransaction:
                 f"ingest run {run_id} already recorded {source} as {known}, not {reference}: "
                 "skip the sources in run_items(run_id) when a run is resumed"
             )
+
+    # -- hand-offs -----------------------------------------------------------------
+
+    def exhibit(self, reference: str) -> Exhibit:
+        row = (
+            self._db()
+            .execute(
+                select(exhibits).where(
+                    exhibits.c.case_id == self.case.id, exhibits.c.reference == reference
+                )
+            )
+            .first()
+        )
+        if row is None:
+            raise NotFound(
+                f"no exhibit {reference} in case {self.case.id}: list them with "
+                f"`jitev exhibits list --case {self.case.id}`"
+            )
+        return records.exhibit_from_row(row)
+
+    def holdings(self, reference: str) -> list[Holding]:
+        return handoffs.holdings(self._db(), self.case.id, reference).get(reference, [])
+
+    def set_handling(self, reference: str, handling: Handling) -> None:
+        self.exhibit(reference)  # NotFound
+        self._db().execute(
+            update(exhibits)
+            .where(exhibits.c.case_id == self.case.id, exhibits.c.reference == reference)
+            .values(records.handling_values(handling))
+        )
+
+    def _next_transfer_number(self) -> int:
+        last = (
+            self._db()
+            .execute(
+                select(func.max(transfers.c.number)).where(transfers.c.case_id == self.case.id)
+            )
+            .scalar()
+        )
+        return int(last or 0) + 1
+
+    def next_transfer_id(self) -> str:
+        return f"{self.case.id}-T-{self._next_transfer_number():04d}"
+
+    def add_transfer(self, transfer: Transfer) -> None:
+        if transfer.case_id != self.case.id or not transfer.id.startswith(f"{self.case.id}-T-"):
+            raise InputError(
+                f"transfer {transfer.id} does not belong to case {self.case.id}: number it "
+                "with next_transfer_id"
+            )
+        number = int(transfer.id.rsplit("-", 1)[1])
+        conn = self._db()
+        conn.execute(insert(transfers).values(records.transfer_values(transfer, number)))
+        conn.execute(
+            insert(transfer_items),
+            [records.item_values(transfer.id, i, item) for i, item in enumerate(transfer.items)],
+        )
+
+    def transfer(self, transfer_id: str) -> Transfer:
+        found = handoffs.load_transfer(self._db(), transfer_id)
+        if found.case_id != self.case.id:
+            raise InputError(
+                f"transfer {transfer_id} belongs to case {found.case_id}, not to {self.case.id}"
+            )
+        return found
+
+    def add_decision(self, transfer_id: str, decision: Decision) -> None:
+        try:  # a failed insert ends the transaction: nothing of the decision stays
+            self._db().execute(
+                insert(transfer_decisions).values(
+                    transfer_id=transfer_id,
+                    capacity=decision.capacity.value,
+                    team=decision.team,
+                    person=decision.person,
+                    approved=decision.approved,
+                    reason=decision.reason,
+                    at=decision.at,
+                    seq=decision.seq,
+                )
+            )
+        except sa_exc.IntegrityError as exc:
+            raise IllegalTransition(
+                f"transfer {transfer_id} already has a decision as {decision.capacity.value} "
+                f"of {decision.team}: see it with `jitev transfer show {transfer_id}`"
+            ) from exc
+
+    def set_transfer_state(self, transfer_id: str, state: TransferState, failure: str = "") -> None:
+        current = self.transfer(transfer_id).state
+        if state not in TRANSITIONS[current]:
+            raise IllegalTransition(
+                f"transfer {transfer_id} is {current.value} and cannot become {state.value}: "
+                f"{NEXT_STEP[current]}"
+            )
+        done = self._db().execute(
+            update(transfers)
+            .where(transfers.c.id == transfer_id, transfers.c.state == current.value)
+            .values(state=state.value, failure=failure)
+        )
+        if done.rowcount != 1:  # pragma: no cover - the chain lock serialises writers
+            raise IllegalTransition(f"transfer {transfer_id} changed meanwhile: look at it again")
+
+    def mark_dispatched(self, transfer_id: str, reference: str, seq: int) -> None:
+        done = self._db().execute(
+            update(transfer_items)
+            .where(
+                transfer_items.c.transfer_id == transfer_id,
+                transfer_items.c.reference == reference,
+                transfer_items.c.dispatched_seq.is_(None),
+            )
+            .values(dispatched_seq=seq)
+        )
+        if done.rowcount != 1:
+            raise IllegalTransition(
+                f"exhibit {reference} of transfer {transfer_id} is not waiting for dispatch"
+            )
+
+    def add_receipt(self, receipt: Receipt) -> None:
+        self._db().execute(
+            insert(receipts).values(
+                transfer_id=receipt.transfer_id,
+                payload=canonical_json(receipt.payload).decode("utf-8"),
+                signature=receipt.signature,
+                key_fingerprint=receipt.key_fingerprint,
+            )
+        )

@@ -10,7 +10,7 @@ import pytest
 
 from config import wiring
 from evidence import services
-from tests.fixtures_sql import sample_case
+from tests.fixtures_sql import register_people, sample_case
 
 
 @pytest.fixture(scope="session")
@@ -26,13 +26,14 @@ def jitev(
     catalog_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness: None
 ) -> Iterator[wiring.Wiring]:
     """The wiring the flow will use (local store, each catalog backend), with
-    the case DANUBE opened."""
+    the standard people registered and the case DANUBE opened by BG's lead."""
     monkeypatch.setenv("JITEV_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("JITEV_DB_URL", catalog_url)
     monkeypatch.setenv("JITEV_INGEST_COMMIT_EVERY", "3")
     wiring.current.cache_clear()
     w = wiring.current()
-    services.open_case(w.catalog, sample_case(), "Pr. Dimitrov")
+    register_people(w.catalog)
+    services.open_case(w.catalog, sample_case(), "Cmsr. Georgiev")
     yield w
     w.catalog.close()  # type: ignore[attr-defined]
     wiring.current.cache_clear()

@@ -7,7 +7,9 @@ import pytest
 from prefect.states import Completed, Failed
 
 from evidence.errors import HashMismatch, InputError, StoreConfigError, StoreUnavailable
-from flows.ingest import _transient, ingest_batch
+from flows.dispatch import copy_and_verify
+from flows.ingest import ingest_batch
+from flows.retry import transient
 
 
 @pytest.mark.parametrize(
@@ -21,16 +23,17 @@ from flows.ingest import _transient, ingest_batch
     ],
 )
 def test_only_transient_store_errors_are_retried(error: Exception, retried: bool) -> None:
-    assert _transient(None, None, Failed(data=error)) is retried
+    assert transient(None, None, Failed(data=error)) is retried
 
 
 def test_a_completed_state_is_not_retried() -> None:
-    assert _transient(None, None, Completed(data=[])) is False
+    assert transient(None, None, Completed(data=[])) is False
 
 
 def test_evidence_tasks_keep_no_results_and_no_cache() -> None:
     from prefect.cache_policies import NO_CACHE
 
-    assert ingest_batch.persist_result is False
-    assert ingest_batch.cache_policy is NO_CACHE
-    assert ingest_batch.retries == 3 and ingest_batch.retry_condition_fn is _transient
+    for task in (ingest_batch, copy_and_verify):
+        assert task.persist_result is False
+        assert task.cache_policy is NO_CACHE
+        assert task.retries == 3 and task.retry_condition_fn is transient

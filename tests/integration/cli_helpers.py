@@ -11,14 +11,10 @@ from pathlib import Path
 from typing import Any
 
 JITEV = str(Path(sys.executable).parent / "jitev")
-TEAMS = [
-    "--team",
-    "BG:Bulgaria:NIS",
-    "--team",
-    "ME:Montenegro:Police Directorate",
-    "--team",
-    "FR:France:OCRIEST",
-]
+# Case DANUBE (teams BG, ME, FR; FR leads) and its people, as `jitev setup` reads them.
+JIT_FILE = str(Path(__file__).resolve().parents[2] / "config" / "jit.example.toml")
+INVESTIGATOR = "Insp. Petrova"  # BG investigator: ingests and sees BG's exhibits
+AUDITOR = "Aud. Keller"  # FR auditor: verifies the ledger, sees every exhibit's metadata
 
 
 def environment(home: Path, prefect_home: Path, **extra: str) -> dict[str, str]:
@@ -38,14 +34,14 @@ def jitev(env: dict[str, str], *args: str, check: bool = True) -> subprocess.Com
 
 
 def ingest(
-    env: dict[str, str], *args: str, by: str = "Insp. Petrova", check: bool = True
+    env: dict[str, str], *args: str, by: str = INVESTIGATOR, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    """``jitev ingest`` into DANUBE as team BG."""
+    """``jitev ingest`` into DANUBE as team BG, acting as ``by``."""
     return jitev(env, *ingest_args(by), *args, check=check)
 
 
-def ingest_args(by: str = "Insp. Petrova") -> list[str]:
-    return ["ingest", "--case", "DANUBE", "--team", "BG", "--by", by]
+def ingest_args(by: str = INVESTIGATOR) -> list[str]:
+    return ["ingest", "--case", "DANUBE", "--team", "BG", "--as", by]
 
 
 def jitev_json(env: dict[str, str], *args: str) -> Any:
@@ -53,22 +49,10 @@ def jitev_json(env: dict[str, str], *args: str) -> Any:
 
 
 def open_case(env: dict[str, str]) -> None:
-    jitev(
-        env,
-        "case",
-        "open",
-        "--id",
-        "DANUBE",
-        "--title",
-        "Operation Danube",
-        "--agreement",
-        "JIT-2026-017",
-        *TEAMS,
-        "--lead",
-        "BG",
-        "--by",
-        "Pr. Dimitrov",
-    )
+    """``jitev setup config/jit.example.toml``: registers its people (an FR
+    admin first), opens case DANUBE (BG, ME, FR; lead team FR) and makes
+    each team's receipt key."""
+    jitev(env, "setup", JIT_FILE)
 
 
 def copy_prefect_home(template: Path, target: Path) -> Path:

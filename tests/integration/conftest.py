@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.cli_helpers import environment, jitev
+from tests.integration.cli_helpers import environment, ingest, open_case
 
 
 @pytest.fixture(scope="session")
@@ -12,24 +12,8 @@ def prefect_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A local Prefect home, migrated once by a first real ingest."""
     base = tmp_path_factory.mktemp("prefect-template")
     env = environment(base / "jitev", base / "prefect")
-    jitev(
-        env,
-        "case",
-        "open",
-        "--id",
-        "WARMUP",
-        "--title",
-        "t",
-        "--agreement",
-        "a",
-        "--team",
-        "BG:Bulgaria:NIS",
-        "--lead",
-        "BG",
-        "--by",
-        "x",
-    )
+    open_case(env)
     sample = base / "sample.txt"
     sample.write_text("warm-up")
-    jitev(env, "ingest", "--case", "WARMUP", "--team", "BG", "--by", "x", str(sample), "--json")
+    ingest(env, str(sample), "--json")
     return base / "prefect"

@@ -10,6 +10,8 @@ import pytest
 from blake3 import blake3
 
 from tests.integration.cli_helpers import (
+    AUDITOR,
+    INVESTIGATOR,
     copy_prefect_home,
     environment,
     ingest,
@@ -65,28 +67,28 @@ def test_json_everywhere(env: dict[str, str], tmp_path: Path) -> None:
     assert {o["status"] for o in result["outcomes"]} == {"stored"}
     assert result["ledger"]["ok"] is True and result["ledger"]["events"] == 3
     assert result["skipped"][0]["path"].endswith("link")
-    listed = jitev_json(env, "exhibits", "list", "--case", "DANUBE")
+    listed = jitev_json(env, "exhibits", "list", "--case", "DANUBE", "--as", INVESTIGATOR)
     assert [e["reference"] for e in listed] == ["BG-EX-0001", "BG-EX-0002"]
     assert {e["media_type"] for e in listed} == {"text/plain", "application/pdf"}
-    shown = jitev_json(env, "exhibits", "show", "BG-EX-0002")
+    shown = jitev_json(env, "exhibits", "show", "BG-EX-0002", "--as", INVESTIGATOR)
     assert (
         shown["seized_at"] == "2026-03-14T04:10:00+00:00"
         and shown["seized_from"] == "Van CA 4471 KX"
     )
-    custody = jitev_json(env, "custody", "show", "BG-EX-0001")
+    custody = jitev_json(env, "custody", "show", "BG-EX-0001", "--as", INVESTIGATOR)
     assert [e["action"] for e in custody["events"]] == ["INGESTED"]
     assert custody["events"][0]["details"]["blake3"] == custody["exhibit"]["blake3"]
-    checks = jitev_json(env, "ledger", "verify", "--objects")
+    checks = jitev_json(env, "ledger", "verify", "--objects", "--as", AUDITOR)
     assert checks[0]["ok"] is True and checks[0]["exhibits"] == 2
-    cases = jitev_json(env, "case", "list")
-    assert cases[0]["id"] == "DANUBE" and cases[0]["lead_team"] == "BG"
+    cases = jitev_json(env, "case", "list", "--as", INVESTIGATOR)
+    assert cases[0]["id"] == "DANUBE" and cases[0]["lead_team"] == "FR"
 
 
 def test_custody_show_reads_as_continuity(env: dict[str, str], tmp_path: Path) -> None:
     root = evidence(tmp_path)
     ingest(env, str(root / "chat.txt"))
     ingest(env, str(root / "chat.txt"), by="Insp. Ivanov")
-    out = jitev(env, "custody", "show", "BG-EX-0001").stdout
+    out = jitev(env, "custody", "show", "BG-EX-0001", "--as", INVESTIGATOR).stdout
     assert "INGESTED by Insp. Petrova (BG)" in out
     assert "DUPLICATE_SEEN by Insp. Ivanov (BG)" in out
     assert blake3((root / "chat.txt").read_bytes()).hexdigest() in out
@@ -100,30 +102,35 @@ def test_declared_hash_mismatch_exits_non_zero_with_a_clear_message(
     done = ingest(env, "--declared-hash", "sha1:" + "0" * 40, str(image), check=False)
     assert done.returncode == 3
     assert "QUARANTINED" in done.stderr and hashlib.sha1(b"extraction").hexdigest() in done.stdout
-    assert jitev_json(env, "exhibits", "show", "BG-EX-0001")["status"] == "quarantined"
+    shown = jitev_json(env, "exhibits", "show", "BG-EX-0001", "--as", INVESTIGATOR)
+    assert shown["status"] == "quarantined"
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["exhibits", "show", "BG-EX-0099"], "BG-EX-0099"),
-        (["custody", "show", "BG-EX-0001", "--case", "NOPE"], "NOPE"),
+        (["exhibits", "show", "BG-EX-0099", "--as", INVESTIGATOR], "BG-EX-0099"),
+        (["custody", "show", "BG-EX-0001", "--case", "NOPE", "--as", INVESTIGATOR], "NOPE"),
         (
-            ["ingest", "--case", "DANUBE", "--team", "XX", "--by", "a", "."],
+            ["ingest", "--case", "DANUBE", "--team", "XX", "--as", INVESTIGATOR, "."],
             "team XX is not a member of case DANUBE",
         ),
-        (["ingest", "--case", "NOPE", "--team", "BG", "--by", "a", "."], "NOPE"),
+        (["ingest", "--case", "NOPE", "--team", "BG", "--as", INVESTIGATOR, "."], "NOPE"),
         (
-            [*ingest_args("a"), "/no/such/dir"],
+            [*ingest_args(), "/no/such/dir"],
             "/no/such/dir: no such file",
         ),
         (
-            [*ingest_args("a"), "--seized-at", "yesterday", "."],
+            [*ingest_args(), "--seized-at", "yesterday", "."],
             "ISO 8601",
         ),
         (
-            [*ingest_args("a"), "--declared-hash", "crc:00", "."],
+            [*ingest_args(), "--declared-hash", "crc:00", "."],
             "crc",
+        ),
+        (
+            [*ingest_args("Insp. Nobody"), "."],
+            "no person called 'Insp. Nobody'",
         ),
         (
             [
@@ -139,8 +146,8 @@ def test_declared_hash_mismatch_exits_non_zero_with_a_clear_message(
                 "BG:B:N",
                 "--lead",
                 "BG",
-                "--by",
-                "x",
+                "--as",
+                "Adm. Horvat",
             ],
             "exists",
         ),
@@ -167,7 +174,7 @@ def test_tampered_ledger_fails_verification_naming_the_event(
         "DANUBE",
         "--team",
         "BG",
-        "--by",
+        "--as",
         "Insp. Petrova",
         str(evidence(tmp_path)),
     )
@@ -175,6 +182,70 @@ def test_tampered_ledger_fails_verification_naming_the_event(
     with db:
         db.execute("UPDATE custody_events SET actor = 'Someone else' WHERE seq = 2")
     db.close()
-    done = jitev(env, "ledger", "verify", check=False)
+    done = jitev(env, "ledger", "verify", "--as", AUDITOR, check=False)
     assert done.returncode == 1
     assert "#2 (edited)" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("person", "why"),
+    [
+        # An investigator of ME: the right, but not in team BG.
+        ("Insp. Vuković", "team ME may only ingest into its own team, not into BG"),
+        # A prosecutor of BG: the right team, but not the role.
+        ("Pr. Dimitrov", "the right 'ingest' belongs to the role investigator or lead"),
+    ],
+)
+def test_ingest_without_the_right_for_the_team_is_refused_and_stores_nothing(
+    env: dict[str, str], tmp_path: Path, person: str, why: str
+) -> None:
+    done = ingest(env, str(evidence(tmp_path)), by=person, check=False)
+    assert done.returncode == 5, done.stdout + done.stderr
+    assert f"{person} " in done.stderr and "may not ingest" in done.stderr
+    assert why in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert jitev_json(env, "exhibits", "list", "--case", "DANUBE", "--as", AUDITOR) == []
+    check = jitev_json(env, "ledger", "verify", "--as", AUDITOR)[0]
+    assert check["ok"] is True and check["events"] == 1  # CASE_OPENED only
+    objects = Path(env["JITEV_HOME"]) / "objects"
+    assert not objects.exists() or not any(p.is_file() for p in objects.rglob("*"))
+
+
+def test_exhibits_are_listed_only_for_the_team_that_holds_them(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    ingest(env, str(evidence(tmp_path)))  # BG-EX-0001 and BG-EX-0002, held by BG
+    bg = ["BG-EX-0001", "BG-EX-0002"]
+
+    def listed(person: str) -> list[str]:
+        found = jitev_json(env, "exhibits", "list", "--case", "DANUBE", "--as", person)
+        return [e["reference"] for e in found]
+
+    assert listed(INVESTIGATOR) == bg
+    assert listed("Lt. Moreau") == []  # FR, even though FR leads the JIT
+    assert listed(AUDITOR) == bg  # an auditor sees every exhibit's metadata
+    out = jitev(env, "exhibits", "list", "--case", "DANUBE", "--as", "Lt. Moreau").stdout
+    assert "BG-EX-" not in out
+    shown = jitev(env, "exhibits", "show", "BG-EX-0001", "--as", "Lt. Moreau", check=False)
+    assert shown.returncode == 5
+    assert "team FR does not hold exhibit BG-EX-0001" in shown.stderr
+    assert "BG-EX-0001" not in shown.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["exhibits", "list", "--case", "DANUBE"],
+        ["ledger", "verify"],
+        ["ingest", "--case", "DANUBE", "--team", "BG", "."],
+    ],
+)
+def test_a_command_without_as_says_to_use_as(env: dict[str, str], args: list[str]) -> None:
+    assert "JITEV_USER_NAME" not in env
+    done = jitev(env, *args, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--as" in done.stderr and "JITEV_USER_NAME" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    # The same person from the environment instead of --as:
+    as_user = {**env, "JITEV_USER_NAME": INVESTIGATOR}
+    assert jitev_json(as_user, "exhibits", "list", "--case", "DANUBE") == []

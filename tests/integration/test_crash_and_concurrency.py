@@ -17,6 +17,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.integration.cli_helpers import (
+    AUDITOR,
+    INVESTIGATOR,
     JITEV,
     copy_prefect_home,
     environment,
@@ -76,7 +78,7 @@ def test_kill_9_mid_ingest_then_rerun_loses_and_duplicates_nothing(
     assert result["already_done"] == before
     assert Counter(o["status"] for o in result["outcomes"]) == {"stored": FILES - before}
 
-    exhibits = jitev_json(env, "exhibits", "list", "--case", "DANUBE")
+    exhibits = jitev_json(env, "exhibits", "list", "--case", "DANUBE", "--as", INVESTIGATOR)
     assert len(exhibits) == FILES
     assert len({e["blake3"] for e in exhibits}) == FILES
     assert sorted(e["reference"] for e in exhibits) == [
@@ -85,7 +87,7 @@ def test_kill_9_mid_ingest_then_rerun_loses_and_duplicates_nothing(
     assert {e["relative_path"] for e in exhibits} == {
         f"chat-export/msg-{i:05d}.txt" for i in range(FILES)
     }
-    check = jitev_json(env, "ledger", "verify", "--objects")[0]
+    check = jitev_json(env, "ledger", "verify", "--objects", "--as", AUDITOR)[0]
     assert check["ok"] is True and check["events"] == FILES + 1  # CASE_OPENED + one INGESTED each
 
     again = jitev_json(env, *args[:-1])  # the run is finished: a new run, all duplicates
@@ -107,13 +109,14 @@ def test_two_processes_ingesting_into_one_case_on_postgresql(
         )
 
     envs = {"a": env_for("a"), "b": env_for("b")}
+    people = {"a": "Insp. Petrova", "b": "Insp. Ivanov"}  # two investigators of BG
     open_case(envs["a"])
     folders = {n: small_files(tmp_path / f"seized-{n}", 1000, f"phone-{n}") for n in envs}
     processes = {
         n: subprocess.Popen(
             [
                 JITEV,
-                *ingest_args(f"Insp. {n.upper()}"),
+                *ingest_args(people[n]),
                 str(folders[n]),
                 "--json",
             ],
@@ -131,13 +134,13 @@ def test_two_processes_ingesting_into_one_case_on_postgresql(
             "stored": 1000
         }
 
-    exhibits = jitev_json(envs["a"], "exhibits", "list", "--case", "DANUBE")
+    exhibits = jitev_json(envs["a"], "exhibits", "list", "--case", "DANUBE", "--as", AUDITOR)
     references = sorted(e["reference"] for e in exhibits)
     assert references == [f"BG-EX-{n:04d}" for n in range(1, 2001)]  # unique and gapless
-    check = jitev_json(envs["a"], "ledger", "verify")[0]
+    check = jitev_json(envs["a"], "ledger", "verify", "--as", AUDITOR)[0]
     assert check["ok"] is True and check["events"] == 2001
-    events = jitev_json(envs["a"], "custody", "show", "BG-EX-0001")["events"]
-    assert events[0]["actor"] in {"Insp. A", "Insp. B"}
+    events = jitev_json(envs["a"], "custody", "show", "BG-EX-0001", "--as", INVESTIGATOR)["events"]
+    assert events[0]["actor"] in set(people.values())
     engine = create_engine(pg_schema.url)
     try:
         with engine.connect() as conn:

@@ -10,11 +10,12 @@ from evidence import services
 from evidence.models import ExhibitMetadata
 from storage.objects.local import LocalStore
 from storage.sql.catalog import SqlCatalog
-from tests.fixtures_sql import sample_case
+from tests.fixtures_sql import register_people, sample_case
 
 
 def _plan(catalog: SqlCatalog, *paths: Path) -> services.IngestPlan:
-    services.open_case(catalog, sample_case(), "Pr. Dimitrov")
+    register_people(catalog)
+    services.open_case(catalog, sample_case(), "Cmsr. Georgiev")
     return services.plan_ingest(
         catalog,
         case_id="DANUBE",

@@ -8,17 +8,20 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from evidence.errors import CatalogError, InputError, NotFound
 from evidence.ledger import GENESIS, verify
-from evidence.models import Action, exhibit_reference
+from evidence.models import Action, Handling, exhibit_reference
 from evidence.ports import EventDraft
 from storage.sql import catalog as catalog_module
+from storage.sql import records
 from storage.sql.catalog import SqlCatalog
-from storage.sql.tables import metadata
+from storage.sql.migrate import alembic_config
+from storage.sql.tables import case_teams, cases, exhibits, metadata, teams
 from tests.fixtures_sql import START, StepClock, opening, sample_case, sample_exhibit
 
 TABLES = {
@@ -30,6 +33,12 @@ TABLES = {
     "custody_events",
     "ingest_runs",
     "ingest_run_items",
+    "people",
+    "team_keys",
+    "transfers",
+    "transfer_items",
+    "transfer_decisions",
+    "receipts",
 }
 
 
@@ -299,6 +308,44 @@ def test_transaction_holds_the_chain_lock(catalog: SqlCatalog, catalog_url: str)
 # -- schema and errors ------------------------------------------------------------
 
 
+def test_an_0001_catalog_upgrades_with_its_exhibits_kept_as_h0(catalog_url: str) -> None:
+    """A catalog made before hand-offs existed keeps every row; its exhibits
+    get handling code H0 (JIT purposes), the default of the JIT agreement."""
+    with SqlCatalog(catalog_url, StepClock()) as catalog:
+        with catalog.engine.begin() as conn:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0001")
+            case = sample_case()
+            conn.execute(
+                cases.insert().values(
+                    id=case.id,
+                    title=case.title,
+                    agreement_ref=case.agreement_ref,
+                    lead_team=case.lead_team,
+                    created_at=START,
+                )
+            )
+            for i, team in enumerate(case.teams):
+                conn.execute(
+                    teams.insert().values(
+                        code=team.code, member_state=team.member_state, name=team.name
+                    )
+                )
+                conn.execute(
+                    case_teams.insert().values(case_id=case.id, team_code=team.code, position=i)
+                )
+            old = records.exhibit_values(sample_exhibit(case.id, "BG-EX-0001", "BG", "a" * 64))
+            for column in ("handling_code", "handling_note", "purposes"):
+                del old[column]
+            conn.execute(exhibits.insert().values(old))
+        catalog.migrate()
+        assert catalog.schema_revision() == "0002"
+        upgraded = catalog.exhibit("BG-EX-0001", "DANUBE")
+        assert upgraded.handling == Handling()
+        assert upgraded == sample_exhibit("DANUBE", "BG-EX-0001", "BG", "a" * 64)
+
+
 def test_migrate_twice_on_empty_database(catalog_url: str) -> None:
     with SqlCatalog(catalog_url, StepClock()) as catalog:
         with pytest.raises(CatalogError, match="is not migrated.*auto_migrate"):
@@ -307,7 +354,7 @@ def test_migrate_twice_on_empty_database(catalog_url: str) -> None:
         catalog.migrate()
         catalog.add_case(sample_case(), opening())
         catalog.migrate()
-        assert catalog.schema_revision() == "0001"
+        assert catalog.schema_revision() == "0002"  # the head: 0002_handoffs
         assert catalog.case("DANUBE") == sample_case()
         with catalog.engine.connect() as conn:
             assert TABLES <= set(inspect(conn).get_table_names())
