@@ -77,7 +77,8 @@ GiB = 1024 * MiB
 READ = 8 * MiB  # the baseline's read size (evidence.hashing.CHUNK)
 SMALL = 8 * 1024
 TEAM = "BG"
-ACTOR = "Bench Runner"
+ACTOR = "Bench Runner"  # an investigator of TEAM: ingests (and requests hand-offs)
+ADMIN = "Bench Admin"  # the first person of each bench catalog: registers people, opens cases
 S3_ENV = ("JITEV_TEST_S3_ENDPOINT", "JITEV_TEST_S3_ACCESS_KEY", "JITEV_TEST_S3_SECRET_KEY")
 SETTINGS_PREFIXES = ("JITEV_STORE_", "JITEV_DB_", "JITEV_INGEST_")
 
@@ -125,7 +126,9 @@ def fmt(value: float | None, unit: str) -> str:
 
 
 def table(rows: list[Row]) -> str:
-    head = ("workload", "jitev", "baseline", "ratio", "goal", "result")
+    """The rows as a text table; the goal and result columns only if a row has a goal."""
+    goals = any(r.goal is not None for r in rows)
+    head = ("workload", "jitev", "baseline", "ratio", "goal", "result")[: 6 if goals else 4]
     body = [
         (
             r.workload,
@@ -136,7 +139,7 @@ def table(rows: list[Row]) -> str:
             f"{r.ratio:.2f}x" if r.ratio is not None else "-",
             f">= {r.goal:g}x" if r.goal is not None else "-",
             r.verdict,
-        )
+        )[: len(head)]
         for r in rows
     ]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=True)]
@@ -184,22 +187,48 @@ def configure(home: Path, **env: str) -> Any:
     return wiring.current()
 
 
-def bench_case(case_id: str) -> Any:
+def bench_case(case_id: str, others: tuple[str, ...] = ()) -> Any:
+    """A case led by TEAM, with FR, or the team codes ``others``, as the other members."""
     from evidence.models import Case, Team
 
+    teams = tuple(Team(code, "Benchmark", f"receiving team {code}") for code in others)
     return Case(
         id=case_id,
         title="Benchmark case",
         agreement_ref="JIT-BENCH",
-        teams=(Team("BG", "Bulgaria", "GDBOP Sofia"), Team("FR", "France", "OFAST Marseille")),
+        teams=(
+            Team("BG", "Bulgaria", "GDBOP Sofia"),
+            *(teams or (Team("FR", "France", "OFAST Marseille"),)),
+        ),
         lead_team=TEAM,
     )
 
 
-def open_case(w: Any, case_id: str = "BENCH") -> str:
+def register_people(catalog: Any, people: tuple[Any, ...] = ()) -> None:
+    """Register ADMIN (the first person of an empty catalog must be an admin),
+    then, added by ADMIN, ACTOR as an investigator of TEAM and ``people``.
+    Who is registered already is left as it is."""
+    from evidence.handoffs import add_person
+    from evidence.models import Person, Role
+
+    known = {p.name for p in catalog.people()}
+    for person in (
+        Person(ADMIN, TEAM, frozenset({Role.ADMIN})),
+        Person(ACTOR, TEAM, frozenset({Role.INVESTIGATOR})),
+        *people,
+    ):
+        if person.name not in known:
+            add_person(catalog, ADMIN, person)
+
+
+def open_case(
+    w: Any, case_id: str = "BENCH", others: tuple[str, ...] = (), people: tuple[Any, ...] = ()
+) -> str:
+    """Register the bench's people (``register_people``), and open the case as ADMIN."""
     from evidence import services
 
-    services.open_case(w.catalog, bench_case(case_id), ACTOR)
+    register_people(w.catalog, people)
+    services.open_case(w.catalog, bench_case(case_id, others), ADMIN)
     return case_id
 
 
@@ -326,14 +355,18 @@ def jitev_store_and_commit(w: Any, case_id: str, path: Path) -> Any:
     return outcomes
 
 
-def warm_up_store(w: Any, case_id: str, work: Path, name: str) -> None:
+def warm_up_store(w: Any, case_id: str, work: Path, name: str) -> str:
     """One tiny, untimed ingest through the same path: creates the team's
     bucket (S3; the baseline's bucket is made untimed too) and warms the
-    catalog's statement cache, so that the timed ingest measures the bytes."""
+    catalog's statement cache, so that the timed ingest measures the bytes.
+    Returns the tiny exhibit's reference."""
     tiny = work / f"tiny-{name}.bin"
     tiny.write_bytes(name.encode() + os.urandom(SMALL))
-    jitev_store_and_commit(w, case_id, tiny)
+    outcomes = jitev_store_and_commit(w, case_id, tiny)
     tiny.unlink()
+    if [o.status for o in outcomes] != ["stored"]:
+        raise SystemExit(f"bench: the warm-up ingest failed: {outcomes!r}")
+    return str(outcomes[0].reference)
 
 
 def check_outcome(outcomes: list[Any], expected: Any) -> None:
@@ -771,14 +804,55 @@ def bench_ledger(work: Path, count: int) -> list[Row]:
     ]
 
 
-# -- main -------------------------------------------------------------------------------
+# -- running a bench (shared with bench/dispatch.py) --------------------------------------
+
+
+@dataclass
+class Run:
+    """What every bench run has: its start, the S3 server (or why there is
+    none), and a unique bucket prefix for what it writes there."""
+
+    s3: S3Server | None
+    skipped: str
+    tag: str
+    started: float = field(default_factory=time.perf_counter)
+    load: float = field(default_factory=lambda: os.getloadavg()[0])
+
+
+def begin(skip_s3: bool) -> Run:
+    """Drop inherited jitev settings and find the S3 server (or say why not)."""
+    started, load = time.perf_counter(), os.getloadavg()[0]
+    dropped = clean_settings_env()
+    if dropped:
+        say(f"ignoring inherited jitev settings: {', '.join(sorted(dropped))}")
+    s3 = None if skip_s3 else s3_server()
+    skipped = ""
+    if skip_s3:
+        skipped = "S3 workloads skipped (--skip-s3)"
+    elif s3 is None:
+        skipped = f"S3 workloads skipped: {', '.join(S3_ENV)} not set (run `make bench`)"
+    if skipped:
+        say(skipped)
+    return Run(s3, skipped, f"jb{uuid.uuid4().hex[:10]}", started, load)
 
 
 @contextmanager
 def workdir(keep: bool) -> Iterator[Path]:
+    """A temporary directory under /tmp that is also Prefect's home (unless
+    ``PREFECT_API_URL`` names a server); the wiring is closed on the way out."""
     path = Path(tempfile.mkdtemp(prefix="jitev-bench-", dir="/tmp"))
+    if "PREFECT_API_URL" not in os.environ:
+        os.environ.setdefault("PREFECT_HOME", str(path / "prefect"))
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     try:
         yield path
+        from config import wiring
+
+        if wiring.current.cache_info().currsize:
+            wiring.current().catalog.close()
+        wiring.current.cache_clear()
     finally:
         if keep:
             say(f"kept {path}")
@@ -786,11 +860,92 @@ def workdir(keep: bool) -> Iterator[Path]:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def report(
+    run: Run,
+    name: str,
+    details: str,
+    rows: list[Row],
+    as_json: dict[str, Any] | None,
+    remarks: tuple[str, ...] = (),
+) -> None:
+    """Print the header, the table, what was skipped, ``remarks`` and the total
+    time; with ``as_json`` (the run's own fields), the results as JSON last."""
+    elapsed = time.perf_counter() - run.started
+    load = (run.load, os.getloadavg()[0])
+    print()
+    print(
+        f"jitev {name} bench: {platform.python_version()}, {os.cpu_count()} CPUs, {details}, "
+        f"load average {load[0]:.2f} at start, {load[1]:.2f} at end"
+        + (f", S3 {run.s3.url} (buckets {run.tag}-*)" if run.s3 else "")
+    )
+    print(table(rows))
+    for line in (run.skipped, *remarks):
+        if line:
+            print(f"\n{line}")
+    print(f"\ntotal bench time {elapsed:,.0f} s")
+    if as_json is not None:
+        print(
+            json.dumps(
+                {
+                    "python": platform.python_version(),
+                    "cpus": os.cpu_count(),
+                    **as_json,
+                    "load_average": list(load),
+                    "s3": run.s3.url if run.s3 else None,
+                    "bucket_prefix": run.tag if run.s3 else None,
+                    "skipped": run.skipped or None,
+                    "seconds": elapsed,
+                    "results": [r.as_dict() for r in rows],
+                }
+            )
+        )
+
+
+def options(doc: str, quick: str) -> argparse.ArgumentParser:
+    """A parser with the options every bench has; ``quick`` says what --quick runs."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     p.add_argument(
         "--size-gib", type=float, default=None, help="size of the large file (default 2)"
     )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help="measurements of each large-file pair; the best counts (default 2, quick 1)",
+    )
+    p.add_argument("--skip-s3", action="store_true", help="no S3 workloads, no server needed")
+    p.add_argument("--quick", action="store_true", help=f"smoke check: {quick}")
+    p.add_argument(
+        "--json", action="store_true", help="also print the results as JSON (last line of stdout)"
+    )
+    p.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    return p
+
+
+def sized(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
+    """Fill in --size-gib (2, quick 0.25) and --repeat (2, quick 1), and check them."""
+    args.size_gib = args.size_gib or (0.25 if args.quick else 2.0)
+    args.repeat = args.repeat or (1 if args.quick else 2)
+    if args.size_gib * GiB < 16 * MiB or args.repeat < 1:
+        p.error("--size-gib must give at least 16 MiB, and --repeat >= 1")
+    return args
+
+
+def large_file(work: Path, size_gib: float) -> Path:
+    """``size_gib`` GiB (whole MiB) of random bytes, synced to disk."""
+    size = int(size_gib * GiB) // MiB * MiB
+    data = work / "large.bin"
+    say(f"writing {size / MiB:,.0f} MiB of random bytes under {work}")
+    write_random(data, size)
+    os.sync()
+    return data
+
+
+# -- main -------------------------------------------------------------------------------
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = options(__doc__, "256 MiB, 1000 files, 10000 events, one repeat")
     p.add_argument("--files", type=int, default=None, help="number of 8 KiB files (default 10000)")
     p.add_argument(
         "--events", type=int, default=None, help="custody events to verify (default 100000)"
@@ -802,74 +957,28 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="JITEV_INGEST_CONCURRENCY and rclone --transfers/--checkers",
     )
     p.add_argument(
-        "--repeat",
-        type=int,
-        default=None,
-        help="measurements of each large-file pair; the best counts (default 2, quick 1)",
-    )
-    p.add_argument(
         "--repeat-files",
         type=int,
         default=1,
         help="measurements of each many-files workload (default 1)",
     )
-    p.add_argument("--skip-s3", action="store_true", help="only the local and ledger workloads")
-    p.add_argument(
-        "--quick",
-        action="store_true",
-        help="smoke check: 256 MiB, 1000 files, 10000 events, one repeat",
-    )
-    p.add_argument(
-        "--json", action="store_true", help="also print the results as JSON (last line of stdout)"
-    )
-    p.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    args = p.parse_args(argv)
-    args.size_gib = args.size_gib or (0.25 if args.quick else 2.0)
+    args = sized(p, p.parse_args(argv))
     args.files = args.files or (1000 if args.quick else 10000)
     args.events = args.events or (10000 if args.quick else 100000)
-    args.repeat = args.repeat or (1 if args.quick else 2)
-    if (
-        args.size_gib * GiB < 16 * MiB
-        or args.files < 1
-        or args.events < 2
-        or min(args.repeat, args.repeat_files) < 1
-    ):
-        p.error(
-            "--size-gib must give at least 16 MiB, --files >= 1, --events >= 2, --repeat(-files) >= 1"
-        )
+    if args.files < 1 or args.events < 2 or args.repeat_files < 1:
+        p.error("--files must be >= 1, --events >= 2, --repeat-files >= 1")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    started = time.perf_counter()
-    load = os.getloadavg()
-    dropped = clean_settings_env()
-    if dropped:
-        say(f"ignoring inherited jitev settings: {', '.join(sorted(dropped))}")
-    s3 = None if args.skip_s3 else s3_server()
-    skipped = ""
-    if args.skip_s3:
-        skipped = "S3 workloads skipped (--skip-s3)"
-    elif s3 is None:
-        skipped = f"S3 workloads skipped: {', '.join(S3_ENV)} not set (run `make bench`)"
-    if skipped:
-        say(skipped)
-    tag = f"jb{uuid.uuid4().hex[:10]}"  # unique bucket prefix of this run
+    run = begin(args.skip_s3)
+    s3, tag = run.s3, run.tag
     rows: list[Row] = []
     with workdir(args.keep) as work:
-        if "PREFECT_API_URL" not in os.environ:
-            os.environ.setdefault("PREFECT_HOME", str(work / "prefect"))
-        os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-
-        size = int(args.size_gib * GiB) // MiB * MiB
-        data = work / "large.bin"
-        say(
-            f"writing {size / MiB:,.0f} MiB of random bytes and {args.files} files of 8 KiB under {work}"
-        )
-        write_random(data, size)
+        data = large_file(work, args.size_gib)
+        size = data.stat().st_size
+        say(f"writing {args.files} files of 8 KiB under {work}")
         folder = small_files(work / "small", args.files)
         os.sync()
 
@@ -887,46 +996,24 @@ def main(argv: list[str] | None = None) -> int:
             bench_local_files(work, folder, args.files, args.repeat_files, args.concurrency)
         )
         rows += bench_ledger(work, args.events)
-        from config import wiring
 
-        if wiring.current.cache_info().currsize:
-            wiring.current().catalog.close()
-        wiring.current.cache_clear()
-
-    elapsed = time.perf_counter() - started
-    print()
-    print(
-        f"jitev ingest bench: {platform.python_version()}, {os.cpu_count()} CPUs, "
+    report(
+        run,
+        "ingest",
         f"large file {size / GiB:g} GiB, {args.files} small files, {args.events} events, "
-        f"concurrency {args.concurrency}, best of {args.repeat} (large) / {args.repeat_files} (files), "
-        f"load average {load[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end"
-        + (f", S3 {s3.url} (buckets {tag}-*)" if s3 else "")
+        f"concurrency {args.concurrency}, best of {args.repeat} (large) / {args.repeat_files} (files)",
+        rows,
+        {
+            "size_bytes": size,
+            "files": args.files,
+            "events": args.events,
+            "concurrency": args.concurrency,
+            "repeat": args.repeat,
+            "repeat_files": args.repeat_files,
+        }
+        if args.json
+        else None,
     )
-    print(table(rows))
-    if skipped:
-        print(f"\n{skipped}")
-    print(f"\ntotal bench time {elapsed:,.0f} s")
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "python": platform.python_version(),
-                    "cpus": os.cpu_count(),
-                    "size_bytes": size,
-                    "files": args.files,
-                    "events": args.events,
-                    "concurrency": args.concurrency,
-                    "repeat": args.repeat,
-                    "repeat_files": args.repeat_files,
-                    "load_average": [load[0], os.getloadavg()[0]],
-                    "s3": s3.url if s3 else None,
-                    "bucket_prefix": tag if s3 else None,
-                    "skipped": skipped or None,
-                    "seconds": elapsed,
-                    "results": [r.as_dict() for r in rows],
-                }
-            )
-        )
     return 0
 
 
