@@ -207,7 +207,10 @@ class Handling:
 
     def __post_init__(self) -> None:
         if self.code is HandlingCode.H3 and not self.note.strip():
-            raise InputError('handling code H3 needs the restriction in words: --note "..."')
+            raise InputError(
+                "handling code H3 needs the restriction in words: give its note "
+                "(--note, --handling-note, or the manifest's handling_note)"
+            )
         ordered = tuple(sorted(set(self.purposes) | {Purpose.JIT}))
         if ordered != self.purposes:
             object.__setattr__(self, "purposes", ordered)

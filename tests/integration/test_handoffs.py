@@ -19,6 +19,8 @@ from evidence.models import (
     Action,
     Capacity,
     ExhibitMetadata,
+    Handling,
+    HandlingCode,
     Person,
     Purpose,
     Requirement,
@@ -447,3 +449,27 @@ def test_downloads_need_a_holding_and_are_verified_and_recorded(jit: Jit) -> Non
     with pytest.raises(IntegrityError, match="does not match its ledger hashes"):
         handoffs.download(jit.store, jit.catalog, moreau, ref, bytearray().extend)
     assert jit.actions(ref)[-1] == Action.HASH_MISMATCH
+
+
+def test_only_the_originating_lead_changes_handling_and_it_binds_requests(jit: Jit) -> None:
+    ref = jit.refs[0]
+    h2 = Handling(HandlingCode.H2, "source protection")
+    with pytest.raises(Denied, match="'set_handling' belongs to the role lead"):
+        handoffs.set_handling(jit.catalog, jit.person("Insp. Petrova"), "DANUBE", ref, h2)
+    with pytest.raises(Denied, match="only a lead of the originating team BG"):
+        handoffs.set_handling(jit.catalog, jit.person("Cdt. Laurent"), "DANUBE", ref, h2)
+    event = handoffs.set_handling(jit.catalog, jit.person("Cmsr. Georgiev"), "DANUBE", ref, h2)
+    assert event.action == Action.HANDLING_CHANGED
+    assert event.details["from"]["code"] == "H0" and event.details["to"]["code"] == "H2"
+    assert jit.catalog.exhibit(ref).handling == h2
+    with pytest.raises(InputError, match="nothing to change"):
+        handoffs.set_handling(jit.catalog, jit.person("Cmsr. Georgiev"), "DANUBE", ref, h2)
+    # H2: even a transfer for the JIT's purposes needs BG's consent.
+    tid = jit.request(ref)
+    assert catalog_pending(jit, tid) == [(Capacity.JIT_LEAD, "FR"), (Capacity.ORIGIN, "BG")]
+    # Other offences agreed in advance: no consent needed for them on an H0 exhibit.
+    other = jit.refs[1]
+    agreed = Handling(purposes=(Purpose.JIT, Purpose.OTHER_OFFENCE))
+    handoffs.set_handling(jit.catalog, jit.person("Cmsr. Georgiev"), "DANUBE", other, agreed)
+    tid = jit.request(other, to="ME", purpose=Purpose.OTHER_OFFENCE, legal_basis="Art. 13(10)")
+    assert catalog_pending(jit, tid) == [(Capacity.JIT_LEAD, "FR")]

@@ -8,7 +8,7 @@ import pytest
 
 from evidence import manifest
 from evidence.errors import InputError, ManifestError
-from evidence.models import DeclaredHash, ExhibitMetadata
+from evidence.models import DeclaredHash, ExhibitMetadata, Handling, HandlingCode
 
 FILES = ["phone-01/chats/export.txt", "phone-01/photos/a.png", "invoice.pdf"]
 
@@ -96,3 +96,27 @@ def test_flags_fill_what_the_manifest_leaves_empty() -> None:
 def test_time_parsing_errors_say_what_to_do() -> None:
     with pytest.raises(InputError, match="ISO 8601"):
         manifest.parse_time("yesterday", "--seized-at")
+
+
+def test_handling_codes_come_from_the_manifest_or_the_flags(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "m.csv",
+        "path,handling_code,handling_note\nexport.txt,H3,Not to be shown to ME\na.png,h2,\n",
+    )
+    rows = manifest.load(path, FILES)
+    assert rows["phone-01/chats/export.txt"].handling == Handling(
+        HandlingCode.H3, "Not to be shown to ME"
+    )
+    assert rows["phone-01/photos/a.png"].handling == Handling(HandlingCode.H2)
+    flags = manifest.from_fields({"handling": "H1"})
+    assert manifest.merge(flags, rows["phone-01/photos/a.png"]).handling == Handling(
+        HandlingCode.H2
+    )
+    assert manifest.merge(flags, ExhibitMetadata(title="x")).handling == Handling(HandlingCode.H1)
+    assert manifest.from_fields({}).handling is None
+    bad = write(tmp_path, "bad.csv", "path,handling_code\ninvoice.pdf,H3\n")
+    with pytest.raises(ManifestError, match="line 2: handling code H3 needs the restriction"):
+        manifest.load(bad, FILES)
+    with pytest.raises(InputError, match="--handling: handling code 'H9' is not valid"):
+        manifest.from_fields({"handling": "H9"})
