@@ -499,6 +499,10 @@ def people_add(
     w = _wiring()
     person = Person(name, team, frozenset(parse_role(r) for r in role))
     handoffs.add_person(w.catalog, acting or w.settings.user.name, person)
+    _added(person)
+
+
+def _added(person: Person) -> None:
     console.print(f"Added {escape(person.name)} ({person.team}, {', '.join(sorted(person.roles))})")
 
 
@@ -529,15 +533,14 @@ def setup(
         if admin is None:
             raise InputError(f"{jit_file}: no people are registered yet, so list an admin first")
         handoffs.add_person(w.catalog, None, admin)
+        _added(admin)
         acting = acting or admin.name
     acting = acting or w.settings.user.name
     known = {p.name: p for p in w.catalog.people()}
     for person in jit.people:
         if person.name not in known:
             handoffs.add_person(w.catalog, acting, person)
-            console.print(
-                f"Added {escape(person.name)} ({person.team}, {', '.join(sorted(person.roles))})"
-            )
+            _added(person)
         elif known[person.name] != person:
             err.print(
                 f"[yellow]{escape(person.name)} is registered already as {known[person.name].team} "
