@@ -528,14 +528,14 @@ def setup(
 
     w = _wiring()
     jit = load(Path(jit_file))
+    first_admin = next((p for p in jit.people if p.has(Role.ADMIN)), None)
     if not w.catalog.people():
-        admin = next((p for p in jit.people if p.has(Role.ADMIN)), None)
-        if admin is None:
+        if first_admin is None:
             raise InputError(f"{jit_file}: no people are registered yet, so list an admin first")
-        handoffs.add_person(w.catalog, None, admin)
-        _added(admin)
-        acting = acting or admin.name
-    acting = acting or w.settings.user.name
+        handoffs.add_person(w.catalog, None, first_admin)
+        _added(first_admin)
+    # The file's first admin acts unless someone else is named.
+    acting = acting or w.settings.user.name or (first_admin.name if first_admin else None)
     known = {p.name: p for p in w.catalog.people()}
     for person in jit.people:
         if person.name not in known:
@@ -554,10 +554,10 @@ def setup(
             f"case {jit.case.id} exists with other teams or another lead team than {jit_file} "
             "says: a case's teams are fixed when it is opened"
         )
+    admin = _acting(acting)
     for team in jit.case.teams:
-        if w.catalog.team_key(team.code) is None:
-            w.catalog.add_team_key(team.code, w.keys.generate(team.code))
-        public = w.catalog.team_key(team.code) or ""
+        public = w.catalog.team_key(team.code) or w.keys.generate(team.code)
+        handoffs.register_team_key(w.catalog, admin, jit.case.id, team.code, public)
         where = "on this machine" if w.keys.public_key(team.code) == public else "elsewhere"
         console.print(
             f"Team {team.code} receipt key: ed25519 {render.fingerprint(public)} (private key {where})"

@@ -68,6 +68,42 @@ def add_person(catalog: Catalog, actor: str | None, person: Person) -> None:
     catalog.add_person(person, added_by=actor)
 
 
+def register_team_key(catalog: Catalog, person: Person, case_id: str, team: str, key: str) -> None:
+    """Register ``team``'s receipt public key and record it in the case's
+    ledger (once), so that the ledger alone can check the team's receipts.
+    An admin does it, at setup."""
+    case = catalog.case(case_id)
+    case.team(team)
+    policy.decide(person, Right.MANAGE_PEOPLE).require()
+    catalog.add_team_key(team, key)  # refuses a different key for the team
+    if ledger_team_key(catalog, case_id, team) == key:
+        return
+    with catalog.transaction(case_id) as tx:
+        tx.append(
+            EventDraft(
+                Action.TEAM_KEY_REGISTERED,
+                person.name,
+                person.team,
+                None,
+                {
+                    "for_team": team,
+                    "algorithm": "ed25519",
+                    "public_key": key,
+                    "key_fingerprint": receipts.fingerprint(key),
+                },
+            )
+        )
+
+
+def ledger_team_key(catalog: Catalog, case_id: str, team: str) -> str | None:
+    """The team's public key as the case's ledger records it."""
+    found = None
+    for event in catalog.events(case_id):
+        if event.action == Action.TEAM_KEY_REGISTERED and event.details.get("for_team") == team:
+            found = event.details.get("public_key")
+    return found if isinstance(found, str) else None
+
+
 # -- visibility ----------------------------------------------------------------------
 
 
@@ -469,7 +505,7 @@ def receive(
     case = catalog.case(transfer.case_id)
     policy.decide(person, Right.RECEIVE, case=case, transfer=transfer).require()
     _in_state(transfer, TransferState.DISPATCHED)
-    registered = catalog.team_key(transfer.to_team)
+    registered = ledger_team_key(catalog, case.id, transfer.to_team)
     if signer.team != transfer.to_team or registered != signer.public_key:
         raise InputError(
             f"the signing key of team {signer.team} on this machine is not the registered "
@@ -522,8 +558,9 @@ class ReceiptStatus:
 
 def check_receipt(catalog: Catalog, transfer: Transfer) -> ReceiptStatus:
     """Verify the receipt as the ledger records it (its RECEIVED events)
-    against the receiving team's registered public key, and check that the
-    catalog's copy of the receipt says the same."""
+    against the receiving team's public key as the ledger records it (its
+    TEAM_KEY_REGISTERED event), and check that the catalog's copies of the
+    receipt and of the key say the same."""
     if transfer.state is not TransferState.RECEIVED:
         return ReceiptStatus(False, False, "no receipt yet")
     events = [
@@ -539,5 +576,13 @@ def check_receipt(catalog: Catalog, transfer: Transfer) -> ReceiptStatus:
         return ReceiptStatus(
             True, False, "the catalog's receipt differs from the one in the ledger: report it"
         )
-    check = receipts.verify(recorded, catalog.team_key(transfer.to_team))
+    key = ledger_team_key(catalog, transfer.case_id, transfer.to_team)
+    if key != catalog.team_key(transfer.to_team):
+        return ReceiptStatus(
+            True,
+            False,
+            f"the public key of team {transfer.to_team} in the catalog is not the one the "
+            f"ledger of case {transfer.case_id} records: report it",
+        )
+    check = receipts.verify(recorded, key)
     return ReceiptStatus(True, check.ok, check.message)

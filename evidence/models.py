@@ -127,6 +127,7 @@ class Action(StrEnum):
     TRANSFER_FAILED = "TRANSFER_FAILED"
     RECEIVED = "RECEIVED"  # the receiving team's signed receipt
     ACCESSED = "ACCESSED"  # a person downloaded the exhibit's bytes (verified)
+    TEAM_KEY_REGISTERED = "TEAM_KEY_REGISTERED"  # a team's receipt public key, for this case
 
 
 class Role(StrEnum):

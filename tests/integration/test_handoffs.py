@@ -90,7 +90,9 @@ def setup_jit(catalog: SqlCatalog, store: Any, tmp_path: Path, files: int = 3) -
     services.open_case(catalog, replace(sample_case(), lead_team="FR"), "Adm. Horvat")
     keys = KeyRing(tmp_path / "keys")
     for team in ("BG", "ME", "FR"):
-        catalog.add_team_key(team, keys.generate(team))
+        handoffs.register_team_key(
+            catalog, catalog.person("Adm. Horvat"), "DANUBE", team, keys.generate(team)
+        )
     seized = tmp_path / "seized"
     seized.mkdir()
     for i in range(files):
@@ -374,7 +376,25 @@ def test_a_receipt_that_does_not_verify_is_reported(jit: Jit) -> None:
         other = KeyRing(jit.keys.path("FR").parent.parent / "other-keys").generate("FR")
         conn.execute(update(team_keys).where(team_keys.c.team == "FR").values(public_key=other))
     status = handoffs.check_receipt(jit.catalog, jit.catalog.transfer(tid))
-    assert not status.ok and status.message
+    assert not status.ok and "not the one the ledger of case DANUBE records" in status.message
+
+
+def test_team_keys_are_recorded_once_in_the_ledger_and_never_replaced(jit: Jit) -> None:
+    admin = jit.person("Adm. Horvat")
+    key = jit.keys.public_key("FR")
+    assert key is not None and handoffs.ledger_team_key(jit.catalog, "DANUBE", "FR") == key
+    registered = [e for e in jit.catalog.events("DANUBE") if e.action == Action.TEAM_KEY_REGISTERED]
+    assert [e.details["for_team"] for e in registered] == ["BG", "ME", "FR"]
+    handoffs.register_team_key(jit.catalog, admin, "DANUBE", "FR", key)  # again: no new event
+    assert (
+        len([e for e in jit.catalog.events("DANUBE") if e.action == Action.TEAM_KEY_REGISTERED])
+        == 3
+    )
+    other = KeyRing(jit.keys.path("FR").parent.parent / "other-keys").generate("FR")
+    with pytest.raises(InputError, match="never replaces one silently"):
+        handoffs.register_team_key(jit.catalog, admin, "DANUBE", "FR", other)
+    with pytest.raises(Denied, match="manage_people"):
+        handoffs.register_team_key(jit.catalog, jit.person("Cdt. Laurent"), "DANUBE", "FR", key)
 
 
 class CrashingStore:
