@@ -12,6 +12,7 @@ from blake3 import blake3
 from tests.integration.cli_helpers import (
     AUDITOR,
     INVESTIGATOR,
+    SETUP_EVENTS,
     copy_prefect_home,
     environment,
     ingest,
@@ -49,7 +50,7 @@ def test_ingest_shows_exhibits_hashes_and_ledger(env: dict[str, str], tmp_path: 
         blake3(chat).hexdigest() in done.stdout and hashlib.sha256(chat).hexdigest() in done.stdout
     )
     assert "symbolic link, not followed" in done.stdout
-    assert "Ledger of case DANUBE: intact, 3 custody events" in done.stdout
+    assert f"Ledger of case DANUBE: intact, {SETUP_EVENTS + 2} custody events" in done.stdout
     assert "files" in done.stderr  # the progress bar
 
 
@@ -65,7 +66,7 @@ def test_json_everywhere(env: dict[str, str], tmp_path: Path) -> None:
         str(root),
     )
     assert {o["status"] for o in result["outcomes"]} == {"stored"}
-    assert result["ledger"]["ok"] is True and result["ledger"]["events"] == 3
+    assert result["ledger"]["ok"] is True and result["ledger"]["events"] == SETUP_EVENTS + 2
     assert result["skipped"][0]["path"].endswith("link")
     listed = jitev_json(env, "exhibits", "list", "--case", "DANUBE", "--as", INVESTIGATOR)
     assert [e["reference"] for e in listed] == ["BG-EX-0001", "BG-EX-0002"]
@@ -206,7 +207,7 @@ def test_ingest_without_the_right_for_the_team_is_refused_and_stores_nothing(
     assert "Traceback" not in done.stderr + done.stdout
     assert jitev_json(env, "exhibits", "list", "--case", "DANUBE", "--as", AUDITOR) == []
     check = jitev_json(env, "ledger", "verify", "--as", AUDITOR)[0]
-    assert check["ok"] is True and check["events"] == 1  # CASE_OPENED only
+    assert check["ok"] is True and check["events"] == SETUP_EVENTS  # nothing after setup
     objects = Path(env["JITEV_HOME"]) / "objects"
     assert not objects.exists() or not any(p.is_file() for p in objects.rglob("*"))
 

@@ -20,6 +20,7 @@ from tests.integration.cli_helpers import (
     AUDITOR,
     INVESTIGATOR,
     JITEV,
+    SETUP_EVENTS,
     copy_prefect_home,
     environment,
     ingest_args,
@@ -88,7 +89,7 @@ def test_kill_9_mid_ingest_then_rerun_loses_and_duplicates_nothing(
         f"chat-export/msg-{i:05d}.txt" for i in range(FILES)
     }
     check = jitev_json(env, "ledger", "verify", "--objects", "--as", AUDITOR)[0]
-    assert check["ok"] is True and check["events"] == FILES + 1  # CASE_OPENED + one INGESTED each
+    assert check["ok"] is True and check["events"] == SETUP_EVENTS + FILES  # one INGESTED each
 
     again = jitev_json(env, *args[:-1])  # the run is finished: a new run, all duplicates
     assert again["resumed"] is False
@@ -138,7 +139,7 @@ def test_two_processes_ingesting_into_one_case_on_postgresql(
     references = sorted(e["reference"] for e in exhibits)
     assert references == [f"BG-EX-{n:04d}" for n in range(1, 2001)]  # unique and gapless
     check = jitev_json(envs["a"], "ledger", "verify", "--as", AUDITOR)[0]
-    assert check["ok"] is True and check["events"] == 2001
+    assert check["ok"] is True and check["events"] == SETUP_EVENTS + 2000
     events = jitev_json(envs["a"], "custody", "show", "BG-EX-0001", "--as", INVESTIGATOR)["events"]
     assert events[0]["actor"] in set(people.values())
     engine = create_engine(pg_schema.url)
