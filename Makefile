@@ -24,10 +24,12 @@ JITEV_PG_PORT ?= 5432
 export JITEV_RGW_DIR JITEV_PG_PORT
 TEST_PG_URL := postgresql+psycopg://postgres@127.0.0.1:$(JITEV_PG_PORT)/test
 
-# Start the servers, export what the tests read, run $(RUN), and stop the
-# servers on any exit (success, failure, Ctrl-C) keeping the status of $(RUN).
+# Install the outside tools the tests run (b3sum, qpdf: scripts/tools.sh), start
+# the servers, export what the tests read, run $(RUN), and stop the servers on
+# any exit (success, failure, Ctrl-C) keeping the status of $(RUN).
 define with_servers
 	set -euo pipefail; \
+	scripts/tools.sh; \
 	trap 'scripts/test-servers.sh down' EXIT; \
 	trap 'exit 130' INT; trap 'exit 143' TERM; \
 	scripts/test-servers.sh up >/dev/null; \
