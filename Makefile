@@ -2,7 +2,7 @@
 #
 #   make demo        the guided demo in ./.jitev/demo
 #   make test        start the test servers, run pytest, stop them (PYTEST_ARGS="-k foo -x")
-#   make bench       the same servers, then bench/ingest.py and bench/dispatch.py (BENCH=dispatch: one)
+#   make bench       the same servers, then bench/ingest.py, dispatch.py, bundle.py (BENCH=bundle: one)
 #   make lint        ruff + mypy
 #   make servers-up / servers-down   the test servers by hand (scripts/test-servers.sh)
 #
@@ -62,8 +62,8 @@ test: $(STAMP)
 	@$(with_servers)
 
 # BENCH: which of bench/*.py to run, in order; BENCH_ARGS go to each of them
-# (--quick --json --skip-s3 --size-gib --repeat --keep are common to both).
-bench: BENCH ?= ingest dispatch
+# (--quick --json --skip-s3 --size-gib --repeat --keep are common to all).
+bench: BENCH ?= ingest dispatch bundle
 bench: RUN = for b in $(BENCH); do $(PY) bench/$$b.py $(BENCH_ARGS); done
 bench: $(STAMP)
 	@$(with_servers)
