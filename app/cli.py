@@ -7,8 +7,9 @@ import json
 import os
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -24,7 +25,7 @@ from rich.progress import (
 from typer._click.exceptions import ClickException
 
 from app import render
-from evidence import handoffs, ledger, services
+from evidence import disclosure, handoffs, ledger, services
 from evidence.errors import InputError, IntegrityError, JitevError
 from evidence.manifest import from_fields
 from evidence.models import (
@@ -62,8 +63,15 @@ app.add_typer(case_app, name="case")
 app.add_typer(exhibits_app, name="exhibits")
 app.add_typer(custody_app, name="custody")
 app.add_typer(ledger_app, name="ledger")
+bundle_app = typer.Typer(
+    help="Disclosure bundles: create, list, show, download, verify (offline).",
+    no_args_is_help=True,
+)
 app.add_typer(people_app, name="people")
 app.add_typer(transfer_app, name="transfer")
+app.add_typer(bundle_app, name="bundle")
+
+T = TypeVar("T")
 
 console = Console()
 err = Console(stderr=True)
@@ -345,21 +353,9 @@ def exhibits_show(
         render.exhibit(console, ex, holders)
 
 
-@exhibits_app.command("download")
-def exhibits_download(
-    reference: str,
-    out: Annotated[str, typer.Option("--out", help="A file to create, or a folder.")],
-    case: CaseOpt = None,
-    acting: AsOpt = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Download your team's copy of an exhibit, verified against its ledger
-    hashes on the way; recorded as an ACCESSED custody event."""
-    w = _wiring()
-    person = _acting(acting)
-    target = Path(out)
-    if target.is_dir():
-        target = target / w.catalog.exhibit(reference, case).original_name
+def _write_new(target: Path, fill: Callable[[Callable[[bytes], None]], T]) -> T:
+    """Create ``target`` with what ``fill`` writes; never overwrite a file, and
+    leave nothing behind when ``fill`` fails (it verifies as it goes)."""
     if target.exists():
         raise InputError(f"{target} exists already: give another --out (jitev never overwrites)")
     partial = target.with_name(f".{target.name}.part")
@@ -380,12 +376,34 @@ def exhibits_download(
 
     try:
         with sink:
-            event = handoffs.download(w.store, w.catalog, person, reference, write, case)
+            result = fill(write)
         os.link(partial, target)  # never replaces a file that appeared meanwhile
     except FileExistsError as exc:
         raise InputError(f"{target} appeared meanwhile: give another --out") from exc
     finally:
         partial.unlink(missing_ok=True)
+    return result
+
+
+@exhibits_app.command("download")
+def exhibits_download(
+    reference: str,
+    out: Annotated[str, typer.Option("--out", help="A file to create, or a folder.")],
+    case: CaseOpt = None,
+    acting: AsOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Download your team's copy of an exhibit, verified against its ledger
+    hashes on the way; recorded as an ACCESSED custody event."""
+    w = _wiring()
+    person = _acting(acting)
+    target = Path(out)
+    if target.is_dir():
+        target = target / w.catalog.exhibit(reference, case).original_name
+    event = _write_new(
+        target,
+        lambda write: handoffs.download(w.store, w.catalog, person, reference, write, case),
+    )
     if as_json:
         _print_json({"path": str(target), "event": event.as_dict()})
     else:
@@ -433,6 +451,57 @@ def exhibits_handling(
             f"{' — ' + handling.note if handling.note else ''}; purposes "
             f"{', '.join(handling.purposes)} (custody event #{event.seq})"
         )
+
+
+@exhibits_app.command("consent")
+def exhibits_consent(
+    reference: str,
+    for_team: Annotated[str, typer.Option("--for", help="The team whose courts may use it.")],
+    note: Annotated[str, typer.Option(help="On what terms the consent is given.")],
+    case: CaseOpt = None,
+    acting: AsOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Permit the use of an exhibit in a team's judicial proceedings (needed
+    for H1 exhibits; a lead of the originating team)."""
+    w = _wiring()
+    ex = w.catalog.exhibit(reference, case)
+    event = disclosure.consent_judicial_use(
+        w.catalog, _acting(acting), ex.case_id, ex.reference, for_team, note
+    )
+    if as_json:
+        _print_json(event.as_dict())
+    else:
+        console.print(
+            f"{ex.reference}: judicial use in {for_team} consented (custody event #{event.seq})"
+        )
+
+
+@exhibits_app.command("sensitive")
+def exhibits_sensitive(
+    reference: str,
+    reason: Annotated[
+        str | None, typer.Option(help="Why it is sensitive (kept off the defence schedule).")
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="No longer sensitive.")] = False,
+    case: CaseOpt = None,
+    acting: AsOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Mark an exhibit sensitive, with the reason (a lead of its originating
+    team): it is listed on the sensitive schedule, never in a bundle."""
+    if clear == (reason is not None):
+        raise InputError('give either --reason "..." or --clear')
+    w = _wiring()
+    ex = w.catalog.exhibit(reference, case)
+    event = disclosure.set_sensitive(
+        w.catalog, _acting(acting), ex.case_id, ex.reference, None if clear else reason
+    )
+    if as_json:
+        _print_json(event.as_dict())
+    else:
+        state = "no longer sensitive" if clear else "sensitive"
+        console.print(f"{ex.reference}: {state} (custody event #{event.seq})")
 
 
 @custody_app.command("show")
@@ -700,6 +769,94 @@ def transfer_show(transfer_id: str, acting: AsOpt = None, as_json: JsonFlag = Fa
     transfer = handoffs.checked_transfer(_wiring().catalog, _acting(acting), transfer_id)
     status = _show_transfer(transfer, as_json)
     if status.present and not status.ok:
+        raise typer.Exit(1)
+
+
+# -- disclosure bundles ----------------------------------------------------------------
+
+
+@bundle_app.command("create")
+def bundle_create(
+    case: Annotated[str, typer.Option("--case", help="Case id, e.g. DANUBE.")],
+    exhibits: Annotated[
+        list[str] | None, typer.Option("--exhibits", help="Exhibit references; repeat.")
+    ] = None,
+    all_held: Annotated[
+        bool, typer.Option("--all-held", help="Every exhibit your team holds.")
+    ] = False,
+    acting: AsOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Build a disclosure bundle of exhibits your team holds (a prosecutor),
+    store it write-once, and record a DISCLOSED custody event on each."""
+    if all_held == bool(exhibits):
+        raise InputError("name the exhibits with --exhibits REF (repeat), or use --all-held")
+    w = _wiring()
+    plan = disclosure.plan_bundle(w.catalog, _acting(acting), case, None if all_held else exhibits)
+    w.settings.home.mkdir(parents=True, exist_ok=True)
+    bundle = disclosure.create_bundle(w.store, w.catalog, plan, w.settings.home)
+    if as_json:
+        _print_json(bundle.as_dict())
+    else:
+        render.bundle(console, bundle)
+
+
+@bundle_app.command("list")
+def bundle_list(case: CaseOpt = None, acting: AsOpt = None, as_json: JsonFlag = False) -> None:
+    """The bundles of your team."""
+    found = disclosure.visible_bundles(_wiring().catalog, _acting(acting), case)
+    if as_json:
+        _print_json([b.as_dict() for b in found])
+    else:
+        for b in found:
+            render.bundle(console, b)
+
+
+@bundle_app.command("show")
+def bundle_show(bundle_id: str, acting: AsOpt = None, as_json: JsonFlag = False) -> None:
+    """One bundle: its exhibits, digests and sensitive schedule."""
+    b = disclosure.checked_bundle(_wiring().catalog, _acting(acting), bundle_id)
+    if as_json:
+        _print_json(b.as_dict())
+    else:
+        render.bundle(console, b)
+
+
+@bundle_app.command("download")
+def bundle_download(
+    bundle_id: str,
+    out: Annotated[str, typer.Option("--out", help="A file to create, or a folder.")],
+    sensitive: Annotated[
+        bool, typer.Option("--sensitive", help="The sensitive schedule instead of the bundle.")
+    ] = False,
+    acting: AsOpt = None,
+) -> None:
+    """Download a stored bundle (or its sensitive schedule), verified against
+    its recorded digests on the way."""
+    w = _wiring()
+    b = disclosure.checked_bundle(w.catalog, _acting(acting), bundle_id, content=True)
+    name = f"{b.id}-sensitive.csv" if sensitive else f"{b.id}.zip"
+    target = Path(out) / name if Path(out).is_dir() else Path(out)
+    _write_new(target, lambda write: disclosure.download_bundle(w.store, b, write, sensitive))
+    console.print(f"{b.id} → {target}")
+
+
+@bundle_app.command("verify")
+def bundle_verify(
+    bundle_zip: Annotated[str, typer.Argument(help="The bundle ZIP.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Check a bundle offline, with nothing but the ZIP: the bag, both
+    checksum files, the schedule against the natives and the PDF, the ledger
+    extract's chain and the receipts' signatures. Exits 1 when anything fails."""
+    from evidence.bundle.verify import verify_bundle
+
+    report = verify_bundle(bundle_zip)
+    if as_json:
+        _print_json(report.as_dict())
+    else:
+        render.bundle_report(console, report)
+    if not report.ok:
         raise typer.Exit(1)
 
 

@@ -201,6 +201,30 @@ def run(console: Console) -> None:
     cli.custody_show("BG-EX-0001", case=CASE, acting="Lt. Moreau")
     console.rule("Ledger verification by the auditor")
     cli.ledger_verify(case=CASE, acting="Aud. Keller")
+    disclose(console)
+
+
+def disclose(console: Console) -> None:
+    """FR's prosecutor bundles what FR holds; anyone can verify it offline."""
+    w = cli._wiring()
+    made = [b for b in w.catalog.bundles(CASE) if b.team == "FR"]
+    if made:
+        console.rule(f"FR's disclosure bundle (made by an earlier run: {made[0].id})")
+        bundle_id = made[0].id
+    else:
+        console.rule("FR's prosecutor creates a disclosure bundle of everything FR holds")
+        cli.bundle_create(case=CASE, all_held=True, acting="Pr. Dubois")
+        bundle_id = [b for b in w.catalog.bundles(CASE) if b.team == "FR"][0].id
+    target = w.settings.home / "bundles" / f"{bundle_id}.zip"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        cli.bundle_download(bundle_id, out=str(target.parent), acting="Pr. Dubois")
+    console.rule("Offline verification of the bundle, with nothing but the ZIP")
+    cli.bundle_verify(str(target))
+    console.print(
+        f"\nThe bundle is at {target}: unzip it, then `bagit.py --validate`, "
+        "`sha256sum -c checksums.sha256` and `b3sum --check checksums.b3` in its data/."
+    )
 
 
 def _by_path(team: str) -> dict[str, str]:

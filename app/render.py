@@ -11,7 +11,7 @@ from rich.table import Table
 
 from evidence.handoffs import ReceiptStatus
 from evidence.ledger import Verification
-from evidence.models import CustodyEvent, Exhibit, Holding, Person, Transfer
+from evidence.models import Bundle, CustodyEvent, Exhibit, Holding, Person, Transfer
 from evidence.receipts import fingerprint as key_fingerprint
 
 
@@ -269,3 +269,34 @@ def ledger_summary(console: Console, v: Verification) -> None:
         f"Ledger of case {v.case_id}: {state}, {v.events} custody events, head #{v.head_seq} "
         f"{v.head_hash}"
     )
+
+
+def bundle(console: Console, b: Bundle) -> None:
+    console.print(
+        f"[bold]Bundle {b.id}[/] — case {b.case_id}, team {b.team}, prosecutor "
+        f"{esc(b.prosecutor)}, as of custody event #{b.ledger_head} "
+        f"({b.created_at:%Y-%m-%d %H:%M:%S} UTC)"
+    )
+    console.print(f"  exhibits: {', '.join(b.exhibits)}", soft_wrap=True)
+    if b.sensitive:
+        console.print(
+            f"  on the sensitive schedule (not in the bundle): {', '.join(b.sensitive)}",
+            soft_wrap=True,
+        )
+    console.print(f"  {size(b.size)}; root digest {b.root_digest}", soft_wrap=True)
+    console.print(f"  BLAKE3  {b.blake3}", style="dim", soft_wrap=True)
+    console.print(f"  SHA-256 {b.sha256}", style="dim", soft_wrap=True)
+
+
+def bundle_report(console: Console, report: Any) -> None:
+    """The offline verification of a bundle (``evidence.bundle.verify``)."""
+    console.print(f"[bold]Bundle {esc(report.bundle or '?')}[/] — {esc(report.source)}")
+    for c in report.checks:
+        mark = "[green]✔[/]" if c.ok else "[bold red]✘[/]"
+        console.print(f"  {mark} {c.name:<12} {esc(c.detail)}", soft_wrap=True)
+    for p in report.problems:
+        console.print(f"    [red]{esc(p.where)}[/]: {esc(p.message)}", soft_wrap=True)
+    if report.ok:
+        console.print("[green]PASS: the bundle verifies[/]")
+    else:
+        console.print(f"[bold red]FAIL: {len(report.problems)} problem(s)[/]")

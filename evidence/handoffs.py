@@ -20,7 +20,8 @@ with a DISPATCHED event are not copied or recorded twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -215,15 +216,26 @@ def checked_transfer(catalog: Catalog, person: Person, transfer_id: str) -> Tran
 # -- handling codes --------------------------------------------------------------------
 
 
-def set_handling(
-    catalog: Catalog, person: Person, case_id: str, reference: str, handling: Handling
-) -> CustodyEvent:
+@contextmanager
+def as_originator(
+    catalog: Catalog, person: Person, case_id: str, reference: str
+) -> Iterator[tuple[CaseTransaction, Exhibit]]:
+    """A transaction on the exhibit's case in which ``person`` acts for its
+    originating team (a lead of it: the ``set_handling`` right), which
+    governs the exhibit's use: its handling, consents and sensitivity."""
     with catalog.transaction(case_id) as tx:
         exhibit = tx.exhibit(reference)
         holders = [h.team for h in tx.holdings(reference)]
         policy.decide(
             person, Right.SET_HANDLING, case=tx.case, exhibit=exhibit, holders=holders
         ).require()
+        yield tx, exhibit
+
+
+def set_handling(
+    catalog: Catalog, person: Person, case_id: str, reference: str, handling: Handling
+) -> CustodyEvent:
+    with as_originator(catalog, person, case_id, reference) as (tx, exhibit):
         if handling == exhibit.handling:
             raise InputError(f"exhibit {reference} already has this handling: nothing to change")
         tx.set_handling(reference, handling)

@@ -128,6 +128,9 @@ class Action(StrEnum):
     RECEIVED = "RECEIVED"  # the receiving team's signed receipt
     ACCESSED = "ACCESSED"  # a person downloaded the exhibit's bytes (verified)
     TEAM_KEY_REGISTERED = "TEAM_KEY_REGISTERED"  # a team's receipt public key, for this case
+    JUDICIAL_USE_CONSENTED = "JUDICIAL_USE_CONSENTED"  # an H1 exhibit, for one team's courts
+    SENSITIVITY_SET = "SENSITIVITY_SET"  # kept out of the defence-facing schedule, and why
+    DISCLOSED = "DISCLOSED"  # included in a stored disclosure bundle
 
 
 class Role(StrEnum):
@@ -518,4 +521,43 @@ class Holding:
             "team": self.team,
             "purpose": self.purpose.value if self.purpose else None,
             "transfer": self.transfer_id,
+        }
+
+
+# -- disclosure ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    """A stored disclosure bundle: what was disclosed, by whom, and where."""
+
+    id: str  # DANUBE-FR-B-0001
+    case_id: str
+    team: str
+    prosecutor: str
+    created_at: datetime  # from the ledger: the last included custody event
+    ledger_head: int  # the chain prefix 1..ledger_head the bundle was built from
+    root_digest: str
+    size: int
+    blake3: str
+    sha256: str
+    exhibits: tuple[str, ...]  # in schedule order
+    sensitive: tuple[str, ...]  # listed on the sensitive schedule instead
+    sensitive_key: str | None  # the stored sensitive schedule (BLAKE3), if any
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "case": self.case_id,
+            "team": self.team,
+            "prosecutor": self.prosecutor,
+            "created_at": self.created_at.isoformat(),
+            "ledger_head": self.ledger_head,
+            "root_digest": self.root_digest,
+            "size": self.size,
+            "blake3": self.blake3,
+            "sha256": self.sha256,
+            "exhibits": list(self.exhibits),
+            "sensitive": list(self.sensitive),
+            "sensitive_schedule": self.sensitive_key,
         }

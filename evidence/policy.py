@@ -46,6 +46,7 @@ from enum import StrEnum
 
 from evidence.errors import Denied
 from evidence.models import (
+    Bundle,
     Capacity,
     Case,
     Exhibit,
@@ -276,4 +277,25 @@ def can_see_transfer(person: Person, case: Case, transfer: Transfer) -> Verdict:
         Right.VIEW,
         f"{_who(person)} may not view transfer {transfer.id}: it concerns teams "
         f"{transfer.from_team} and {transfer.to_team}",
+    )
+
+
+def can_see_bundle(person: Person, case: Case, bundle: Bundle, *, content: bool) -> Verdict:
+    """A bundle is seen by the prosecutors and leads of the team that made it;
+    auditors of the case's teams see its record (``content=False``), never its
+    bytes or its sensitive schedule."""
+    members = {t.code for t in case.teams}
+    own = person.team == bundle.team and (person.has(Role.PROSECUTOR) or person.has(Role.LEAD))
+    if (
+        person.team in members
+        and bundle.case_id == case.id
+        and (own or (not content and person.has(Role.AUDITOR)))
+    ):
+        return Verdict(True, Right.VIEW if not content else Right.DOWNLOAD, "")
+    what = "download" if content else "view"
+    return Verdict(
+        False,
+        Right.DOWNLOAD if content else Right.VIEW,
+        f"{_who(person)} may not {what} bundle {bundle.id}: it belongs to the prosecutors "
+        f"and leads of team {bundle.team}",
     )

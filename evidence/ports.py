@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from evidence.models import (
+    Bundle,
     Case,
     CustodyEvent,
     Decision,
@@ -189,6 +190,12 @@ class CaseTransaction(Protocol):
 
     def add_receipt(self, receipt: Receipt) -> None: ...
 
+    def next_bundle_id(self, team: str) -> str:
+        """``<CASE>-<TEAM>-B-0001``, gapless per case and team."""
+        ...
+
+    def add_bundle(self, bundle: Bundle) -> None: ...
+
 
 class Catalog(Protocol):
     def add_case(self, case: Case, opening: EventDraft) -> CustodyEvent:
@@ -241,3 +248,7 @@ class Catalog(Protocol):
     def transfer(self, transfer_id: str) -> Transfer: ...
 
     def transfers(self, case_id: str | None = None) -> list[Transfer]: ...
+
+    def bundle(self, bundle_id: str) -> Bundle: ...
+
+    def bundles(self, case_id: str | None = None) -> list[Bundle]: ...

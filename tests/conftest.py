@@ -8,6 +8,9 @@ that needs a missing server is skipped with the reason; under ``make test``
 from __future__ import annotations
 
 import os
+import shutil
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,4 +21,18 @@ def need_server(reason: str) -> None:
     """Skip, or fail under make test, when a test server is missing."""
     if os.environ.get("JITEV_TEST_REQUIRE_SERVERS") == "1":
         pytest.fail(f"{reason} (make test should have started it: see scripts/test-servers.sh)")
+    pytest.skip(reason)
+
+
+def need_tool(command: str, install: str) -> str:
+    """The path of a command the tests run as an outsider would (b3sum, qpdf,
+    case_validate); skip without it, or fail under ``make test``, which
+    installs it (scripts/tools.sh, or the dev extras in the venv)."""
+    venv = str(Path(sys.executable).parent)
+    found = shutil.which(command, path=os.pathsep.join([venv, os.environ.get("PATH", "")]))
+    if found:
+        return found
+    reason = f"{command} is not installed ({install})"
+    if os.environ.get("JITEV_TEST_REQUIRE_SERVERS") == "1":
+        pytest.fail(f"{reason}: make test should have installed it, see scripts/tools.sh")
     pytest.skip(reason)

@@ -24,13 +24,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from evidence.errors import InputError, NotFound
 from evidence.ledger import link
-from evidence.models import Case, CustodyEvent, Exhibit, Holding, Person, Transfer
+from evidence.models import Bundle, Case, CustodyEvent, Exhibit, Holding, Person, Transfer
 from evidence.ports import Clock, EventDraft, IngestRun
 from evidence.receipts import fingerprint
 from storage.sql import engine as db
 from storage.sql import handoffs, records
 from storage.sql import migrate as alembic_migrate
 from storage.sql.tables import (
+    bundles,
     case_teams,
     cases,
     custody_events,
@@ -399,3 +400,21 @@ class SqlCatalog:
             if case_id is not None:
                 self._load_case(conn, case_id)
             return handoffs.load_transfers(conn, case_id=case_id)
+
+    # -- disclosure bundles --------------------------------------------------------
+
+    def bundle(self, bundle_id: str) -> Bundle:
+        with self._read() as conn:
+            row = conn.execute(select(bundles).where(bundles.c.id == bundle_id)).first()
+        if row is None:
+            raise NotFound(f"no bundle {bundle_id}: list them with `jitev bundle list`")
+        return records.bundle_from_row(row)
+
+    def bundles(self, case_id: str | None = None) -> list[Bundle]:
+        query = select(bundles).order_by(bundles.c.case_id, bundles.c.team, bundles.c.number)
+        if case_id is not None:
+            query = query.where(bundles.c.case_id == case_id)
+        with self._read() as conn:
+            if case_id is not None:
+                self._load_case(conn, case_id)
+            return [records.bundle_from_row(r) for r in conn.execute(query)]

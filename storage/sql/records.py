@@ -12,6 +12,7 @@ from sqlalchemy import Row
 from evidence.errors import LedgerError
 from evidence.ledger import canonical_json, format_time
 from evidence.models import (
+    Bundle,
     Capacity,
     Case,
     CustodyEvent,
@@ -261,4 +262,41 @@ def transfer_from_rows(
             else None
         ),
         failure=row.failure,
+    )
+
+
+def bundle_values(bundle: Bundle, number: int) -> dict[str, Any]:
+    return {
+        "id": bundle.id,
+        "case_id": bundle.case_id,
+        "team": bundle.team,
+        "number": number,
+        "prosecutor": bundle.prosecutor,
+        "created_at": bundle.created_at,
+        "ledger_head": bundle.ledger_head,
+        "root_digest": bundle.root_digest,
+        "size": bundle.size,
+        "blake3": bundle.blake3,
+        "sha256": bundle.sha256,
+        "exhibits": json.dumps(list(bundle.exhibits)),
+        "sensitive": json.dumps(list(bundle.sensitive)),
+        "sensitive_key": bundle.sensitive_key,
+    }
+
+
+def bundle_from_row(row: Row[Any]) -> Bundle:
+    return Bundle(
+        id=row.id,
+        case_id=row.case_id,
+        team=row.team,
+        prosecutor=row.prosecutor,
+        created_at=row.created_at,
+        ledger_head=row.ledger_head,
+        root_digest=row.root_digest,
+        size=row.size,
+        blake3=row.blake3,
+        sha256=row.sha256,
+        exhibits=tuple(json.loads(row.exhibits)),
+        sensitive=tuple(json.loads(row.sensitive)),
+        sensitive_key=row.sensitive_key,
     )

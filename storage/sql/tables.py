@@ -275,3 +275,25 @@ receipts = Table(
     Column("signature", Text, nullable=False),
     Column("key_fingerprint", Text, nullable=False),
 )
+
+# -- disclosure bundles (revision 0003) --------------------------------------------
+
+bundles = Table(
+    "bundles",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("case_id", Text, ForeignKey("cases.id"), nullable=False),
+    Column("team", Text, nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("prosecutor", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("ledger_head", Integer, nullable=False),
+    Column("root_digest", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("blake3", Text, nullable=False),
+    Column("sha256", Text, nullable=False),
+    Column("exhibits", Text, nullable=False),  # JSON list, schedule order
+    Column("sensitive", Text, nullable=False),  # JSON list
+    Column("sensitive_key", Text, nullable=True),
+    UniqueConstraint("case_id", "team", "number"),
+)

@@ -17,6 +17,7 @@ from evidence.models import (
     NEXT_STEP,
     REFERENCE,
     TRANSITIONS,
+    Bundle,
     Case,
     CustodyEvent,
     Decision,
@@ -30,6 +31,7 @@ from evidence.models import (
 from evidence.ports import Clock, EventDraft
 from storage.sql import handoffs, records
 from storage.sql.tables import (
+    bundles,
     custody_events,
     exhibit_counters,
     exhibits,
@@ -305,3 +307,23 @@ class SqlCaseTransaction:
                 key_fingerprint=receipt.key_fingerprint,
             )
         )
+
+    # -- disclosure bundles -------------------------------------------------------
+
+    def next_bundle_id(self, team: str) -> str:
+        last = (
+            self._db()
+            .execute(
+                select(func.max(bundles.c.number)).where(
+                    bundles.c.case_id == self.case.id, bundles.c.team == team
+                )
+            )
+            .scalar()
+        )
+        return f"{self.case.id}-{team}-B-{int(last or 0) + 1:04d}"
+
+    def add_bundle(self, bundle: Bundle) -> None:
+        if not bundle.id.startswith(f"{self.case.id}-{bundle.team}-B-"):
+            raise InputError(f"bundle {bundle.id} is not numbered by next_bundle_id")
+        number = int(bundle.id.rsplit("-", 1)[1])
+        self._db().execute(insert(bundles).values(records.bundle_values(bundle, number)))

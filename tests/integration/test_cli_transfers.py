@@ -143,8 +143,46 @@ def test_demo_tells_the_whole_story_and_runs_again(tmp_path: Path, prefect_templ
     assert first.stdout.count("✔ signature valid") >= 2
     assert "The photo identifies a BG witness" in first.stdout
     assert "ledger intact" in first.stdout
+    assert "PASS: the bundle verifies" in first.stdout
     states = [t["state"] for t in jitev_json(env, "transfer", "list", "--as", AUDITOR)]
     assert states == ["received", "rejected", "received"]
     again = jitev(env, "demo")
     assert "made by an earlier run" in again.stdout and "ledger intact" in again.stdout
+    assert "PASS: the bundle verifies" in again.stdout
     assert len(jitev_json(env, "transfer", "list", "--as", AUDITOR)) == 3
+
+
+def test_a_bundle_from_the_command_line_verifies_offline(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    tid = jitev_json(
+        env, "transfer", "request", "BG-EX-0001", "BG-EX-0002", "--case", "DANUBE", "--to", "FR",
+        "--as", "Insp. Petrova",
+    )["id"]  # fmt: skip
+    jitev(env, "transfer", "approve", tid, "--as", JIT_LEAD)
+    jitev(env, "transfer", "receive", tid, "--as", FR_INVESTIGATOR)
+    jitev(env, "exhibits", "handling", "BG-EX-0002", "--code", "H1", "--as", "Cmsr. Georgiev")
+    refused(
+        jitev(env, "bundle", "create", "--case", "DANUBE", "--all-held", "--as", "Pr. Dubois",
+              check=False),
+        5,
+        "BG-EX-0002 (H1) needs the consent of its originating team BG",
+    )  # fmt: skip
+    jitev(env, "exhibits", "consent", "BG-EX-0002", "--for", "FR", "--note", "trial in Marseille",
+          "--as", "Cmsr. Georgiev")  # fmt: skip
+    made = jitev_json(
+        env, "bundle", "create", "--case", "DANUBE", "--all-held", "--as", "Pr. Dubois"
+    )
+    assert made["exhibits"] == ["BG-EX-0001", "BG-EX-0002"]
+    out = tmp_path / "got"
+    out.mkdir()
+    jitev(env, "bundle", "download", made["id"], "--out", str(out), "--as", "Pr. Dubois")
+    zipped = out / f"{made['id']}.zip"
+    # Only the ZIP: no jitev home, no database, no store.
+    bare = environment(tmp_path / "nowhere", tmp_path / "no-prefect")
+    report = jitev_json(bare, "bundle", "verify", str(zipped))
+    assert report["ok"] is True and not (tmp_path / "nowhere").exists()
+    data = bytearray(zipped.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    zipped.write_bytes(bytes(data))
+    refused(jitev(bare, "bundle", "verify", str(zipped), check=False), 1, "FAIL")

@@ -35,6 +35,7 @@ TABLES = {
     "ingest_run_items",
     "people",
     "team_keys",
+    "bundles",
     "transfers",
     "transfer_items",
     "transfer_decisions",
@@ -340,7 +341,7 @@ def test_an_0001_catalog_upgrades_with_its_exhibits_kept_as_h0(catalog_url: str)
                 del old[column]
             conn.execute(exhibits.insert().values(old))
         catalog.migrate()
-        assert catalog.schema_revision() == "0002"
+        assert catalog.schema_revision() == "0003"
         upgraded = catalog.exhibit("BG-EX-0001", "DANUBE")
         assert upgraded.handling == Handling()
         assert upgraded == sample_exhibit("DANUBE", "BG-EX-0001", "BG", "a" * 64)
@@ -354,7 +355,7 @@ def test_migrate_twice_on_empty_database(catalog_url: str) -> None:
         catalog.migrate()
         catalog.add_case(sample_case(), opening())
         catalog.migrate()
-        assert catalog.schema_revision() == "0002"  # the head: 0002_handoffs
+        assert catalog.schema_revision() == "0003"  # the head: 0003_bundles
         assert catalog.case("DANUBE") == sample_case()
         with catalog.engine.connect() as conn:
             assert TABLES <= set(inspect(conn).get_table_names())

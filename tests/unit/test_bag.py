@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import random
-import shutil
 import struct
 import subprocess
 import sys
@@ -32,6 +30,7 @@ from evidence.bundle.bag import (
     verify_zip,
 )
 from evidence.errors import InputError, IntegrityError, NotFound
+from tests.conftest import need_tool
 from tests.unit.test_purity import FORBIDDEN
 
 WHEN = datetime(2026, 3, 14, 8, 30, 12, tzinfo=UTC)
@@ -107,18 +106,6 @@ def build(tmp_path: Path, name: str = "bag.zip") -> Path:
 @pytest.fixture
 def good(tmp_path: Path) -> bytes:
     return build(tmp_path).read_bytes()
-
-
-def need_tool(command: str, package: str) -> str:
-    """The tool's path; skip without it, or fail under make test, which
-    installs it (scripts/tools.sh)."""
-    found = shutil.which(command)
-    if found:
-        return found
-    reason = f"{command} is not installed (Debian package {package})"
-    if os.environ.get("JITEV_TEST_REQUIRE_SERVERS") == "1":
-        pytest.fail(f"{reason}: make test should have installed it, see scripts/tools.sh")
-    pytest.skip(reason)
 
 
 def extract(data: bytes, into: Path) -> Path:

@@ -8,7 +8,6 @@ import hashlib
 import io
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -41,7 +40,7 @@ from evidence.bundle.pdf import (
     build,
 )
 from evidence.errors import InputError
-from tests.conftest import need_server
+from tests.conftest import need_tool
 
 AT = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
 PREFIX = "DANUBE-FR"
@@ -261,9 +260,7 @@ def test_hostile_and_native_exhibits_get_a_placeholder_with_the_reason(
 
 
 def test_qpdf_check_passes(bundle: tuple[bytes, PdfLayout], tmp_path: Path) -> None:
-    qpdf = shutil.which("qpdf")
-    if qpdf is None:
-        need_server("qpdf is not installed (Debian: apt-get install qpdf)")
+    qpdf = need_tool("qpdf", "Debian package qpdf")
     path = tmp_path / "bundle.pdf"
     path.write_bytes(bundle[0])
     done = subprocess.run([str(qpdf), "--check", str(path)], capture_output=True, text=True)

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -35,7 +33,7 @@ from evidence.models import (
     Team,
 )
 from evidence.ports import EventDraft
-from tests.conftest import need_server
+from tests.conftest import need_tool
 
 T0 = datetime(2026, 3, 2, 9, 15, 0, 123456, tzinfo=UTC)
 CASE = Case(
@@ -438,15 +436,7 @@ def test_bad_input_is_refused_with_a_clear_error(
 
 @pytest.fixture(scope="module")
 def case_validate() -> str:
-    found = shutil.which("case_validate", path=str(Path(sys.executable).parent)) or shutil.which(
-        "case_validate"
-    )
-    if found is None:
-        need_server(
-            "case_validate is not installed: pip install -e '.[dev]' (the case-utils package)"
-        )
-    assert found is not None
-    return found
+    return need_tool("case_validate", "pip install -e '.[dev]': the case-utils package")
 
 
 def run_validator(program: str, path: Path) -> subprocess.CompletedProcess[str]:

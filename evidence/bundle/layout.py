@@ -1,0 +1,148 @@
+"""What a disclosure bundle holds, and how its parts refer to each other: the
+one description that ``build`` writes and ``verify`` checks.
+
+The bundle is a BagIt bag in a ZIP (``evidence.bundle.bag``) named after the
+bundle id (``DANUBE-FR-B-0001``). Its payload, under ``data/``::
+
+    bundle.pdf            cover, schedule, continuity, stamped exhibits (bundle.pdf)
+    checksums.b3          b3sum --check format, over natives/ (paths "natives/<file>")
+    checksums.sha256      sha256sum -c format, the same files
+    keys.json             the teams' Ed25519 public keys, as the ledger records them
+    ledger/custody.jsonl  the case's custody events 1..N (N = the last event of an
+                          included exhibit), one JSON object a line (``event_line``)
+    load.dat              a Concordance load file (``LOAD_FIELDS``), one row per exhibit
+    natives/<REF><.ext>   the exhibits' bytes, byte-identical, named by reference
+    provenance.jsonld     the chain of custody in CASE/UCO (bundle.provenance)
+    schedule.csv          one row per exhibit (``SCHEDULE_FIELDS``)
+
+``bag-info.txt`` carries ``External-Identifier`` (the bundle id),
+``Bundle-Root-Digest`` and ``Ledger-Head`` (``<seq> <hash>``). The root digest
+(``root_digest``) binds the bundle's identity, the ledger head and every
+exhibit's hashes; it is computable before the PDF exists, so the cover shows
+it, and anyone can recompute it from ``schedule.csv`` and the ledger extract.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from blake3 import blake3
+
+from evidence.ledger import canonical_json, format_time
+from evidence.models import CustodyEvent
+
+PDF = "bundle.pdf"
+CHECKSUMS_B3 = "checksums.b3"
+CHECKSUMS_SHA256 = "checksums.sha256"
+KEYS = "keys.json"
+LEDGER = "ledger/custody.jsonl"
+LOAD_FILE = "load.dat"
+NATIVES = "natives"
+PROVENANCE = "provenance.jsonld"
+SCHEDULE = "schedule.csv"
+
+SCHEDULE_FIELDS = (
+    "number",
+    "reference",
+    "title",
+    "description",
+    "media_type",
+    "size",
+    "native",
+    "first_page",
+    "last_page",
+    "begbates",
+    "endbates",
+    "pdf",  # "merged", or why the exhibit has a placeholder page instead
+    "blake3",
+    "sha256",
+)
+
+# Concordance: þ (U+00FE) quotes each field, DC4 (U+0014) separates them.
+LOAD_QUOTE = "\u00fe"
+LOAD_SEPARATOR = "\u0014"
+LOAD_FIELDS = ("BEGBATES", "ENDBATES", "REFERENCE", "NATIVEPATH", "FILESIZE", "SHA256", "BLAKE3")
+LOAD_COLUMNS = {  # load file field -> the schedule's field
+    "BEGBATES": "begbates",
+    "ENDBATES": "endbates",
+    "REFERENCE": "reference",
+    "NATIVEPATH": "native",
+    "FILESIZE": "size",
+    "SHA256": "sha256",
+    "BLAKE3": "blake3",
+}
+
+ROOT_DOMAIN = b"jitev-bundle-v1\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    bundle_id: str  # <CASE>-<TEAM>-B-<NNNN>
+    case_id: str
+    team: str
+    prosecutor: str
+    created_at: datetime  # the time of the last included custody event
+
+
+def native_name(reference: str, original_name: str) -> str:
+    """``natives/BG-EX-0001.pdf``: the reference and the original extension
+    (lower case, letters and digits only; none if it has no safe one)."""
+    dot = original_name.rfind(".")
+    ext = original_name[dot + 1 :].lower() if dot > 0 else ""
+    suffix = f".{ext}" if ext and ext.isascii() and ext.isalnum() and len(ext) <= 10 else ""
+    return f"{NATIVES}/{reference}{suffix}"
+
+
+def event_line(event: CustodyEvent) -> bytes:
+    """One line of the ledger extract: the event's fields as stored, in
+    canonical JSON (``at`` in ``format_time`` form), so a verifier rebuilds
+    each event exactly and recomputes its hash."""
+    record = {**event.as_dict(), "at": format_time(event.at)}
+    return canonical_json(record) + b"\n"
+
+
+def root_digest(
+    identity: Identity, head: tuple[int, str], exhibits: list[tuple[str, int, str, str]]
+) -> str:
+    """BLAKE3 of the bundle's identity, the ledger head (seq, hash) and each
+    exhibit's (reference, size, blake3, sha256), in schedule order."""
+    body: dict[str, Any] = {
+        "bundle": identity.bundle_id,
+        "case": identity.case_id,
+        "team": identity.team,
+        "prosecutor": identity.prosecutor,
+        "created_at": format_time(identity.created_at),
+        "ledger_head": {"seq": head[0], "hash": head[1]},
+        "exhibits": [
+            {"reference": r, "size": s, "blake3": b, "sha256": h} for r, s, b, h in exhibits
+        ],
+    }
+    return blake3(ROOT_DOMAIN + canonical_json(body)).hexdigest()
+
+
+def keys_document(keys: dict[str, str]) -> bytes:
+    """``keys.json``: team code -> raw Ed25519 public key (hex)."""
+    return json.dumps(keys, sort_keys=True, indent=2).encode() + b"\n"
+
+
+def schedule_csv(rows: Iterable[Mapping[str, Any]]) -> bytes:
+    """``schedule.csv``: a header of ``SCHEDULE_FIELDS``, then one row each."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(SCHEDULE_FIELDS)
+    writer.writerows([row[f] for f in SCHEDULE_FIELDS] for row in rows)
+    return text.getvalue().encode("utf-8")
+
+
+def load_file(rows: Iterable[Mapping[str, Any]]) -> bytes:
+    """``load.dat`` from the schedule's rows: a header of ``LOAD_FIELDS``, then
+    one row each, every field quoted with þ and separated by DC4."""
+    table = [list(LOAD_FIELDS)] + [[row[LOAD_COLUMNS[f]] for f in LOAD_FIELDS] for row in rows]
+    lines = [LOAD_SEPARATOR.join(f"{LOAD_QUOTE}{v}{LOAD_QUOTE}" for v in line) for line in table]
+    return ("\n".join(lines) + "\n").encode("utf-8")

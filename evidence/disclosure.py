@@ -1,0 +1,312 @@
+"""Disclosure: a prosecutor's bundle of the exhibits their team holds.
+
+Rules (``plan_bundle``), decided before a byte is read:
+
+- the prosecutor needs the ``disclose`` right on every exhibit: their team
+  holds it (originated it, or received it by a completed hand-off);
+- an **H1** exhibit (no use in judicial proceedings without the originator's
+  permission) needs a recorded consent of its originating team's lead for the
+  prosecutor's team (``consent_judicial_use``); without it the bundle is
+  refused, naming the exhibits and whose consent is missing;
+- an exhibit marked **sensitive** (``set_sensitive``, with the reason) never
+  enters the bundle: it is listed, with the reason, on a separate sensitive
+  schedule (like the UK MG6D; the bundle's schedule is the MG6C), stored
+  beside the bundle for the prosecutor and the court, not the defence.
+
+Consents and sensitivity are custody events on the exhibit, decided by a lead
+of its originating team (the ``set_handling`` right: the originator governs
+the use of its evidence).
+
+``create_bundle`` builds the ZIP (``evidence.bundle.build``) from the chain
+as it stands, stores it write-once in the ``bundles`` namespace of the store,
+and records a DISCLOSED event on each included exhibit with the bundle's
+id and digests, all in one transaction. The bundle's time is the time of the
+last included custody event, and it is built from the chain prefix up to
+then, so building it again from the same ledger state gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from evidence import handoffs, policy
+from evidence.bundle import build as builder
+from evidence.bundle.layout import Identity
+from evidence.errors import Denied, InputError, IntegrityError
+from evidence.hashing import HashingReader, MultiHash
+from evidence.models import (
+    Action,
+    Bundle,
+    Case,
+    CustodyEvent,
+    Exhibit,
+    HandlingCode,
+    Person,
+)
+from evidence.policy import Right
+from evidence.ports import Catalog, EventDraft, ObjectStore
+
+NAMESPACE = "bundles"  # where bundles are stored, write-once
+
+
+@dataclass(frozen=True, slots=True)
+class ExhibitUse:
+    """What the ledger says about an exhibit's disclosure."""
+
+    consented_for: frozenset[str]  # teams whose courts may use an H1 exhibit
+    sensitive: str | None  # the reason, if the exhibit is sensitive
+
+
+def use_of(events: Iterable[CustodyEvent]) -> ExhibitUse:
+    consented: set[str] = set()
+    sensitive: str | None = None
+    for e in events:
+        if e.action == Action.JUDICIAL_USE_CONSENTED:
+            consented.add(str(e.details.get("for_team")))
+        elif e.action == Action.SENSITIVITY_SET:
+            sensitive = str(e.details.get("reason")) if e.details.get("sensitive") else None
+    return ExhibitUse(frozenset(consented), sensitive)
+
+
+def _originator_event(
+    catalog: Catalog,
+    person: Person,
+    case_id: str,
+    reference: str,
+    action: Action,
+    details: dict[str, Any],
+) -> CustodyEvent:
+    with handoffs.as_originator(catalog, person, case_id, reference) as (tx, _):
+        return tx.append(EventDraft(action, person.name, person.team, reference, details))
+
+
+def consent_judicial_use(
+    catalog: Catalog, person: Person, case_id: str, reference: str, for_team: str, note: str
+) -> CustodyEvent:
+    """The originating team's lead permits the use of an exhibit in the
+    judicial proceedings of ``for_team`` (needed for H1 exhibits)."""
+    catalog.case(case_id).team(for_team)
+    if not note.strip():
+        raise InputError('say on what terms the consent is given: --note "..."')
+    return _originator_event(
+        catalog,
+        person,
+        case_id,
+        reference,
+        Action.JUDICIAL_USE_CONSENTED,
+        {"for_team": for_team, "note": note},
+    )
+
+
+def set_sensitive(
+    catalog: Catalog, person: Person, case_id: str, reference: str, reason: str | None
+) -> CustodyEvent:
+    """Mark an exhibit sensitive with the reason (``None``: no longer sensitive)."""
+    if reason is not None and not reason.strip():
+        raise InputError('say why the exhibit is sensitive: --reason "..."')
+    return _originator_event(
+        catalog,
+        person,
+        case_id,
+        reference,
+        Action.SENSITIVITY_SET,
+        {"sensitive": reason is not None, "reason": reason or ""},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BundlePlan:
+    case: Case
+    prosecutor: Person
+    exhibits: list[Exhibit]  # in the bundle, in schedule order
+    sensitive: list[tuple[Exhibit, str]]  # on the sensitive schedule instead
+    events: list[CustodyEvent]  # the chain prefix the bundle is built from
+
+
+def plan_bundle(
+    catalog: Catalog, person: Person, case_id: str, references: list[str] | None
+) -> BundlePlan:
+    """Check who may disclose what; ``references=None`` means every exhibit
+    the prosecutor's team holds."""
+    case = catalog.case(case_id)
+    holdings = catalog.holdings(case_id)
+    if references is None:
+        chosen = [
+            ex
+            for ex in catalog.exhibits(case_id)
+            if person.team in {h.team for h in holdings.get(ex.reference, [])}
+        ]
+        if not chosen:
+            raise InputError(f"team {person.team} holds no exhibit of case {case_id} yet")
+    else:
+        if not references:
+            raise InputError("name the exhibits to disclose, or use --all-held")
+        chosen = [catalog.exhibit(r, case_id) for r in dict.fromkeys(references)]
+    events = list(catalog.events(case_id))
+    by_exhibit: dict[str, list[CustodyEvent]] = {}
+    for e in events:
+        if e.exhibit is not None:
+            by_exhibit.setdefault(e.exhibit, []).append(e)
+    missing: list[str] = []
+    included: list[Exhibit] = []
+    sensitive: list[tuple[Exhibit, str]] = []
+    for ex in chosen:
+        holders = [h.team for h in holdings.get(ex.reference, [])]
+        policy.decide(person, Right.DISCLOSE, case=case, exhibit=ex, holders=holders).require()
+        use = use_of(by_exhibit.get(ex.reference, []))
+        if use.sensitive is not None:
+            sensitive.append((ex, use.sensitive))
+            continue
+        if ex.handling.code is HandlingCode.H1 and person.team not in use.consented_for:
+            missing.append(
+                f"{ex.reference} (H1) needs the consent of its originating team {ex.team} for "
+                f"judicial use in {person.team}: a lead of {ex.team} gives it with "
+                f"`jitev exhibits consent {ex.reference} --for {person.team} --note ...`"
+            )
+            continue
+        included.append(ex)
+    if missing:
+        raise Denied("the bundle is refused:\n  " + "\n  ".join(missing))
+    if not included:
+        raise InputError("every chosen exhibit is sensitive: there is nothing to disclose")
+    return BundlePlan(case, person, included, sensitive, events)
+
+
+def _sensitive_schedule(plan: BundlePlan) -> bytes:
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["reference", "title", "media_type", "size", "blake3", "sha256", "reason"])
+    for ex, reason in plan.sensitive:
+        writer.writerow(
+            [ex.reference, ex.title, ex.media_type, ex.size, ex.blake3, ex.sha256, reason]
+        )
+    return text.getvalue().encode("utf-8")
+
+
+def _put(store: ObjectStore, path: Path) -> tuple[int, str, str]:
+    with path.open("rb") as raw:
+        reader = HashingReader(raw, [], threaded=True)
+        try:
+            stored = store.put(NAMESPACE, reader, path.stat().st_size)
+        finally:
+            reader.close()
+    return stored.size, stored.blake3, stored.sha256
+
+
+def create_bundle(store: ObjectStore, catalog: Catalog, plan: BundlePlan, workdir: Path) -> Bundle:
+    """Build, store write-once, and record the bundle (see the module docstring)."""
+    person, case = plan.prosecutor, plan.case
+    chain = builder.included_events(plan.events, {ex.reference for ex in plan.exhibits})
+    keys = {
+        t.code: key
+        for t in case.teams
+        if (key := handoffs.ledger_team_key(catalog, case.id, t.code)) is not None
+    }
+    with catalog.transaction(case.id) as tx:  # reserve nothing: only read the next id
+        bundle_id = tx.next_bundle_id(person.team)
+    identity = Identity(bundle_id, case.id, person.team, person.name, chain[-1].at)
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        zip_path = Path(tmp) / f"{bundle_id}.zip"
+        with zip_path.open("wb") as out:
+            built = builder.build(
+                out,
+                identity=identity,
+                case=case,
+                exhibits=plan.exhibits,
+                events=chain,
+                keys=keys,
+                open_native=lambda ex: store.open(person.team, ex.blake3),
+            )
+        size, blake3, sha256 = _put(store, zip_path)
+        sensitive_key = None
+        if plan.sensitive:
+            sensitive_path = Path(tmp) / "sensitive.csv"
+            sensitive_path.write_bytes(_sensitive_schedule(plan))
+            sensitive_key = _put(store, sensitive_path)[1]
+    bundle = Bundle(
+        id=bundle_id,
+        case_id=case.id,
+        team=person.team,
+        prosecutor=person.name,
+        created_at=identity.created_at,
+        ledger_head=built.head[0],
+        root_digest=built.root_digest,
+        size=size,
+        blake3=blake3,
+        sha256=sha256,
+        exhibits=tuple(ex.reference for ex in plan.exhibits),
+        sensitive=tuple(ex.reference for ex, _ in plan.sensitive),
+        sensitive_key=sensitive_key,
+    )
+    details: dict[str, Any] = {
+        "bundle": bundle_id,
+        "root_digest": built.root_digest,
+        "size": size,
+        "blake3": blake3,
+        "sha256": sha256,
+        "store": f"{NAMESPACE}/{blake3}",
+    }
+    with catalog.transaction(case.id) as tx:
+        if tx.next_bundle_id(person.team) != bundle_id:
+            raise InputError(
+                f"another bundle of team {person.team} was made meanwhile: run the command again"
+            )
+        for number, ex in enumerate(plan.exhibits, start=1):
+            tx.append(
+                EventDraft(
+                    Action.DISCLOSED,
+                    person.name,
+                    person.team,
+                    ex.reference,
+                    {**details, "schedule_number": number},
+                )
+            )
+        tx.add_bundle(bundle)
+    return bundle
+
+
+# -- reading bundles ------------------------------------------------------------
+
+
+def visible_bundles(catalog: Catalog, person: Person, case_id: str | None = None) -> list[Bundle]:
+    return [
+        b
+        for case in handoffs.member_cases(catalog, person, case_id)
+        for b in catalog.bundles(case.id)
+        if policy.can_see_bundle(person, case, b, content=False).allowed
+    ]
+
+
+def checked_bundle(
+    catalog: Catalog, person: Person, bundle_id: str, *, content: bool = False
+) -> Bundle:
+    bundle = catalog.bundle(bundle_id)
+    policy.can_see_bundle(person, catalog.case(bundle.case_id), bundle, content=content).require()
+    return bundle
+
+
+def download_bundle(
+    store: ObjectStore, bundle: Bundle, write: Callable[[bytes], object], sensitive: bool
+) -> None:
+    """Stream the stored bundle (or its sensitive schedule) to ``write``,
+    checking it against the recorded digest on the way; ``IntegrityError``
+    if it does not match (the caller discards what it wrote)."""
+    if sensitive and bundle.sensitive_key is None:
+        raise InputError(f"bundle {bundle.id} has no sensitive schedule: nothing was kept out")
+    key = bundle.sensitive_key if sensitive else bundle.blake3
+    assert key is not None
+    digest = MultiHash()
+    for chunk in store.open(NAMESPACE, key):
+        digest.update(chunk)
+        write(chunk)
+    if digest.digests().blake3 != key:
+        raise IntegrityError(
+            f"the stored copy of {bundle.id} in {store.description} does not match its "
+            "recorded BLAKE3: the download was discarded; report it to the auditor"
+        )

@@ -1,0 +1,134 @@
+"""A disclosure bundle assembled from a real catalog and store: the bytes
+are deterministic and the standard tools accept what is written. (Who may
+disclose what comes with the disclosure service; here FR's prosecutor
+bundles what FR received.)"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import bagit
+import pytest
+
+from app.demo import pdf as demo_pdf
+from evidence import handoffs, services
+from evidence.bundle import layout
+from evidence.bundle.bag import verify_zip
+from evidence.bundle.build import build
+from evidence.errors import IntegrityError
+from evidence.models import Exhibit, ExhibitMetadata
+from storage.sql.catalog import SqlCatalog
+from tests.conftest import need_tool
+from tests.integration.test_handoffs import Jit, setup_jit
+
+
+def received_by_fr(jit: Jit, tmp_path: Path) -> list[Exhibit]:
+    """BG also ingests a PDF; everything goes to FR and is received."""
+    (tmp_path / "scan").mkdir()
+    (tmp_path / "scan" / "invoice.pdf").write_bytes(demo_pdf(["INVOICE INV-4471"]))
+    plan = services.plan_ingest(
+        jit.catalog,
+        case_id="DANUBE",
+        team="BG",
+        actor="Insp. Petrova",
+        paths=[str(tmp_path / "scan")],
+        defaults=ExhibitMetadata(),
+    )
+    run = jit.catalog.start_run("DANUBE", "BG", "Insp. Petrova", plan.fingerprint)
+    done = services.ingest_batch(jit.store, jit.catalog, plan, run, plan.files, commit_every=5)
+    refs = jit.refs + [o.reference for o in done if o.reference]
+    tid = jit.request(*refs)
+    jit.approve(tid)
+    jit.dispatch(tid)
+    jit.receive(tid)
+    return [jit.catalog.exhibit(r, "DANUBE") for r in refs]
+
+
+def bundle(jit: Jit, exhibits: list[Exhibit], store: Any = None) -> bytes:
+    catalog: SqlCatalog = jit.catalog
+    events = list(catalog.events("DANUBE"))
+    last = max(e.seq for e in events if e.exhibit in {x.reference for x in exhibits})
+    identity = layout.Identity(
+        "DANUBE-FR-B-0001", "DANUBE", "FR", "Pr. Dubois", events[last - 1].at
+    )
+    keys = {
+        t: k
+        for t in ("BG", "ME", "FR")
+        if (k := handoffs.ledger_team_key(catalog, "DANUBE", t)) is not None
+    }
+    out = io.BytesIO()
+    build(
+        out,
+        identity=identity,
+        case=catalog.case("DANUBE"),
+        exhibits=exhibits,
+        events=events,
+        keys=keys,
+        open_native=lambda ex: (store or jit.store).open("FR", ex.blake3),
+    )
+    return out.getvalue()
+
+
+def test_a_bundle_is_deterministic_and_passes_the_standard_tools(
+    catalog: SqlCatalog, local_store: Any, tmp_path: Path
+) -> None:
+    jit = setup_jit(catalog, local_store, tmp_path)
+    exhibits = received_by_fr(jit, tmp_path)
+    first = bundle(jit, exhibits)
+    assert bundle(jit, exhibits) == first
+    report = verify_zip(io.BytesIO(first))
+    assert report.ok, report.problems
+    with zipfile.ZipFile(io.BytesIO(first)) as zf:
+        zf.extractall(tmp_path / "out")
+    bag = tmp_path / "out" / "DANUBE-FR-B-0001"
+    bagit.Bag(str(bag)).validate()
+    data = bag / "data"
+    for command in (["sha256sum", "-c", "checksums.sha256"], ["b3sum", "--check", "checksums.b3"]):
+        tool = need_tool(command[0], "Debian package " + command[0])
+        done = subprocess.run([tool, *command[1:]], cwd=data, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+    validator = need_tool("case_validate", "pip install -e '.[dev]': the case-utils package")
+    done = subprocess.run(
+        [validator, str(data / "provenance.jsonld")], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    qpdf = need_tool("qpdf", "Debian package qpdf")
+    done = subprocess.run(
+        [qpdf, "--check", str(data / "bundle.pdf")], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    schedule = (data / "schedule.csv").read_text().splitlines()
+    assert schedule[0].split(",") == list(layout.SCHEDULE_FIELDS)
+    assert len(schedule) == 1 + len(exhibits)
+    assert ",merged," in schedule[-1]  # the invoice PDF is merged, the others are natives only
+    natives = sorted(p.name for p in (data / "natives").iterdir())
+    assert natives == sorted(
+        Path(layout.native_name(e.reference, e.original_name)).name for e in exhibits
+    )
+    for ex in exhibits:
+        path = data / layout.native_name(ex.reference, ex.original_name)
+        assert path.stat().st_size == ex.size
+    extract = (data / "ledger" / "custody.jsonl").read_bytes().splitlines()
+    assert [int(line.split(b'"seq":')[1].split(b",")[0]) for line in extract] == list(
+        range(1, len(extract) + 1)
+    )
+
+
+def test_a_native_that_does_not_match_the_ledger_abandons_the_bundle(
+    catalog: SqlCatalog, local_store: Any, tmp_path: Path
+) -> None:
+    jit = setup_jit(catalog, local_store, tmp_path)
+    exhibits = received_by_fr(jit, tmp_path)
+
+    class Flipping:
+        def open(self, namespace: str, key: str) -> Any:
+            data = bytearray(b"".join(local_store.open(namespace, key)))
+            data[-1] ^= 0x01
+            return iter([bytes(data)])
+
+    with pytest.raises(IntegrityError, match="natives/"):
+        bundle(jit, exhibits[:1], Flipping())

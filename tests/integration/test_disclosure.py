@@ -1,0 +1,103 @@
+"""Disclosure on the real catalog and store: who may bundle what, H1 consent,
+the sensitive schedule, storage and DISCLOSED events."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evidence import disclosure, handoffs
+from evidence.bundle.bag import verify_zip
+from evidence.errors import Denied, InputError
+from evidence.models import Action, Handling, HandlingCode, Person, Role
+from storage.sql.catalog import SqlCatalog
+from tests.integration.test_bundle_build import received_by_fr
+from tests.integration.test_handoffs import Jit, setup_jit
+
+
+@pytest.fixture
+def jit(catalog: SqlCatalog, store: Any, tmp_path: Path) -> Jit:
+    jit = setup_jit(catalog, store, tmp_path)
+    jit.refs = [e.reference for e in received_by_fr(jit, tmp_path)]
+    return jit
+
+
+def test_only_a_prosecutor_of_a_holding_team_bundles(jit: Jit) -> None:
+    with pytest.raises(Denied, match="'disclose' belongs to the role prosecutor"):
+        disclosure.plan_bundle(jit.catalog, jit.person("Lt. Moreau"), "DANUBE", None)
+    markovic = Person("Pr. Marković", "ME", frozenset({Role.PROSECUTOR}))
+    handoffs.add_person(jit.catalog, "Adm. Horvat", markovic)
+    with pytest.raises(Denied, match="team ME does not hold"):
+        disclosure.plan_bundle(jit.catalog, markovic, "DANUBE", jit.refs[:1])
+    with pytest.raises(InputError, match="ME holds no exhibit"):
+        disclosure.plan_bundle(jit.catalog, jit.person("Cmdr. Radović"), "DANUBE", None)
+
+
+def test_h1_needs_the_originator_s_consent_for_the_prosecuting_team(jit: Jit) -> None:
+    georgiev, dubois = jit.person("Cmsr. Georgiev"), jit.person("Pr. Dubois")
+    h1 = Handling(HandlingCode.H1)
+    for ref in jit.refs[:2]:
+        handoffs.set_handling(jit.catalog, georgiev, "DANUBE", ref, h1)
+    with pytest.raises(Denied) as refused:
+        disclosure.plan_bundle(jit.catalog, dubois, "DANUBE", None)
+    message = str(refused.value)
+    for ref in jit.refs[:2]:
+        assert f"{ref} (H1) needs the consent of its originating team BG" in message
+    assert jit.refs[2] not in message
+    with pytest.raises(Denied, match="set_handling"):
+        disclosure.consent_judicial_use(jit.catalog, dubois, "DANUBE", jit.refs[0], "FR", "x")
+    for ref in jit.refs[:2]:
+        event = disclosure.consent_judicial_use(
+            jit.catalog, georgiev, "DANUBE", ref, "FR", "for the Marseille trial"
+        )
+        assert event.action == Action.JUDICIAL_USE_CONSENTED
+    plan = disclosure.plan_bundle(jit.catalog, dubois, "DANUBE", None)
+    assert [e.reference for e in plan.exhibits] == jit.refs
+
+
+def test_a_bundle_is_stored_recorded_and_keeps_sensitive_exhibits_apart(
+    jit: Jit, tmp_path: Path
+) -> None:
+    georgiev, dubois = jit.person("Cmsr. Georgiev"), jit.person("Pr. Dubois")
+    secret = jit.refs[1]
+    disclosure.set_sensitive(jit.catalog, georgiev, "DANUBE", secret, "names an informant")
+    plan = disclosure.plan_bundle(jit.catalog, dubois, "DANUBE", None)
+    assert [ex.reference for ex, _ in plan.sensitive] == [secret]
+    bundle = disclosure.create_bundle(jit.store, jit.catalog, plan, tmp_path)
+    assert bundle.id == "DANUBE-FR-B-0001" and secret not in bundle.exhibits
+    assert bundle.sensitive == (secret,)
+    assert jit.store.stat(disclosure.NAMESPACE, bundle.blake3).retention_until is not None
+    for ref in bundle.exhibits:
+        last = list(jit.catalog.events("DANUBE", exhibit=ref))[-1]
+        assert last.action == Action.DISCLOSED and last.actor == "Pr. Dubois"
+        assert (last.details["bundle"], last.details["blake3"]) == (bundle.id, bundle.blake3)
+        assert last.details["root_digest"] == bundle.root_digest
+    assert Action.DISCLOSED not in jit.actions(secret)
+
+    got = bytearray()
+    disclosure.download_bundle(jit.store, bundle, got.extend, sensitive=False)
+    assert verify_zip(io.BytesIO(bytes(got))).ok
+    with zipfile.ZipFile(io.BytesIO(bytes(got))) as zf:
+        names = zf.namelist()
+    assert not any(secret in n for n in names)
+    schedule = bytearray()
+    disclosure.download_bundle(jit.store, bundle, schedule.extend, sensitive=True)
+    assert secret in schedule.decode() and "names an informant" in schedule.decode()
+
+    assert jit.catalog.bundle(bundle.id) == bundle
+    auditor, moreau = jit.person("Aud. Keller"), jit.person("Lt. Moreau")
+    assert disclosure.visible_bundles(jit.catalog, auditor) == [bundle]
+    with pytest.raises(Denied, match="may not download bundle"):
+        disclosure.checked_bundle(jit.catalog, auditor, bundle.id, content=True)
+    assert disclosure.visible_bundles(jit.catalog, moreau) == []
+    again = disclosure.create_bundle(
+        jit.store,
+        jit.catalog,
+        disclosure.plan_bundle(jit.catalog, dubois, "DANUBE", None),
+        tmp_path,
+    )
+    assert again.id == "DANUBE-FR-B-0002"
