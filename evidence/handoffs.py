@@ -99,8 +99,8 @@ def register_team_key(catalog: Catalog, person: Person, case_id: str, team: str,
 def ledger_team_key(catalog: Catalog, case_id: str, team: str) -> str | None:
     """The team's public key as the case's ledger records it."""
     found = None
-    for event in catalog.events(case_id):
-        if event.action == Action.TEAM_KEY_REGISTERED and event.details.get("for_team") == team:
+    for event in catalog.events(case_id, action=Action.TEAM_KEY_REGISTERED):
+        if event.details.get("for_team") == team:
             found = event.details.get("public_key")
     return found if isinstance(found, str) else None
 
@@ -578,8 +578,8 @@ def check_receipt(catalog: Catalog, transfer: Transfer) -> ReceiptStatus:
     events = [
         e
         for item in transfer.items
-        for e in catalog.events(transfer.case_id, exhibit=item.reference)
-        if e.action == Action.RECEIVED and e.details.get("transfer") == transfer.id
+        for e in catalog.events(transfer.case_id, exhibit=item.reference, action=Action.RECEIVED)
+        if e.details.get("transfer") == transfer.id
     ]
     recorded = receipts.from_events(sorted(events, key=lambda e: e.seq))
     if recorded is None:

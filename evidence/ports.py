@@ -212,8 +212,11 @@ class Catalog(Protocol):
 
     def exhibits(self, case_id: str | None = None, team: str | None = None) -> list[Exhibit]: ...
 
-    def events(self, case_id: str, exhibit: str | None = None) -> Iterator[CustodyEvent]:
-        """In sequence order, straight from the stored rows."""
+    def events(
+        self, case_id: str, exhibit: str | None = None, action: str | None = None
+    ) -> Iterator[CustodyEvent]:
+        """In sequence order, straight from the stored rows; only those of
+        ``exhibit`` and of ``action``, when given."""
         ...
 
     def start_run(self, case_id: str, team: str, actor: str, fingerprint: str) -> IngestRun: ...

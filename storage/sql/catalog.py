@@ -235,18 +235,24 @@ class SqlCatalog:
 
     # -- custody events ----------------------------------------------------------
 
-    def events(self, case_id: str, exhibit: str | None = None) -> Iterator[CustodyEvent]:
+    def events(
+        self, case_id: str, exhibit: str | None = None, action: str | None = None
+    ) -> Iterator[CustodyEvent]:
         """In stored sequence order, read in pages (memory stays bounded, and
         no connection is held between pages)."""
         self.case(case_id)  # NotFound now, not at the first next()
-        return self._event_pages(case_id, exhibit)
+        return self._event_pages(case_id, exhibit, action)
 
-    def _event_pages(self, case_id: str, exhibit: str | None) -> Iterator[CustodyEvent]:
+    def _event_pages(
+        self, case_id: str, exhibit: str | None, action: str | None
+    ) -> Iterator[CustodyEvent]:
         after: int | None = None
         while True:
             query = select(custody_events).where(custody_events.c.case_id == case_id)
             if exhibit is not None:
                 query = query.where(custody_events.c.exhibit == exhibit)
+            if action is not None:
+                query = query.where(custody_events.c.action == action)
             if after is not None:
                 query = query.where(custody_events.c.seq > after)
             query = query.order_by(custody_events.c.seq).limit(EVENTS_PAGE)

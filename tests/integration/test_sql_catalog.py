@@ -257,6 +257,8 @@ def test_events_in_order_and_by_exhibit(
     assert all(e.at.tzinfo == UTC for e in events)
     assert [e.at for e in events] == sorted(e.at for e in events)
     assert [e.seq for e in catalog.events("DANUBE", exhibit="BG-EX-0001")] == [2, 4, 6, 8]
+    assert [e.seq for e in catalog.events("DANUBE", action="CASE_OPENED")] == [1]
+    assert [e.seq for e in catalog.events("DANUBE", "BG-EX-0002", action="NOTE")] == [3, 5, 7]
     assert verify("DANUBE", catalog.events("DANUBE")).head_hash == appended[-1].hash
 
 
