@@ -39,7 +39,7 @@ from evidence import handoffs, policy
 from evidence.bundle import build as builder
 from evidence.bundle.layout import Identity
 from evidence.errors import Denied, InputError, IntegrityError
-from evidence.hashing import HashingReader, MultiHash
+from evidence.hashing import HashingReader
 from evidence.models import (
     Action,
     Bundle,
@@ -51,6 +51,7 @@ from evidence.models import (
 )
 from evidence.policy import Right
 from evidence.ports import Catalog, EventDraft, ObjectStore
+from evidence.services import read_back
 
 NAMESPACE = "bundles"  # where bundles are stored, write-once
 
@@ -301,11 +302,7 @@ def download_bundle(
         raise InputError(f"bundle {bundle.id} has no sensitive schedule: nothing was kept out")
     key = bundle.sensitive_key if sensitive else bundle.blake3
     assert key is not None
-    digest = MultiHash()
-    for chunk in store.open(NAMESPACE, key):
-        digest.update(chunk)
-        write(chunk)
-    if digest.digests().blake3 != key:
+    if read_back(store, NAMESPACE, key, write)[1] != key:
         raise IntegrityError(
             f"the stored copy of {bundle.id} in {store.description} does not match its "
             "recorded BLAKE3: the download was discarded; report it to the auditor"

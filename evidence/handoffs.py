@@ -28,7 +28,6 @@ from typing import Any
 
 from evidence import policy, receipts
 from evidence.errors import IllegalTransition, InputError, IntegrityError, JitevError
-from evidence.hashing import MultiHash
 from evidence.models import (
     NEXT_STEP,
     Action,
@@ -167,22 +166,14 @@ def download(
     ledger's hashes. On a mismatch the caller must discard what it wrote:
     a HASH_MISMATCH event is recorded and ``IntegrityError`` raised."""
     exhibit = checked_exhibit(catalog, person, Right.DOWNLOAD, reference, case_id)
-    digest = MultiHash()
-    for chunk in store.open(person.team, exhibit.blake3):
-        digest.update(chunk)
-        write(chunk)
-    found = digest.digests()
+    found = read_back(store, person.team, exhibit.blake3, write)
     details: dict[str, Any] = {
-        "size": found.size,
-        "blake3": found.blake3,
-        "sha256": found.sha256,
+        "size": found[0],
+        "blake3": found[1],
+        "sha256": found[2],
         "store": f"{person.team}/{exhibit.blake3}",
     }
-    matches = (found.size, found.blake3, found.sha256) == (
-        exhibit.size,
-        exhibit.blake3,
-        exhibit.sha256,
-    )
+    matches = found == (exhibit.size, exhibit.blake3, exhibit.sha256)
     with catalog.transaction(exhibit.case_id) as tx:
         action = Action.ACCESSED if matches else Action.HASH_MISMATCH
         event = tx.append(EventDraft(action, person.name, person.team, reference, details))

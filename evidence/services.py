@@ -380,11 +380,19 @@ def ingest_batch(
 # -- reading and verifying -------------------------------------------------------
 
 
-def read_back(store: ObjectStore, namespace: str, key: str) -> tuple[int, str, str]:
-    """Size, BLAKE3 and SHA-256 of a stored object, from its bytes."""
+def read_back(
+    store: ObjectStore,
+    namespace: str,
+    key: str,
+    write: Callable[[bytes], object] | None = None,
+) -> tuple[int, str, str]:
+    """Size, BLAKE3 and SHA-256 of a stored object, from its bytes, handing
+    each chunk to ``write`` too (a download) in the same pass."""
     digest = MultiHash()
     for chunk in store.open(namespace, key):
         digest.update(chunk)
+        if write is not None:
+            write(chunk)
     found = digest.digests()
     return found.size, found.blake3, found.sha256
 
