@@ -575,6 +575,30 @@ def _added(person: Person) -> None:
     console.print(f"Added {escape(person.name)} ({person.team}, {', '.join(sorted(person.roles))})")
 
 
+@people_app.command("passwd")
+def people_passwd(
+    name: Annotated[str, typer.Argument(help='Whose password, e.g. "Insp. Petrova".')],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    acting: AsOpt = None,
+) -> None:
+    """Set a person's web password (argon2id): yourself, or anyone as an admin.
+    Without --as, whoever runs this on the server machine sets it (the operator)."""
+    from evidence import access
+    from storage.passwords import Argon2Hasher
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt(f"New password for {name}", hide_input=True)
+        if typer.prompt("Repeat it", hide_input=True) != password:
+            raise InputError("the two passwords differ: nothing was changed")
+    actor = _acting(acting) if acting else None
+    access.set_password(_wiring().catalog, Argon2Hasher(), actor, name, password)
+    console.print(f"Password set for {escape(name)}.")
+
+
 @people_app.command("list")
 def people_list(as_json: JsonFlag = False) -> None:
     """List the registered people."""
@@ -858,6 +882,24 @@ def bundle_verify(
         render.bundle_report(console, report)
     if not report.ok:
         raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address (default [web] host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default [web] port, 8000).")] = None,
+) -> None:
+    """Serve the web pages and the JSON API (/api/v1) until Ctrl-C."""
+    import uvicorn
+
+    from app.web import create_app
+
+    _prefect_defaults()
+    w = _wiring()
+    host = host or w.settings.web.host
+    port = port or w.settings.web.port
+    console.print(f"jitev on http://{host}:{port}/  (API: /api/v1, schema: /api/v1/openapi.json)")
+    uvicorn.run(create_app(w), host=host, port=port, log_level="warning")
 
 
 @app.command()

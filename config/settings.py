@@ -3,7 +3,7 @@ environment prefix, and a TOML file as one more source.
 
 Precedence, highest first: keyword arguments (tests), environment variables
 (``JITEV_STORE_BACKEND=s3``), the ``[store]`` / ``[db]`` / ``[ingest]`` /
-``[user]`` / ``[keys]`` tables of the TOML file (``$JITEV_CONFIG``, else ``$JITEV_HOME/config.toml``),
+``[user]`` / ``[keys]`` / ``[web]`` tables of the TOML file (``$JITEV_CONFIG``, else ``$JITEV_HOME/config.toml``),
 then the defaults below. ``config/default.toml`` documents every key.
 Nothing is read at import time: call ``load()``.
 """
@@ -109,6 +109,20 @@ class KeySettings(_Section):
     dir: Path | None = None  # default $JITEV_HOME/keys
 
 
+class WebSettings(_Section):
+    """``jitev serve``: where it listens and what it accepts."""
+
+    table = "web"
+    model_config = SettingsConfigDict(env_prefix="JITEV_WEB_", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    max_upload_mib: int = Field(default=65536, ge=1)  # one file; larger uploads are refused
+    # Secure cookies: None = when the request came over HTTPS (behind a TLS
+    # proxy, set true and have the proxy send X-Forwarded-Proto).
+    secure_cookies: bool | None = None
+
+
 class Settings:
     def __init__(
         self,
@@ -117,6 +131,7 @@ class Settings:
         ingest: IngestSettings | None = None,
         user: UserSettings | None = None,
         keys: KeySettings | None = None,
+        web: WebSettings | None = None,
     ) -> None:
         self.home = home()
         self.store = store or StoreSettings()
@@ -124,6 +139,7 @@ class Settings:
         self.ingest = ingest or IngestSettings()
         self.user = user or UserSettings()
         self.keys = keys or KeySettings()
+        self.web = web or WebSettings()
 
     @property
     def keys_dir(self) -> Path:

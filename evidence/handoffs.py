@@ -20,6 +20,7 @@ with a DISPATCHED event are not copied or recorded twice.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -151,6 +152,28 @@ def audit_case(
 ) -> CaseCheck:
     policy.decide(person, Right.AUDIT, case=catalog.case(case_id)).require()
     return verify_case(catalog, case_id, store)
+
+
+def search_events(
+    catalog: Catalog,
+    person: Person,
+    case_id: str,
+    *,
+    exhibit: str | None = None,
+    action: str | None = None,
+    actor: str | None = None,
+    text: str | None = None,
+) -> list[CustodyEvent]:
+    """A case's custody events (auditors and leads of the case), filtered;
+    ``text`` matches anywhere in the event, case-insensitively."""
+    policy.decide(person, Right.AUDIT, case=catalog.case(case_id)).require()
+    needle = (text or "").casefold()
+    return [
+        e
+        for e in catalog.events(case_id, exhibit=exhibit, action=action)
+        if (actor is None or e.actor == actor)
+        and (not needle or needle in json.dumps(e.as_dict(), ensure_ascii=False).casefold())
+    ]
 
 
 def download(
@@ -446,6 +469,16 @@ def _mismatch(item: TransferItem, found: tuple[int, str, str], where: str) -> st
         f"(size {found[0]}, BLAKE3 {found[1][:16]}…, SHA-256 {found[2][:16]}…): "
         "nothing was granted; report it to the auditor"
     )
+
+
+def check_dispatch(catalog: Catalog, person: Person, transfer_id: str) -> Transfer:
+    """The transfer, if ``person`` may dispatch it now (before a flow run is
+    started for it; ``dispatch`` checks again)."""
+    transfer = catalog.transfer(transfer_id)
+    case = catalog.case(transfer.case_id)
+    policy.decide(person, Right.DISPATCH, case=case, transfer=transfer).require()
+    _in_state(transfer, TransferState.APPROVED)
+    return transfer
 
 
 def dispatch(store: ObjectStore, catalog: Catalog, person: Person, transfer_id: str) -> Transfer:

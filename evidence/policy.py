@@ -75,6 +75,7 @@ class Right(StrEnum):
     SET_HANDLING = "set_handling"
     OPEN_CASE = "open_case"
     MANAGE_PEOPLE = "manage_people"
+    READ_ACCESS_LOG = "read_access_log"  # logins, logouts, tokens: not bound to a case
 
 
 _HANDLERS = {Right.VIEW, Right.DOWNLOAD, Right.INGEST, Right.REQUEST, Right.CANCEL}
@@ -93,8 +94,8 @@ ROLE_RIGHTS: dict[Role, frozenset[Right]] = {
         }
     ),
     Role.PROSECUTOR: frozenset({Right.VIEW, Right.DOWNLOAD, Right.DISCLOSE}),
-    Role.AUDITOR: frozenset({Right.VIEW, Right.AUDIT}),
-    Role.ADMIN: frozenset({Right.MANAGE_PEOPLE, Right.OPEN_CASE}),
+    Role.AUDITOR: frozenset({Right.VIEW, Right.AUDIT, Right.READ_ACCESS_LOG}),
+    Role.ADMIN: frozenset({Right.MANAGE_PEOPLE, Right.OPEN_CASE, Right.READ_ACCESS_LOG}),
 }
 
 
@@ -119,6 +120,19 @@ def _who(person: Person) -> str:
 
 def _holds_role_right(person: Person, right: Right) -> bool:
     return any(right in ROLE_RIGHTS[role] for role in person.roles)
+
+
+def carries(person: Person, right: Right) -> Verdict:
+    """Do the person's roles carry ``right`` at all? The gate of a page or
+    list whose items are then each decided by ``decide``."""
+    if _holds_role_right(person, right):
+        return Verdict(True, right, "")
+    return Verdict(
+        False,
+        right,
+        f"{_who(person)} may not {right.value}: the right belongs to the role "
+        f"{_roles_with(right)}",
+    )
 
 
 def is_jit_lead(person: Person, case: Case) -> bool:
@@ -172,7 +186,7 @@ def decide(
             f"the right '{right.value}' belongs to the role {_roles_with(right)}; "
             "ask an admin to grant it if this person needs it"
         )
-    if right is Right.MANAGE_PEOPLE:
+    if right in (Right.MANAGE_PEOPLE, Right.READ_ACCESS_LOG):
         return Verdict(True, right, "")
     if case is None:
         return deny("no case was named")

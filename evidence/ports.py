@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from evidence.models import (
     Bundle,
@@ -44,6 +44,9 @@ from evidence.models import (
     Transfer,
     TransferState,
 )
+
+if TYPE_CHECKING:  # evidence.access builds on these ports
+    from evidence.access import ApiToken, Session
 
 
 class Clock(Protocol):
@@ -255,3 +258,34 @@ class Catalog(Protocol):
     def bundle(self, bundle_id: str) -> Bundle: ...
 
     def bundles(self, case_id: str | None = None) -> list[Bundle]: ...
+
+    # signing in (evidence.access): only digests of secrets are stored
+    def set_password(self, name: str, hashed: str) -> None: ...
+
+    def password_hash(self, name: str) -> str | None: ...
+
+    def add_session(self, session: Session) -> None: ...
+
+    def session(self, digest: str) -> Session | None:
+        """The session, unless it was ended (expiry is the caller's check)."""
+        ...
+
+    def end_session(self, digest: str, at: datetime) -> None: ...
+
+    def add_token(self, token: ApiToken) -> None: ...
+
+    def token(self, token_id: str) -> ApiToken: ...
+
+    def token_by_digest(self, digest: str) -> ApiToken | None: ...
+
+    def tokens(self, person: str | None = None) -> list[ApiToken]: ...
+
+    def revoke_token(self, token_id: str, at: datetime) -> None: ...
+
+    def append_access(self, draft: EventDraft) -> CustodyEvent:
+        """Link an event into the access log's own hash chain."""
+        ...
+
+    def access_events(
+        self, *, since: datetime | None = None, action: str | None = None, actor: str | None = None
+    ) -> list[CustodyEvent]: ...

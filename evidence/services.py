@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 
 from blake3 import blake3
 
@@ -166,6 +167,28 @@ class Unreadable:
     stored: StoredObject | None  # bytes that did reach the store before the change was seen
 
 
+def store_stream(
+    store: ObjectStore,
+    namespace: str,
+    planned: PlannedFile,
+    handle: BinaryIO,
+    on_bytes: Callable[[int], None] | None = None,
+) -> Stored:
+    """Stream ``handle``'s bytes once through the digests into the store."""
+    declared = planned.metadata.declared
+    reader = HashingReader(
+        handle,
+        [declared.algorithm] if declared else [],
+        on_read=on_bytes,
+        threaded=planned.source.size > CHUNK,
+    )
+    try:
+        stored = store.put(namespace, reader, planned.source.size)
+    finally:
+        reader.close()
+    return Stored(planned, stored, reader.digests(), sniff(reader.head))
+
+
 def store_file(
     store: ObjectStore,
     namespace: str,
@@ -173,24 +196,14 @@ def store_file(
     on_bytes: Callable[[int], None] | None = None,
 ) -> Stored | Unreadable:
     """Stream one file once through the digests into the store."""
-    declared = planned.metadata.declared
-    stored: StoredObject | None = None
+    stored: Stored | None = None
     try:
-        with open_once(planned.source) as handle:
-            reader = HashingReader(
-                handle,
-                [declared.algorithm] if declared else [],
-                on_read=on_bytes,
-                threaded=planned.source.size > CHUNK,
-            )
-            try:
-                stored = store.put(namespace, reader, planned.source.size)
-            finally:
-                reader.close()
-            digests = reader.digests()
+        with open_once(planned.source) as handle:  # checks the file did not change on exit
+            stored = store_stream(store, namespace, planned, handle, on_bytes)
     except SourceChanged as exc:
-        return Unreadable(planned, str(exc), stored)
-    return Stored(planned, stored, digests, sniff(reader.head))
+        return Unreadable(planned, str(exc), stored.stored if stored else None)
+    assert stored is not None
+    return stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,6 +388,37 @@ def ingest_batch(
     if pending:
         flush()
     return outcomes
+
+
+def ingest_upload(
+    store: ObjectStore,
+    catalog: Catalog,
+    *,
+    case_id: str,
+    actor: str,
+    name: str,
+    length: int,
+    body: BinaryIO,
+    metadata: ExhibitMetadata,
+) -> Outcome:
+    """Ingest one file that arrives as a stream (an upload over HTTP) into the
+    actor's team: the same checks, one-pass hashing, store → verify → commit
+    and custody events as ``jitev ingest``, as a run of one file. ``body``
+    must give exactly ``length`` bytes, or it raises and nothing is
+    recorded."""
+    person = catalog.person(actor)
+    case = catalog.case(case_id)
+    policy.decide(person, Right.INGEST, case=case, team=person.team).require()
+    source = SourceFile.uploaded(name, length)
+    if metadata.title is None:
+        metadata = replace(metadata, title=source.relative)
+    planned = PlannedFile(source, metadata)
+    plan = IngestPlan(case, person.team, actor, [planned], [], uuid.uuid4().hex)
+    stored = store_stream(store, person.team, planned, body)
+    run = catalog.start_run(case_id, person.team, actor, plan.fingerprint)
+    [outcome] = commit(catalog, plan, run, [stored])
+    catalog.finish_run(run.id)
+    return outcome
 
 
 # -- reading and verifying -------------------------------------------------------

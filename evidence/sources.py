@@ -34,6 +34,19 @@ class SourceFile:
     device: int
 
     @classmethod
+    def uploaded(cls, name: str, size: int) -> SourceFile:
+        """A file that arrives as a stream (an upload), not from this machine's
+        disk: it keeps its plain file name and has no path, inode or mtime."""
+        base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+        if not base or base in {".", ".."} or len(base) > 255 or not base.isprintable():
+            raise InputError(
+                f"upload name {name!r} is not a usable file name: send the file's own name"
+            )
+        if size < 0:
+            raise InputError(f"upload {base}: the size {size} is not valid")
+        return cls("", base, size, 0, 0, 0)
+
+    @classmethod
     def from_stat(cls, path: Path, relative: str, st: os.stat_result) -> SourceFile:
         return cls(str(path), relative, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from types import TracebackType
 from typing import Self
 
@@ -22,13 +23,14 @@ from sqlalchemy import Connection, Engine, exists, func, insert, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 
+from evidence.access import ApiToken, Session
 from evidence.errors import InputError, NotFound
 from evidence.ledger import link
 from evidence.models import Bundle, Case, CustodyEvent, Exhibit, Holding, Person, Transfer
 from evidence.ports import Clock, EventDraft, IngestRun
 from evidence.receipts import fingerprint
+from storage.sql import access, handoffs, records
 from storage.sql import engine as db
-from storage.sql import handoffs, records
 from storage.sql import migrate as alembic_migrate
 from storage.sql.tables import (
     bundles,
@@ -424,3 +426,55 @@ class SqlCatalog:
             if case_id is not None:
                 self._load_case(conn, case_id)
             return [records.bundle_from_row(r) for r in conn.execute(query)]
+
+    # -- signing in (evidence.access) ----------------------------------------------
+
+    def set_password(self, name: str, hashed: str) -> None:
+        with self._write() as conn:
+            access.set_password(conn, name, hashed, self._clock.now())
+
+    def password_hash(self, name: str) -> str | None:
+        with self._read() as conn:
+            return access.password_hash(conn, name)
+
+    def add_session(self, session: Session) -> None:
+        with self._write() as conn:
+            access.add_session(conn, session)
+
+    def session(self, digest: str) -> Session | None:
+        with self._read() as conn:
+            return access.session(conn, digest)
+
+    def end_session(self, digest: str, at: datetime) -> None:
+        with self._write() as conn:
+            access.end_session(conn, digest, at)
+
+    def add_token(self, token: ApiToken) -> None:
+        with self._write() as conn:
+            access.add_token(conn, token)
+
+    def token(self, token_id: str) -> ApiToken:
+        with self._read() as conn:
+            return access.token(conn, token_id)
+
+    def token_by_digest(self, digest: str) -> ApiToken | None:
+        with self._read() as conn:
+            return access.token_by_digest(conn, digest)
+
+    def tokens(self, person: str | None = None) -> list[ApiToken]:
+        with self._read() as conn:
+            return access.tokens(conn, person)
+
+    def revoke_token(self, token_id: str, at: datetime) -> None:
+        with self._write() as conn:
+            access.revoke_token(conn, token_id, at)
+
+    def append_access(self, draft: EventDraft) -> CustodyEvent:
+        with self._write() as conn:
+            return access.append(conn, draft, self._clock.now(), self._postgres)
+
+    def access_events(
+        self, *, since: datetime | None = None, action: str | None = None, actor: str | None = None
+    ) -> list[CustodyEvent]:
+        with self._read() as conn:
+            return access.events(conn, since, action, actor)

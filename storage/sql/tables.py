@@ -297,3 +297,55 @@ bundles = Table(
     Column("sensitive_key", Text, nullable=True),
     UniqueConstraint("case_id", "team", "number"),
 )
+
+
+# -- signing in: passwords, sessions, API tokens, the access log (revision 0004) ----
+
+# argon2id hashes (storage.passwords); never a password in clear.
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("person", Text, ForeignKey("people.name"), primary_key=True),
+    Column("password_hash", Text, nullable=False),
+    Column("set_at", UtcDateTime, nullable=False),
+)
+
+# Only the SHA-256 of a session's cookie secret is kept.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("digest", Text, primary_key=True),
+    Column("person", Text, ForeignKey("people.name"), nullable=False),
+    Column("csrf", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("ended_at", UtcDateTime, nullable=True),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("person", Text, ForeignKey("people.name"), nullable=False),
+    Column("label", Text, nullable=False),
+    Column("digest", Text, nullable=False, unique=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime, nullable=True),
+)
+
+# The access log: one hash chain (evidence.access.ACCESS_LOG), same encoding
+# as custody_events.
+access_events = Table(
+    "access_events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("action", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("team", Text, nullable=False),
+    Column("at", Text, nullable=False),
+    Column("details", Text, nullable=False),
+    Column("prev_hash", Text, nullable=False),
+    Column("hash", Text, nullable=False),
+    CheckConstraint("seq >= 1", name="seq"),
+    Index(None, "action", "seq"),
+)

@@ -129,6 +129,7 @@ SIDES = (OWN, OTHER)
 #   open_case      the case. own: the person is of FR, one of its teams;
 #                  other: of DE, a team the case does not include.
 #   manage_people  no context (it concerns no case). own: of FR; other: of ME.
+#   read_access_log  no context, like manage_people.
 #
 # Written out cell by cell on purpose (not derived from policy.ROLE_RIGHTS): a change of
 # the policy must show up here.
@@ -162,6 +163,8 @@ EXPECTED: dict[tuple[Role, str, Right], bool] = {
     (Role.INVESTIGATOR, OTHER, Right.OPEN_CASE): False,
     (Role.INVESTIGATOR, OWN, Right.MANAGE_PEOPLE): False,
     (Role.INVESTIGATOR, OTHER, Right.MANAGE_PEOPLE): False,
+    (Role.INVESTIGATOR, OWN, Right.READ_ACCESS_LOG): False,
+    (Role.INVESTIGATOR, OTHER, Right.READ_ACCESS_LOG): False,
     # -- lead
     (Role.LEAD, OWN, Right.VIEW): True,
     (Role.LEAD, OTHER, Right.VIEW): False,
@@ -191,6 +194,8 @@ EXPECTED: dict[tuple[Role, str, Right], bool] = {
     (Role.LEAD, OTHER, Right.OPEN_CASE): False,
     (Role.LEAD, OWN, Right.MANAGE_PEOPLE): False,
     (Role.LEAD, OTHER, Right.MANAGE_PEOPLE): False,
+    (Role.LEAD, OWN, Right.READ_ACCESS_LOG): False,
+    (Role.LEAD, OTHER, Right.READ_ACCESS_LOG): False,
     # -- prosecutor
     (Role.PROSECUTOR, OWN, Right.VIEW): True,
     (Role.PROSECUTOR, OTHER, Right.VIEW): False,
@@ -220,6 +225,8 @@ EXPECTED: dict[tuple[Role, str, Right], bool] = {
     (Role.PROSECUTOR, OTHER, Right.OPEN_CASE): False,
     (Role.PROSECUTOR, OWN, Right.MANAGE_PEOPLE): False,
     (Role.PROSECUTOR, OTHER, Right.MANAGE_PEOPLE): False,
+    (Role.PROSECUTOR, OWN, Right.READ_ACCESS_LOG): False,
+    (Role.PROSECUTOR, OTHER, Right.READ_ACCESS_LOG): False,
     # -- auditor
     (Role.AUDITOR, OWN, Right.VIEW): True,
     (Role.AUDITOR, OTHER, Right.VIEW): True,
@@ -249,6 +256,8 @@ EXPECTED: dict[tuple[Role, str, Right], bool] = {
     (Role.AUDITOR, OTHER, Right.OPEN_CASE): False,
     (Role.AUDITOR, OWN, Right.MANAGE_PEOPLE): False,
     (Role.AUDITOR, OTHER, Right.MANAGE_PEOPLE): False,
+    (Role.AUDITOR, OWN, Right.READ_ACCESS_LOG): True,
+    (Role.AUDITOR, OTHER, Right.READ_ACCESS_LOG): True,
     # -- admin
     (Role.ADMIN, OWN, Right.VIEW): False,
     (Role.ADMIN, OTHER, Right.VIEW): False,
@@ -278,6 +287,8 @@ EXPECTED: dict[tuple[Role, str, Right], bool] = {
     (Role.ADMIN, OTHER, Right.OPEN_CASE): True,
     (Role.ADMIN, OWN, Right.MANAGE_PEOPLE): True,
     (Role.ADMIN, OTHER, Right.MANAGE_PEOPLE): True,
+    (Role.ADMIN, OWN, Right.READ_ACCESS_LOG): True,
+    (Role.ADMIN, OTHER, Right.READ_ACCESS_LOG): True,
 }
 
 CELLS = list(itertools.product(Role, SIDES, Right))
@@ -315,7 +326,7 @@ def scenario(role: Role, side: str, right: Right) -> tuple[Person, dict[str, Any
     elif right is Right.OPEN_CASE:
         return person(role, "FR" if own else OUTSIDER), {"case": CASE}
     else:
-        assert right is Right.MANAGE_PEOPLE
+        assert right in (Right.MANAGE_PEOPLE, Right.READ_ACCESS_LOG)
         return person(role, "FR" if own else "ME"), {}
     matrix_transfer = transfer(required=(Requirement(Capacity.JIT_LEAD, "FR"),))
     return person(role, team), {"case": CASE, "transfer": matrix_transfer}
@@ -371,12 +382,16 @@ def test_a_missing_role_right_names_the_roles_that_carry_it() -> None:
     assert "the right 'manage_people' belongs to the role admin" in verdict.reason
 
 
-def test_every_right_but_manage_people_needs_a_case() -> None:
+def test_every_right_but_people_and_access_log_needs_a_case() -> None:
+    caseless = {
+        Role.ADMIN: {Right.MANAGE_PEOPLE, Right.READ_ACCESS_LOG},
+        Role.AUDITOR: {Right.READ_ACCESS_LOG},
+    }
     for role in Role:
         for right in Right:
             who = person(role, "FR")
             verdict = policy.decide(who, right)
-            assert verdict.allowed is (right is Right.MANAGE_PEOPLE and role is Role.ADMIN)
+            assert verdict.allowed is (right in caseless.get(role, set()))
     verdict = policy.decide(person(Role.LEAD, "FR"), Right.AUDIT)
     assert "no case was named" in verdict.reason
 
@@ -462,20 +477,23 @@ def outsider_context(right: Right) -> dict[str, Any]:
         from_team = "BG" if right is Right.RECEIVE else OUTSIDER
         t = transfer(from_team=from_team, to_team=to_team, required=required)
         return {"case": CASE, "transfer": t}
-    if right is Right.MANAGE_PEOPLE:
+    if right in (Right.MANAGE_PEOPLE, Right.READ_ACCESS_LOG):
         return {}
     return {"case": CASE}
 
 
 @pytest.mark.parametrize("role", list(Role), ids=str)
-def test_a_team_outside_the_case_is_denied_everything_but_managing_people(role: Role) -> None:
+def test_a_team_outside_the_case_is_denied_everything_but_caseless_rights(role: Role) -> None:
     """The spec lets an admin open any case (``open_case: an admin, or a lead of
     one of the case's teams``), so an admin of DE opens DANUBE too."""
     who = person(role, OUTSIDER)
     allowed = {
         right for right in Right if policy.decide(who, right, **outsider_context(right)).allowed
     }
-    expected = {Right.MANAGE_PEOPLE, Right.OPEN_CASE} if role is Role.ADMIN else set()
+    expected = {
+        Role.ADMIN: {Right.MANAGE_PEOPLE, Right.OPEN_CASE, Right.READ_ACCESS_LOG},
+        Role.AUDITOR: {Right.READ_ACCESS_LOG},
+    }.get(role, set())
     assert allowed == expected
 
 
@@ -483,7 +501,7 @@ def test_a_person_with_every_role_outside_the_case_is_told_why() -> None:
     who = Person("omni", OUTSIDER, frozenset(Role))
     for right in Right:
         verdict = policy.decide(who, right, **outsider_context(right))
-        if right in (Right.MANAGE_PEOPLE, Right.OPEN_CASE):
+        if right in (Right.MANAGE_PEOPLE, Right.OPEN_CASE, Right.READ_ACCESS_LOG):
             assert verdict.allowed
         else:
             assert not verdict.allowed

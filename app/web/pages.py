@@ -1,0 +1,373 @@
+"""The server-rendered pages. Each page gathers what the services let the
+caller see (every rule is ``evidence.policy``'s, asked through the
+services, or ``policy.carries`` for the page itself) and renders a template.
+Forms post back here with the session's CSRF token; uploads go straight to
+the API from ``static/upload.js``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from app.web import api, security
+from app.web.security import Caller
+from app.web.templating import render
+from evidence import access, disclosure, handoffs, policy
+from evidence.errors import Denied, InputError, JitevError
+from evidence.models import HandlingCode, Purpose, Role, TransferState
+from evidence.policy import Right
+
+router = APIRouter(include_in_schema=False)
+Who = Annotated[Caller, Depends(security.caller)]
+Field = Annotated[str, Form()]
+
+
+def _w(request: Request) -> Any:
+    return security.wiring(request)
+
+
+def _back(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303)
+
+
+def _safe_next(target: str) -> str:
+    """Only a path of this site (never another host) after a login."""
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+# -- signing in -----------------------------------------------------------------------------
+
+
+@router.get("/login")
+def login_page(request: Request, next: str = "/") -> Response:
+    return render(request, "login.html", {"next": _safe_next(next)})
+
+
+@router.post("/login")
+def login(
+    request: Request, name: Field, password: Field, next: Annotated[str, Form()] = "/"
+) -> Response:
+    w = _w(request)
+    try:
+        _person, secret, _session = access.login(
+            w.catalog,
+            request.app.state.hasher,
+            name,
+            password,
+            client=security.client(request),
+            now=w.clock.now(),
+        )
+    except (Denied, InputError) as exc:
+        status = 429 if isinstance(exc, access.TooManyAttempts) else 401
+        context = {"next": _safe_next(next), "error": str(exc), "name": name}
+        return render(request, "login.html", context, status=status)
+    response = _back(_safe_next(next))
+    security.set_session_cookie(request, response, secret)
+    return response
+
+
+@router.post("/logout")
+def logout(who: Who, request: Request) -> Response:
+    w = _w(request)
+    access.logout(w.catalog, who.secret, client=security.client(request), now=w.clock.now())
+    response = _back("/login")
+    security.clear_session_cookie(response)
+    return response
+
+
+HOME = [  # the first page of a role
+    (Role.LEAD, "/handoffs"),
+    (Role.INVESTIGATOR, "/upload"),
+    (Role.PROSECUTOR, "/bundles"),
+    (Role.AUDITOR, "/ledger"),
+    (Role.ADMIN, "/account"),
+]
+
+
+@router.get("/")
+def home(who: Who) -> Response:
+    return _back(next(path for role, path in HOME if who.person.has(role)))
+
+
+# -- exhibits ---------------------------------------------------------------------------------
+
+
+@router.get("/upload")
+def upload_page(who: Who, request: Request) -> Response:
+    policy.carries(who.person, Right.INGEST).require()
+    w = _w(request)
+    cases = [
+        c
+        for c in handoffs.member_cases(w.catalog, who.person, None)
+        if policy.decide(who.person, Right.INGEST, case=c, team=who.person.team).allowed
+    ]
+    limit = w.settings.web.max_upload_mib * 1024 * 1024
+    context = {"cases": cases, "codes": list(HandlingCode), "max_upload": limit}
+    return render(request, "upload.html", context)
+
+
+@router.get("/exhibits")
+def exhibits_page(
+    who: Who,
+    request: Request,
+    case: str = "",
+    team: str = "",
+    status: str = "",
+    handling: str = "",
+) -> Response:
+    policy.carries(who.person, Right.VIEW).require()
+    w = _w(request)
+    found = handoffs.visible_exhibits(w.catalog, who.person, case or None, team or None)
+    chosen = api.exhibit_filter(found, status or None, handling or None)
+    cases = handoffs.member_cases(w.catalog, who.person, None)
+    context = {
+        "exhibits": chosen,
+        "cases": cases,
+        "teams": sorted({t.code for c in cases for t in c.teams}),
+        "codes": list(HandlingCode),
+        "filters": {"case": case, "team": team, "status": status, "handling": handling},
+    }
+    return render(request, "exhibits.html", context)
+
+
+@router.get("/exhibits/{reference}")
+def exhibit_page(reference: str, who: Who, request: Request) -> Response:
+    w = _w(request)
+    exhibit, events = handoffs.continuity(w.catalog, who.person, reference)
+    case = w.catalog.case(exhibit.case_id)
+    holders = [h.team for h in w.catalog.holdings(case.id).get(reference, [])]
+
+    def may(right: Right, **extra: Any) -> bool:
+        return policy.decide(
+            who.person, right, case=case, exhibit=exhibit, holders=holders, **extra
+        ).allowed
+
+    context = {
+        "exhibit": exhibit,
+        "case": case,
+        "events": events,
+        "holders": holders,
+        "may_download": may(Right.DOWNLOAD),
+        "preview": exhibit.media_type in api.PREVIEWABLE and may(Right.DOWNLOAD),
+        "may_request": may(Right.REQUEST),
+        "other_teams": [t.code for t in case.teams if t.code != who.person.team],
+        "purposes": list(Purpose),
+    }
+    return render(request, "exhibit.html", context)
+
+
+# -- hand-offs --------------------------------------------------------------------------------
+
+
+@router.get("/handoffs")
+def handoffs_page(who: Who, request: Request) -> Response:
+    policy.carries(who.person, Right.VIEW).require()
+    w = _w(request)
+    visible = handoffs.visible_transfers(w.catalog, who.person, None)
+    cases = {c.id: c for c in handoffs.member_cases(w.catalog, who.person, None)}
+    queue = [
+        (t, policy.capacities(who.person, cases[t.case_id], t))
+        for t in visible
+        if t.state is TransferState.REQUESTED and policy.capacities(who.person, cases[t.case_id], t)
+    ]
+    by_ref = {
+        ex.reference: ex for t, _ in queue for ex in [w.catalog.exhibit(i.reference) for i in t.items]
+    }
+    context = {
+        "queue": queue,
+        "history": visible,
+        "exhibits": by_ref,
+        "receivable": [
+            t.id
+            for t in visible
+            if t.state is TransferState.DISPATCHED and t.to_team == who.person.team
+        ],
+    }
+    return render(request, "handoffs.html", context)
+
+
+@router.post("/handoffs")
+async def request_handoff(who: Who, request: Request) -> Response:
+    form = await request.form()
+    w = _w(request)
+    body = api.NewTransfer(
+        case=str(form.get("case", "")),
+        exhibits=[str(r) for r in form.getlist("exhibits")],
+        to_team=str(form.get("to_team", "")),
+        purpose=str(form.get("purpose", "jit")),
+        legal_basis=str(form.get("legal_basis", "")),
+        note=str(form.get("note", "")),
+    )
+    handoffs.request_transfer(
+        w.catalog,
+        who.person,
+        case_id=body.case,
+        references=body.exhibits,
+        to_team=body.to_team,
+        purpose=Purpose(body.purpose),
+        legal_basis=body.legal_basis,
+        note=body.note,
+    )
+    return _back("/handoffs")
+
+
+@router.post("/handoffs/{transfer_id}/{step}")
+def handoff_step(
+    transfer_id: str,
+    step: str,
+    who: Who,
+    request: Request,
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    w = _w(request)
+    if step == "approve":
+        t = handoffs.decide(w.catalog, who.person, transfer_id, approve=True, reason=reason)
+        if t.state is TransferState.APPROVED:
+            api.start_dispatch(request, who, t)
+    elif step == "reject":
+        handoffs.decide(w.catalog, who.person, transfer_id, approve=False, reason=reason)
+    elif step == "cancel":
+        handoffs.cancel(w.catalog, who.person, transfer_id, reason)
+    elif step == "dispatch":
+        api.start_dispatch(request, who, handoffs.check_dispatch(w.catalog, who.person, transfer_id))
+    elif step == "receive":
+        t = handoffs.checked_transfer(w.catalog, who.person, transfer_id)
+        signer = w.keys.signer(t.to_team)
+        handoffs.receive(w.store, w.catalog, signer, w.clock, who.person, transfer_id)
+    else:
+        raise InputError(f"no step {step!r}: approve, reject, cancel, dispatch or receive")
+    return _back("/handoffs")
+
+
+# -- disclosure bundles ------------------------------------------------------------------------
+
+
+def _bundles_context(who: Caller, w: Any, jobs: Any) -> dict[str, Any]:
+    cases = handoffs.member_cases(w.catalog, who.person, None)
+    held: dict[str, list[Any]] = {}
+    for case in cases:
+        holdings = w.catalog.holdings(case.id)
+        held[case.id] = [
+            ex
+            for ex in w.catalog.exhibits(case.id)
+            if who.person.team in {h.team for h in holdings.get(ex.reference, [])}
+        ]
+    return {
+        "bundles": disclosure.visible_bundles(w.catalog, who.person, None),
+        "held": held,
+        "jobs": [j for j in jobs.of(who.person.name) if j.kind == "bundle"],
+    }
+
+
+@router.get("/bundles")
+def bundles_page(who: Who, request: Request) -> Response:
+    policy.carries(who.person, Right.DISCLOSE).require()
+    w = _w(request)
+    return render(request, "bundles.html", _bundles_context(who, w, request.app.state.jobs))
+
+
+@router.post("/bundles")
+async def create_bundle(who: Who, request: Request) -> Response:
+    from flows.bundle import build_bundle
+
+    form = await request.form()
+    w = _w(request)
+    case_id = str(form.get("case", ""))
+    chosen = [str(r) for r in form.getlist("exhibits")]
+    try:
+        if not chosen:
+            raise InputError("tick the exhibits to disclose")
+        disclosure.plan_bundle(w.catalog, who.person, case_id, chosen)
+    except JitevError as exc:  # e.g. a missing consent: explained on the page
+        context = {**_bundles_context(who, w, request.app.state.jobs), "refusal": str(exc)}
+        return render(request, "bundles.html", context, status=403 if isinstance(exc, Denied) else 400)
+    job = request.app.state.jobs.start(
+        "bundle", who.person.name, case_id, w.clock.now(), build_bundle,
+        case_id=case_id, actor=who.person.name, exhibits=chosen,
+    )
+    return _back(f"/jobs/{job.id}")
+
+
+@router.get("/jobs/{job_id}")
+def job_page(job_id: str, who: Who, request: Request) -> Response:
+    job = request.app.state.jobs.get(job_id, who.person.name)
+    return render(request, "job.html", {"job": job})
+
+
+@router.get("/bundles/{bundle_id}")
+def bundle_page(bundle_id: str, who: Who, request: Request) -> Response:
+    w = _w(request)
+    bundle = disclosure.checked_bundle(w.catalog, who.person, bundle_id)
+    content = policy.can_see_bundle(who.person, w.catalog.case(bundle.case_id), bundle, content=True)
+    report = request.app.state.reports.get(w, bundle) if content.allowed else None
+    return render(request, "bundle.html", {"bundle": bundle, "report": report})
+
+
+# -- audit ------------------------------------------------------------------------------------
+
+
+@router.get("/ledger")
+def ledger_page(
+    who: Who,
+    request: Request,
+    case: str = "",
+    action: str = "",
+    actor: str = "",
+    exhibit: str = "",
+    text: str = "",
+) -> Response:
+    policy.carries(who.person, Right.AUDIT).require()
+    w = _w(request)
+    auditable = [
+        c
+        for c in handoffs.member_cases(w.catalog, who.person, None)
+        if policy.decide(who.person, Right.AUDIT, case=c).allowed
+    ]
+    checks = [(c, handoffs.audit_case(w.catalog, who.person, c.id)) for c in auditable]
+    events = None
+    if case:
+        events = handoffs.search_events(
+            w.catalog,
+            who.person,
+            case,
+            exhibit=exhibit or None,
+            action=action or None,
+            actor=actor or None,
+            text=text or None,
+        )[-500:]
+    log = None
+    if policy.carries(who.person, Right.READ_ACCESS_LOG).allowed:
+        log = access.read_log(w.catalog, who.person)
+    context = {
+        "checks": checks,
+        "events": events,
+        "log": (log[0], log[1][-100:]) if log else None,
+        "filters": {"case": case, "action": action, "actor": actor, "exhibit": exhibit, "text": text},
+    }
+    return render(request, "ledger.html", context)
+
+
+# -- account ------------------------------------------------------------------------------------
+
+
+@router.get("/account")
+def account_page(who: Who, request: Request) -> Response:
+    tokens = _w(request).catalog.tokens(who.person.name)
+    return render(request, "account.html", {"tokens": tokens})
+
+
+@router.post("/account/tokens")
+def create_token(who: Who, request: Request, label: Field) -> Response:
+    w = _w(request)
+    _token, secret = access.issue_token(w.catalog, who.person, label, w.clock.now())
+    tokens = w.catalog.tokens(who.person.name)
+    return render(request, "account.html", {"tokens": tokens, "secret": secret}, status=201)
+
+
+@router.post("/account/tokens/{token_id}/revoke")
+def revoke_token(token_id: str, who: Who, request: Request) -> Response:
+    w = _w(request)
+    access.revoke_token(w.catalog, who.person, token_id, w.clock.now())
+    return _back("/account")

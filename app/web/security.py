@@ -1,0 +1,108 @@
+"""Who is calling, and may they post this form: the web layer's side of
+``evidence.access``.
+
+- A browser carries a session cookie (``jitev_session``: HttpOnly,
+  SameSite=Strict, Secure over HTTPS). Every state-changing request it makes
+  must also carry the session's CSRF token, in the ``X-CSRF-Token`` header
+  (scripts) or the ``csrf`` form field (forms).
+- A machine client sends ``Authorization: Bearer jitev_...`` (an API token);
+  it has no cookie, so no CSRF token is needed.
+
+What a caller may do is decided by ``evidence.policy`` inside the services,
+never here.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request, Response
+
+from evidence import access
+from evidence.access import NotSignedIn, Session
+from evidence.errors import Denied
+from evidence.models import Person
+
+COOKIE = "jitev_session"
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    person: Person
+    session: Session | None  # None: an API token
+    secret: str  # the cookie's or the token's secret
+
+    @property
+    def csrf(self) -> str:
+        return self.session.csrf if self.session else ""
+
+
+def wiring(request: Request) -> Any:
+    return request.app.state.wiring
+
+
+def client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _identify(request: Request) -> Caller:
+    w = wiring(request)
+    header = request.headers.get("authorization", "")
+    if header:
+        scheme, _, secret = header.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise NotSignedIn("send the API token as 'Authorization: Bearer jitev_...'")
+        return Caller(access.token_person(w.catalog, secret.strip()), None, secret.strip())
+    secret = request.cookies.get(COOKIE)
+    if not secret:
+        raise NotSignedIn("log in first")
+    person, session = access.session_of(w.catalog, secret, w.clock.now())
+    return Caller(person, session, secret)
+
+
+async def caller(request: Request) -> Caller:
+    """The signed-in caller; for a state-changing request from a browser
+    session, only with the session's CSRF token."""
+    found = _identify(request)
+    if found.session is not None and request.method in UNSAFE:
+        sent = request.headers.get("x-csrf-token")
+        if sent is None and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")
+        ):
+            sent = str((await request.form()).get("csrf", ""))
+        if not sent or not hmac.compare_digest(sent, found.session.csrf):
+            raise Denied(
+                "the form's security token is missing or stale (CSRF check): reload the page "
+                "and submit it again"
+            )
+    return found
+
+
+def optional_caller(request: Request) -> Caller | None:
+    try:
+        return _identify(request)
+    except NotSignedIn:
+        return None
+
+
+def set_session_cookie(request: Request, response: Response, secret: str) -> None:
+    secure = wiring(request).settings.web.secure_cookies
+    if secure is None:
+        forwarded = request.headers.get("x-forwarded-proto", "")
+        secure = request.url.scheme == "https" or forwarded == "https"
+    response.set_cookie(
+        COOKIE,
+        secret,
+        max_age=int(access.SESSION_LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="strict",
+        secure=secure,
+        path="/",
+    )
+
+
+def clear_session_cookie(response: Response) -> None:
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")

@@ -1,0 +1,51 @@
+"""Jinja2 templates of the pages, with what every page needs: the caller
+(for the navigation and the CSRF token of forms)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from app.web import security
+from evidence import policy
+from evidence.models import Person
+from evidence.policy import Right
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+# The navigation: a page shows only where the person's roles carry its right.
+NAV = [
+    ("/upload", "Upload", Right.INGEST),
+    ("/exhibits", "Exhibits", Right.VIEW),
+    ("/handoffs", "Hand-offs", Right.VIEW),
+    ("/bundles", "Bundles", Right.DISCLOSE),
+    ("/ledger", "Ledger", Right.AUDIT),
+]
+
+
+def navigation(person: Person) -> list[tuple[str, str]]:
+    links = [(path, label) for path, label, right in NAV if policy.carries(person, right).allowed]
+    return [*links, ("/account", "Account")]
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    who = security.optional_caller(request)
+    base = {
+        "person": who.person if who else None,
+        "csrf": who.csrf if who else "",
+        "nav": navigation(who.person) if who else [],
+    }
+    return templates.TemplateResponse(
+        request, name, {**base, **(context or {})}, status_code=status, headers=headers
+    )
