@@ -1,6 +1,7 @@
 """Shared fixtures. The test servers (Ceph RGW, PostgreSQL) are started by
 ``make test`` (scripts/test-servers.sh); fixtures for them live in
-tests/fixtures_s3.py and tests/fixtures_sql.py. Outside ``make test`` a test
+tests/fixtures_s3.py and tests/fixtures_sql.py; Prefect's test harness and a
+served JIT for the web tests in tests/fixtures_web.py. Outside ``make test`` a test
 that needs a missing server is skipped with the reason; under ``make test``
 (JITEV_TEST_REQUIRE_SERVERS=1) it fails instead, so CI never passes by skipping.
 """
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures_s3", "tests.fixtures_sql"]
+pytest_plugins = ["tests.fixtures_s3", "tests.fixtures_sql", "tests.fixtures_web"]
 
 
 def need_server(reason: str) -> None:

@@ -1,5 +1,5 @@
-"""Flow tests run the real Prefect engine under one session-scoped test
-harness (a temporary local API server, ~10 s per session)."""
+"""Flow tests run the real Prefect engine under the session-scoped test
+harness (``prefect_harness`` in tests/fixtures_web.py)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,6 @@ import pytest
 from config import wiring
 from evidence import services
 from tests.fixtures_sql import register_people, sample_case
-
-
-@pytest.fixture(scope="session")
-def prefect_harness() -> Iterator[None]:
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 @pytest.fixture

@@ -1,0 +1,106 @@
+"""Fixtures of the web tests: Prefect's test harness (one per session), a
+JIT set up the way an operator does it (``jitev setup`` of the example file,
+then ``jitev people passwd``-style passwords for everyone), the FastAPI app
+on it, served by uvicorn on a free loopback port: the API tests talk to it
+with httpx over real HTTP, the browser tests with Chromium.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from app.web import create_app
+from config import wiring
+from evidence import access
+from storage.passwords import Argon2Hasher
+from tests.integration.cli_helpers import JIT_FILE, environment, jitev
+
+PASSWORD = "correct horse battery staple"  # every person's password in the web tests
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """The real Prefect engine on a temporary local API server (~10 s a session)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def jit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[wiring.Wiring]:
+    """Case DANUBE (teams BG, ME, FR; FR leads) with the people of
+    config/jit.example.toml, set up by ``jitev setup`` in a fresh home on
+    SQLite and the local store, and a password for every person."""
+    home = tmp_path / "home"
+    jitev(environment(home, tmp_path / "prefect"), "setup", JIT_FILE)
+    monkeypatch.setenv("JITEV_HOME", str(home))
+    monkeypatch.delenv("JITEV_DB_URL", raising=False)
+    wiring.current.cache_clear()
+    w = wiring.current()
+    hasher = Argon2Hasher()
+    for person in w.catalog.people():
+        access.set_password(w.catalog, hasher, None, person.name, PASSWORD)
+    yield w
+    w.catalog.close()  # type: ignore[attr-defined]
+    wiring.current.cache_clear()
+
+
+@pytest.fixture
+def web(jit: wiring.Wiring, prefect_harness: None) -> FastAPI:
+    return create_app(jit)
+
+
+def log_in(client: httpx.Client, name: str, password: str = PASSWORD) -> str:
+    """Log ``client`` in as ``name`` (session cookie); returns the CSRF token."""
+    answer = client.post("/api/v1/session", json={"name": name, "password": password})
+    assert answer.status_code == 200, answer.text
+    csrf: str = answer.json()["csrf"]
+    return csrf
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str
+    app: FastAPI
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def served(web: FastAPI) -> Iterator[Served]:
+    """The app served by uvicorn on 127.0.0.1 (a free port), in a thread."""
+    import uvicorn
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(web, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    yield Served(f"http://127.0.0.1:{port}", web)
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+@pytest.fixture
+def client(served: Served) -> Iterator[httpx.Client]:
+    """An httpx client of the served app (not logged in)."""
+    with httpx.Client(base_url=served.url, timeout=120) as c:
+        yield c
