@@ -202,6 +202,35 @@ def run(console: Console) -> None:
     console.rule("Ledger verification by the auditor")
     cli.ledger_verify(case=CASE, acting="Aud. Keller")
     disclose(console)
+    web_passwords(console)
+
+
+# The demo's web password for everyone. A demo convenience only: a real JIT
+# sets each person's own with `jitev people passwd`.
+DEMO_PASSWORD = "danube-demo-2026"
+
+
+def web_passwords(console: Console) -> None:
+    """Give every demo person the demo password, and say how to open the web UI."""
+    from evidence import access
+    from storage.passwords import Argon2Hasher
+
+    w = cli._wiring()
+    hasher = Argon2Hasher()
+    for person in w.catalog.people():
+        if w.catalog.password_hash(person.name) is None:
+            access.set_password(w.catalog, hasher, None, person.name, DEMO_PASSWORD)
+    console.rule("The web interface")
+    console.print(
+        f"Start it on the demo data:  JITEV_HOME={w.settings.home} .venv/bin/jitev serve\n"
+        f"Then open http://{w.settings.web.host}:{w.settings.web.port}/ and log in with the "
+        f"demo password [bold]{DEMO_PASSWORD}[/] as one of:\n"
+        "  Insp. Petrova (BG investigator: upload, exhibits, hand-off requests)\n"
+        "  Cdt. Laurent  (FR lead, the JIT lead: the hand-off queue)\n"
+        "  Pr. Dubois    (FR prosecutor: disclosure bundles)\n"
+        "  Aud. Keller   (FR auditor: ledger verification, event search, access log)\n"
+        "The JSON API is under /api/v1 (schema: /api/v1/openapi.json, docs: /api/v1/docs)."
+    )
 
 
 def disclose(console: Console) -> None:
