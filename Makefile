@@ -1,6 +1,7 @@
 # jitev developer entry points (GNU make).
 #
 #   make demo        the guided demo in ./.jitev/demo
+#   make serve       the web UI and API on the demo data: http://127.0.0.1:8000/
 #   make test        start the test servers, run pytest, stop them (PYTEST_ARGS="-k foo -x")
 #   make bench       the same servers, then bench/ingest.py, dispatch.py, bundle.py (BENCH=bundle: one)
 #   make lint        ruff + mypy
@@ -39,10 +40,10 @@ define with_servers
 	$(RUN)
 endef
 
-.PHONY: help venv demo test bench lint servers-up servers-down
+.PHONY: help venv demo serve test bench lint servers-up servers-down
 
 help:
-	@sed -n '2,8s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '2,9s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 venv: $(STAMP)
 
@@ -56,6 +57,9 @@ $(STAMP): pyproject.toml | $(PY)
 
 demo: $(STAMP)
 	JITEV_HOME=$(CURDIR)/.jitev/demo $(VENV)/bin/jitev demo
+
+serve: $(STAMP)
+	JITEV_HOME=$(CURDIR)/.jitev/demo $(VENV)/bin/jitev serve
 
 test: RUN = $(PY) -m pytest $(PYTEST_ARGS)
 test: $(STAMP)

@@ -152,21 +152,7 @@ def case_list(acting: AsOpt = None, as_json: JsonFlag = False) -> None:
     person = _acting(acting)
     cases = [c for c in _wiring().catalog.cases() if person.team in {t.code for t in c.teams}]
     if as_json:
-        _print_json(
-            [
-                {
-                    "id": c.id,
-                    "title": c.title,
-                    "agreement": c.agreement_ref,
-                    "lead_team": c.lead_team,
-                    "teams": [
-                        {"code": t.code, "member_state": t.member_state, "name": t.name}
-                        for t in c.teams
-                    ],
-                }
-                for c in cases
-            ]
-        )
+        _print_json([c.as_dict() for c in cases])
         return
     for c in cases:
         teams = ", ".join(t.code + (" (lead)" if t.code == c.lead_team else "") for t in c.teams)
@@ -858,10 +844,13 @@ def bundle_download(
     """Download a stored bundle (or its sensitive schedule), verified against
     its recorded digests on the way."""
     w = _wiring()
-    b = disclosure.checked_bundle(w.catalog, _acting(acting), bundle_id, content=True)
+    person = _acting(acting)
+    b = disclosure.checked_bundle(w.catalog, person, bundle_id, content=True)
     name = f"{b.id}-sensitive.csv" if sensitive else f"{b.id}.zip"
     target = Path(out) / name if Path(out).is_dir() else Path(out)
     _write_new(target, lambda write: disclosure.download_bundle(w.store, b, write, sensitive))
+    if not sensitive:
+        disclosure.record_bundle_access(w.catalog, person, b)
     console.print(f"{b.id} → {target}")
 
 

@@ -222,7 +222,8 @@ def web_passwords(console: Console) -> None:
             access.set_password(w.catalog, hasher, None, person.name, DEMO_PASSWORD)
     console.rule("The web interface")
     console.print(
-        f"Start it on the demo data:  JITEV_HOME={w.settings.home} .venv/bin/jitev serve\n"
+        "Start it on the demo data with [bold]make serve[/] "
+        f"(or: JITEV_HOME={w.settings.home} jitev serve)\n"
         f"Then open http://{w.settings.web.host}:{w.settings.web.port}/ and log in with the "
         f"demo password [bold]{DEMO_PASSWORD}[/] as one of:\n"
         "  Insp. Petrova (BG investigator: upload, exhibits, hand-off requests)\n"

@@ -227,7 +227,9 @@ def logout(catalog: Catalog, secret: str, *, client: str, now: datetime) -> None
 # -- API tokens ----------------------------------------------------------------------------
 
 
-def issue_token(catalog: Catalog, person: Person, label: str, now: datetime) -> tuple[ApiToken, str]:
+def issue_token(
+    catalog: Catalog, person: Person, label: str, now: datetime
+) -> tuple[ApiToken, str]:
     """A new API token for ``person``: (its record, the secret, shown once)."""
     label = label.strip()
     if not label or len(label) > 200:
@@ -248,14 +250,23 @@ def revoke_token(catalog: Catalog, person: Person, token_id: str, now: datetime)
     if token.revoked_at is not None:
         raise InputError(f"token {token_id} was already revoked")
     catalog.revoke_token(token_id, now)
-    _log(catalog, AccessAction.TOKEN_REVOKED, token.person, person.team, token=token_id, by=person.name)
+    _log(
+        catalog,
+        AccessAction.TOKEN_REVOKED,
+        token.person,
+        person.team,
+        token=token_id,
+        by=person.name,
+    )
     return catalog.token(token_id)
 
 
 def token_person(catalog: Catalog, secret: str) -> Person:
     token = catalog.token_by_digest(digest(secret)) if secret.startswith(TOKEN_PREFIX) else None
     if token is None or token.revoked_at is not None:
-        raise NotSignedIn("the API token is unknown or revoked: create a new one on the Account page")
+        raise NotSignedIn(
+            "the API token is unknown or revoked: create a new one on the Account page"
+        )
     return catalog.person(token.person)
 
 

@@ -307,3 +307,28 @@ def download_bundle(
             f"the stored copy of {bundle.id} in {store.description} does not match its "
             "recorded BLAKE3: the download was discarded; report it to the auditor"
         )
+
+
+def record_bundle_access(catalog: Catalog, person: Person, bundle: Bundle) -> None:
+    """A person downloaded the bundle ZIP (verified against its digest): an
+    ACCESSED custody event for each exhibit in it, as for an exhibit's own
+    download, naming the bundle. The server's own reads (its verification
+    report) are not a person's access and are not recorded."""
+    with catalog.transaction(bundle.case_id) as tx:
+        for reference in bundle.exhibits:
+            ex = tx.exhibit(reference)
+            tx.append(
+                EventDraft(
+                    Action.ACCESSED,
+                    person.name,
+                    person.team,
+                    reference,
+                    {
+                        "size": ex.size,
+                        "blake3": ex.blake3,
+                        "sha256": ex.sha256,
+                        "bundle": bundle.id,
+                        "store": f"{NAMESPACE}/{bundle.blake3}",
+                    },
+                )
+            )

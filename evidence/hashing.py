@@ -14,11 +14,14 @@ import hashlib
 import queue
 import threading
 from collections.abc import Callable, Iterable
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from blake3 import blake3
 
 from evidence.models import Digests
+
+if TYPE_CHECKING:
+    from evidence.ports import ByteStream
 
 CHUNK = 8 * 1024 * 1024
 HEAD = 8192  # bytes kept for media-type sniffing
@@ -70,7 +73,7 @@ class HashingReader:
 
     def __init__(
         self,
-        raw: BinaryIO,
+        raw: ByteStream,
         declared: Iterable[str] = (),
         *,
         chunk: int = CHUNK,

@@ -66,6 +66,18 @@ class Case:
                 f"case {self.id}: lead team {self.lead_team} is not one of its member teams"
             )
 
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "agreement": self.agreement_ref,
+            "lead_team": self.lead_team,
+            "teams": [
+                {"code": t.code, "member_state": t.member_state, "name": t.name}
+                for t in self.teams
+            ],
+        }
+
     def team(self, code: str) -> Team:
         for t in self.teams:
             if t.code == code:

@@ -55,6 +55,12 @@ class Clock(Protocol):
         ...
 
 
+class ByteStream(Protocol):
+    """Where bytes come from: an open file, or an upload's request body."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
 class DigestSource(Protocol):
     """A readable stream that digests what it hands out (evidence.hashing)."""
 

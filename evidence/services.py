@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import Any
 
 from blake3 import blake3
 
@@ -39,7 +39,7 @@ from evidence.models import (
     exhibit_reference,
 )
 from evidence.policy import Right
-from evidence.ports import Catalog, EventDraft, IngestRun, ObjectStore
+from evidence.ports import ByteStream, Catalog, EventDraft, IngestRun, ObjectStore
 from evidence.sources import SourceFile, discover, open_once
 
 
@@ -171,7 +171,7 @@ def store_stream(
     store: ObjectStore,
     namespace: str,
     planned: PlannedFile,
-    handle: BinaryIO,
+    handle: ByteStream,
     on_bytes: Callable[[int], None] | None = None,
 ) -> Stored:
     """Stream ``handle``'s bytes once through the digests into the store."""
@@ -398,7 +398,7 @@ def ingest_upload(
     actor: str,
     name: str,
     length: int,
-    body: BinaryIO,
+    body: ByteStream,
     metadata: ExhibitMetadata,
 ) -> Outcome:
     """Ingest one file that arrives as a stream (an upload over HTTP) into the

@@ -5,7 +5,9 @@ caller from ``app.web.security``. No rule lives here: every route asks
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import queue
+import threading
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
 import anyio
@@ -18,7 +20,7 @@ from pydantic import BaseModel, Field
 from app.web import security
 from app.web.security import Caller
 from evidence import access, disclosure, handoffs, services
-from evidence.errors import InputError, JitevError
+from evidence.errors import InputError
 from evidence.manifest import from_fields
 from evidence.models import Exhibit, TransferState, parse_purpose
 from evidence.policy import Right
@@ -205,7 +207,9 @@ UPLOAD_BODY = {
 }
 
 
-@router.post("/cases/{case_id}/exhibits", status_code=201, tags=["exhibits"], openapi_extra=UPLOAD_BODY)
+@router.post(
+    "/cases/{case_id}/exhibits", status_code=201, tags=["exhibits"], openapi_extra=UPLOAD_BODY
+)
 async def upload(
     case_id: str,
     who: Who,
@@ -216,7 +220,9 @@ async def upload(
     seized_at: Annotated[str | None, Query(description="ISO 8601 with offset")] = None,
     seized_by: Annotated[str, Query(max_length=200)] = "",
     seized_from: Annotated[str, Query(max_length=200)] = "",
-    declared_hash: Annotated[str | None, Query(description="ALGORITHM:HEX, e.g. sha1:3f78…")] = None,
+    declared_hash: Annotated[
+        str | None, Query(description="ALGORITHM:HEX, e.g. sha1:3f78…")
+    ] = None,
     handling: Annotated[str, Query(pattern="^H[0-3]$")] = "H0",
     handling_note: Annotated[str, Query(max_length=500)] = "",
 ) -> dict[str, Any]:
@@ -301,31 +307,49 @@ def _ascii(name: str) -> str:
     return "".join(c if c.isascii() and c.isprintable() and c not in '"\\;' else "_" for c in name)
 
 
-_END = object()
+class _Stopped(Exception):
+    """The client went away: the producer stops reading the store."""
 
 
 def stream_download(fill: Any, *, media_type: str, headers: dict[str, str]) -> StreamingResponse:
-    """Stream what ``fill(write)`` writes, from a worker thread, through a
-    small bounded queue (memory stays bounded whatever the size). If ``fill``
-    fails halfway (a hash mismatch), the connection is cut short, so the
-    client sees a truncated transfer instead of a complete-looking file."""
-    send, receive = anyio.create_memory_object_stream[Any](8)
+    """Stream what ``fill(write)`` writes, produced on its own thread and
+    handed over through a small bounded queue (memory stays bounded whatever
+    the size). If ``fill`` fails halfway (a hash mismatch) the response is
+    cut short, so the client sees a truncated transfer, never a
+    complete-looking file; if the client goes away, ``fill`` is stopped
+    (and records no ACCESSED event: the bytes were not delivered)."""
+    handover: queue.Queue[Any] = queue.Queue(maxsize=8)
+    stopped = threading.Event()
+    end = object()
+
+    def write(chunk: bytes) -> None:
+        while not stopped.is_set():
+            try:
+                handover.put(bytes(chunk), timeout=0.5)
+                return
+            except queue.Full:
+                continue
+        raise _Stopped
 
     def produce() -> None:
-        with send:
-            try:
-                fill(lambda chunk: anyio.from_thread.run(send.send, bytes(chunk)))
-            except JitevError as exc:
-                anyio.from_thread.run(send.send, exc)
+        try:
+            fill(write)
+        except _Stopped:
+            return
+        except BaseException as exc:  # noqa: BLE001 - handed to the response, which raises it
+            handover.put(exc)
+            return
+        handover.put(end)
 
-    async def body() -> AsyncIterator[bytes]:
-        async with anyio.create_task_group() as group:
-            group.start_soon(anyio.to_thread.run_sync, produce)
-            async with receive:
-                async for item in receive:
-                    if isinstance(item, JitevError):
-                        raise item
-                    yield item
+    def body() -> Iterator[bytes]:
+        threading.Thread(target=produce, daemon=True, name="download").start()
+        try:
+            while (item := handover.get()) is not end:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stopped.set()
 
     return StreamingResponse(body(), media_type=media_type, headers=headers)
 
@@ -335,9 +359,13 @@ def stream_download(fill: Any, *, media_type: str, headers: dict[str, str]) -> S
 
 class NewTransfer(BaseModel):
     case: Annotated[str, Field(max_length=100)]
-    exhibits: Annotated[list[Annotated[str, Field(max_length=100)]], Field(min_length=1, max_length=1000)]
+    exhibits: Annotated[
+        list[Annotated[str, Field(max_length=100)]], Field(min_length=1, max_length=1000)
+    ]
     to_team: Annotated[str, Field(max_length=20)]
-    purpose: Annotated[str, Field(pattern="^(jit|other_offence|urgent_public_security|outside_jit)$")] = "jit"
+    purpose: Annotated[
+        str, Field(pattern="^(jit|other_offence|urgent_public_security|outside_jit)$")
+    ] = "jit"
     legal_basis: Text = ""
     note: Text = ""
 
@@ -347,7 +375,10 @@ class Reason(BaseModel):
 
 
 def transfer_view(w: Any, transfer: Any) -> dict[str, Any]:
-    return {**transfer.as_dict(), "receipt_check": handoffs.check_receipt(w.catalog, transfer).as_dict()}
+    return {
+        **transfer.as_dict(),
+        "receipt_check": handoffs.check_receipt(w.catalog, transfer).as_dict(),
+    }
 
 
 @router.get("/transfers", tags=["hand-offs"])
@@ -385,8 +416,13 @@ def start_dispatch(request: Request, who: Caller, transfer: Any) -> dict[str, An
 
     w = _w(request)
     job = request.app.state.jobs.start(
-        "dispatch", who.person.name, transfer.case_id, w.clock.now(), dispatch,
-        transfer_id=transfer.id, actor=who.person.name,
+        "dispatch",
+        who.person.name,
+        transfer.case_id,
+        w.clock.now(),
+        dispatch,
+        transfer_id=transfer.id,
+        actor=who.person.name,
     )
     return job.as_dict()
 
@@ -426,7 +462,9 @@ def receive(transfer_id: str, who: Who, request: Request) -> dict[str, Any]:
     """The receiving team re-reads its copies, then signs its receipt."""
     w = _w(request)
     t = handoffs.checked_transfer(w.catalog, who.person, transfer_id)
-    t = handoffs.receive(w.store, w.catalog, w.keys.signer(t.to_team), w.clock, who.person, transfer_id)
+    t = handoffs.receive(
+        w.store, w.catalog, w.keys.signer(t.to_team), w.clock, who.person, transfer_id
+    )
     return transfer_view(w, t)
 
 
@@ -435,7 +473,9 @@ def receive(transfer_id: str, who: Who, request: Request) -> dict[str, Any]:
 
 class NewBundle(BaseModel):
     case: Annotated[str, Field(max_length=100)]
-    exhibits: Annotated[list[Annotated[str, Field(max_length=100)]] | None, Field(max_length=10000)] = None
+    exhibits: Annotated[
+        list[Annotated[str, Field(max_length=100)]] | None, Field(max_length=10000)
+    ] = None
     all_held: bool = False
 
 
@@ -456,8 +496,14 @@ def create_bundle(body: NewBundle, who: Who, request: Request) -> dict[str, Any]
     chosen = None if body.all_held else body.exhibits
     disclosure.plan_bundle(w.catalog, who.person, body.case, chosen)
     job = request.app.state.jobs.start(
-        "bundle", who.person.name, body.case, w.clock.now(), build_bundle,
-        case_id=body.case, actor=who.person.name, exhibits=chosen,
+        "bundle",
+        who.person.name,
+        body.case,
+        w.clock.now(),
+        build_bundle,
+        case_id=body.case,
+        actor=who.person.name,
+        exhibits=chosen,
     )
     return job.as_dict()
 
@@ -495,10 +541,13 @@ def bundle_content(bundle_id: str, who: Who, request: Request, sensitive: bool =
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if not sensitive:
         headers["Content-Length"] = str(b.size)
+    def fill(write: Any) -> None:
+        disclosure.download_bundle(w.store, b, write, sensitive)
+        if not sensitive:  # the exhibits' bytes went out: ACCESSED, as for each exhibit
+            disclosure.record_bundle_access(w.catalog, who.person, b)
+
     return stream_download(
-        lambda write: disclosure.download_bundle(w.store, b, write, sensitive),
-        media_type="text/csv" if sensitive else "application/zip",
-        headers=headers,
+        fill, media_type="text/csv" if sensitive else "application/zip", headers=headers
     )
 
 
@@ -533,7 +582,13 @@ def case_events(
 ) -> list[dict[str, Any]]:
     """Search a case's custody events (auditors and leads)."""
     found = handoffs.search_events(
-        _w(request).catalog, who.person, case_id, exhibit=exhibit, action=action, actor=actor, text=text
+        _w(request).catalog,
+        who.person,
+        case_id,
+        exhibit=exhibit,
+        action=action,
+        actor=actor,
+        text=text,
     )
     return [e.as_dict() for e in found[-limit:]]
 

@@ -56,7 +56,13 @@ def install(app: FastAPI) -> None:
             return JSONResponse(body, status_code=status, headers=headers)
         if isinstance(exc, NotSignedIn):
             return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-        return render(request, "error.html", {"message": str(exc), "status": status}, status=status, headers=headers)
+        return render(
+            request,
+            "error.html",
+            {"message": str(exc), "status": status},
+            status=status,
+            headers=headers,
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

@@ -144,6 +144,8 @@ def exhibit_page(reference: str, who: Who, request: Request) -> Response:
             who.person, right, case=case, exhibit=exhibit, holders=holders, **extra
         ).allowed
 
+    # the teams the person may hand the exhibit to: the other members not holding it yet
+    receivers = [t.code for t in case.teams if may(Right.REQUEST, team=t.code)]
     context = {
         "exhibit": exhibit,
         "case": case,
@@ -151,8 +153,8 @@ def exhibit_page(reference: str, who: Who, request: Request) -> Response:
         "holders": holders,
         "may_download": may(Right.DOWNLOAD),
         "preview": exhibit.media_type in api.PREVIEWABLE and may(Right.DOWNLOAD),
-        "may_request": may(Right.REQUEST),
-        "other_teams": [t.code for t in case.teams if t.code != who.person.team],
+        "may_request": bool(receivers),
+        "other_teams": receivers,
         "purposes": list(Purpose),
     }
     return render(request, "exhibit.html", context)
@@ -173,7 +175,9 @@ def handoffs_page(who: Who, request: Request) -> Response:
         if t.state is TransferState.REQUESTED and policy.capacities(who.person, cases[t.case_id], t)
     ]
     by_ref = {
-        ex.reference: ex for t, _ in queue for ex in [w.catalog.exhibit(i.reference) for i in t.items]
+        ex.reference: ex
+        for t, _ in queue
+        for ex in [w.catalog.exhibit(i.reference) for i in t.items]
     }
     context = {
         "queue": queue,
@@ -231,7 +235,9 @@ def handoff_step(
     elif step == "cancel":
         handoffs.cancel(w.catalog, who.person, transfer_id, reason)
     elif step == "dispatch":
-        api.start_dispatch(request, who, handoffs.check_dispatch(w.catalog, who.person, transfer_id))
+        api.start_dispatch(
+            request, who, handoffs.check_dispatch(w.catalog, who.person, transfer_id)
+        )
     elif step == "receive":
         t = handoffs.checked_transfer(w.catalog, who.person, transfer_id)
         signer = w.keys.signer(t.to_team)
@@ -282,10 +288,18 @@ async def create_bundle(who: Who, request: Request) -> Response:
         disclosure.plan_bundle(w.catalog, who.person, case_id, chosen)
     except JitevError as exc:  # e.g. a missing consent: explained on the page
         context = {**_bundles_context(who, w, request.app.state.jobs), "refusal": str(exc)}
-        return render(request, "bundles.html", context, status=403 if isinstance(exc, Denied) else 400)
+        return render(
+            request, "bundles.html", context, status=403 if isinstance(exc, Denied) else 400
+        )
     job = request.app.state.jobs.start(
-        "bundle", who.person.name, case_id, w.clock.now(), build_bundle,
-        case_id=case_id, actor=who.person.name, exhibits=chosen,
+        "bundle",
+        who.person.name,
+        case_id,
+        w.clock.now(),
+        build_bundle,
+        case_id=case_id,
+        actor=who.person.name,
+        exhibits=chosen,
     )
     return _back(f"/jobs/{job.id}")
 
@@ -300,7 +314,9 @@ def job_page(job_id: str, who: Who, request: Request) -> Response:
 def bundle_page(bundle_id: str, who: Who, request: Request) -> Response:
     w = _w(request)
     bundle = disclosure.checked_bundle(w.catalog, who.person, bundle_id)
-    content = policy.can_see_bundle(who.person, w.catalog.case(bundle.case_id), bundle, content=True)
+    content = policy.can_see_bundle(
+        who.person, w.catalog.case(bundle.case_id), bundle, content=True
+    )
     report = request.app.state.reports.get(w, bundle) if content.allowed else None
     return render(request, "bundle.html", {"bundle": bundle, "report": report})
 
@@ -344,7 +360,13 @@ def ledger_page(
         "checks": checks,
         "events": events,
         "log": (log[0], log[1][-100:]) if log else None,
-        "filters": {"case": case, "action": action, "actor": actor, "exhibit": exhibit, "text": text},
+        "filters": {
+            "case": case,
+            "action": action,
+            "actor": actor,
+            "exhibit": exhibit,
+            "text": text,
+        },
     }
     return render(request, "ledger.html", context)
 

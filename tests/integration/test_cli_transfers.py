@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from app.demo import DEMO_PASSWORD
+from config.wiring import SystemClock
+from storage.passwords import Argon2Hasher
+from storage.sql.catalog import SqlCatalog
 from tests.integration.cli_helpers import (
     AUDITOR,
     copy_prefect_home,
@@ -144,6 +148,10 @@ def test_demo_tells_the_whole_story_and_runs_again(tmp_path: Path, prefect_templ
     assert "The photo identifies a BG witness" in first.stdout
     assert "ledger intact" in first.stdout
     assert "PASS: the bundle verifies" in first.stdout
+    assert "make serve" in first.stdout and DEMO_PASSWORD in first.stdout
+    with SqlCatalog(f"sqlite:///{tmp_path / 'home' / 'jitev.db'}", SystemClock()) as catalog:
+        hashed = catalog.password_hash("Pr. Dubois")
+        assert hashed is not None and Argon2Hasher().verify(hashed, DEMO_PASSWORD)
     states = [t["state"] for t in jitev_json(env, "transfer", "list", "--as", AUDITOR)]
     assert states == ["received", "rejected", "received"]
     again = jitev(env, "demo")
