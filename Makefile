@@ -3,7 +3,7 @@
 #   make demo        the guided demo in ./.jitev/demo
 #   make serve       the web UI and API on the demo data: http://127.0.0.1:8000/
 #   make test        start the test servers, run pytest, stop them (PYTEST_ARGS="-k foo -x")
-#   make bench       the same servers, then bench/ingest.py, dispatch.py, bundle.py (BENCH=bundle: one)
+#   make bench       the same servers, then bench/ingest.py, dispatch.py, bundle.py, web.py (BENCH=web: one)
 #   make lint        ruff + mypy
 #   make servers-up / servers-down   the test servers by hand (scripts/test-servers.sh)
 #
@@ -25,7 +25,7 @@ JITEV_PG_PORT ?= 5432
 export JITEV_RGW_DIR JITEV_PG_PORT
 TEST_PG_URL := postgresql+psycopg://postgres@127.0.0.1:$(JITEV_PG_PORT)/test
 
-# Install the outside tools the tests run (b3sum, qpdf: scripts/tools.sh), start
+# Install the outside tools the tests run (b3sum, qpdf, chromium: scripts/tools.sh), start
 # the servers, export what the tests read, run $(RUN), and stop the servers on
 # any exit (success, failure, Ctrl-C) keeping the status of $(RUN).
 define with_servers
@@ -67,7 +67,7 @@ test: $(STAMP)
 
 # BENCH: which of bench/*.py to run, in order; BENCH_ARGS go to each of them
 # (--quick --json --skip-s3 --size-gib --repeat --keep are common to all).
-bench: BENCH ?= ingest dispatch bundle
+bench: BENCH ?= ingest dispatch bundle web
 bench: RUN = for b in $(BENCH); do $(PY) bench/$$b.py $(BENCH_ARGS); done
 bench: $(STAMP)
 	@$(with_servers)

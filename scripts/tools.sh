@@ -6,13 +6,14 @@
 #
 #   b3sum   (Debian package b3sum)   b3sum --check on a bundle's checksums.b3
 #   qpdf    (Debian package qpdf)    qpdf --check on a bundle's PDF
+#   chromium (Debian package chromium) the browser tests (tests/browser), driven by Playwright
 #
 # sha256sum comes with coreutils. Needs root or sudo only when something is
 # missing. Progress goes to stderr.
 set -euo pipefail
 
 # command -> Debian package
-declare -A PACKAGES=([b3sum]=b3sum [qpdf]=qpdf)
+declare -A PACKAGES=([b3sum]=b3sum [qpdf]=qpdf [chromium]=chromium)
 
 say() { echo "tools: $*" >&2; }
 die() { say "ERROR: $*"; exit 1; }

@@ -17,6 +17,8 @@ from typing import Any
 
 from evidence.errors import JitevError, NotFound
 
+FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
 
 @dataclass
 class Job:
@@ -32,7 +34,7 @@ class Job:
 
     @property
     def finished(self) -> bool:
-        return self.state in {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+        return self.state in FINAL
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -55,7 +57,7 @@ class Jobs:
         self._lock = threading.Lock()
 
     def start(
-        self, kind: str, person: str, case_id: str, now: datetime, flow: Any, **params: Any
+        self, kind: str, person: str, case_id: str, now: datetime, flow: Any, /, **params: Any
     ) -> Job:
         """Run ``flow(**params)`` in a thread; the job follows its states."""
         job = Job(uuid.uuid4().hex[:12], kind, person, case_id, now)
@@ -64,7 +66,10 @@ class Jobs:
 
         def follow(_flow: Any, flow_run: Any, state: Any) -> None:
             job.flow_run_id = str(flow_run.id)
-            job.state = state.type.value
+            # A final state is set by ``_run`` together with the result or the
+            # error, so a page never shows COMPLETED without the bundle's id.
+            if state.type.value not in FINAL:
+                job.state = state.type.value
 
         followed = flow.with_options(
             on_running=[follow], on_completion=[follow], on_failure=[follow], on_crashed=[follow]

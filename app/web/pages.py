@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
 
 from app.web import api, security
 from app.web.security import Caller
@@ -196,14 +197,18 @@ def handoffs_page(who: Who, request: Request) -> Response:
 async def request_handoff(who: Who, request: Request) -> Response:
     form = await request.form()
     w = _w(request)
-    body = api.NewTransfer(
-        case=str(form.get("case", "")),
-        exhibits=[str(r) for r in form.getlist("exhibits")],
-        to_team=str(form.get("to_team", "")),
-        purpose=str(form.get("purpose", "jit")),
-        legal_basis=str(form.get("legal_basis", "")),
-        note=str(form.get("note", "")),
-    )
+    try:
+        body = api.NewTransfer(
+            case=str(form.get("case", "")),
+            exhibits=[str(r) for r in form.getlist("exhibits")],
+            to_team=str(form.get("to_team", "")),
+            purpose=str(form.get("purpose", "jit")),
+            legal_basis=str(form.get("legal_basis", "")),
+            note=str(form.get("note", "")),
+        )
+    except ValidationError as exc:  # a form left incomplete: say what, never a 500
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InputError(f"the hand-off request is incomplete: {problems}") from None
     handoffs.request_transfer(
         w.catalog,
         who.person,
@@ -226,6 +231,8 @@ def handoff_step(
     reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     w = _w(request)
+    # Who may not see the transfer learns nothing of it, not even its state (403).
+    handoffs.checked_transfer(w.catalog, who.person, transfer_id)
     if step == "approve":
         t = handoffs.decide(w.catalog, who.person, transfer_id, approve=True, reason=reason)
         if t.state is TransferState.APPROVED:
@@ -334,7 +341,9 @@ def ledger_page(
     exhibit: str = "",
     text: str = "",
 ) -> Response:
-    policy.carries(who.person, Right.AUDIT).require()
+    audits = policy.carries(who.person, Right.AUDIT)
+    if not audits.allowed:  # an admin reads the access log here, and nothing else
+        policy.carries(who.person, Right.READ_ACCESS_LOG).require()
     w = _w(request)
     auditable = [
         c

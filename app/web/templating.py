@@ -29,6 +29,8 @@ NAV = [
 
 def navigation(person: Person) -> list[tuple[str, str]]:
     links = [(path, label) for path, label, right in NAV if policy.carries(person, right).allowed]
+    if "/ledger" not in dict(links) and policy.carries(person, Right.READ_ACCESS_LOG).allowed:
+        links.append(("/ledger", "Access log"))
     return [*links, ("/account", "Account")]
 
 

@@ -51,6 +51,7 @@ document.addEventListener("DOMContentLoaded", () => {
       cell(row, file.name);
       const bar = document.createElement("progress");
       bar.max = 1; bar.value = 0;
+      bar.setAttribute("aria-label", `upload of ${file.name}`);
       row.insertCell().appendChild(bar);
       return { file, row, bar };
     });
