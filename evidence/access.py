@@ -249,12 +249,13 @@ def revoke_token(catalog: Catalog, person: Person, token_id: str, now: datetime)
         policy.decide(person, Right.MANAGE_PEOPLE).require()
     if token.revoked_at is not None:
         raise InputError(f"token {token_id} was already revoked")
+    owner = person if token.person == person.name else catalog.person(token.person)
     catalog.revoke_token(token_id, now)
     _log(
         catalog,
         AccessAction.TOKEN_REVOKED,
-        token.person,
-        person.team,
+        owner.name,
+        owner.team,  # the token's owner and team; ``by`` says who revoked it
         token=token_id,
         by=person.name,
     )

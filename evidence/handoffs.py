@@ -389,8 +389,9 @@ def decide(
     catalog: Catalog, person: Person, transfer_id: str, *, approve: bool, reason: str = ""
 ) -> Transfer:
     """Approve or reject in every capacity the person holds for the transfer.
-    A rejection ends it; the last approval makes it ``approved``."""
-    case_id = catalog.transfer(transfer_id).case_id
+    A rejection ends it; the last approval makes it ``approved``. Who may
+    not see the transfer is told only that (never its state)."""
+    case_id = checked_transfer(catalog, person, transfer_id).case_id
     if not approve and not reason.strip():
         raise InputError(f'say why transfer {transfer_id} is rejected: --reason "..."')
     with catalog.transaction(case_id) as tx:
@@ -417,7 +418,7 @@ def decide(
 def cancel(catalog: Catalog, person: Person, transfer_id: str, reason: str) -> Transfer:
     if not reason.strip():
         raise InputError(f'say why transfer {transfer_id} is cancelled: --reason "..."')
-    case_id = catalog.transfer(transfer_id).case_id
+    case_id = checked_transfer(catalog, person, transfer_id).case_id
     with catalog.transaction(case_id) as tx:
         transfer = tx.transfer(transfer_id)
         _in_state(transfer, TransferState.REQUESTED, TransferState.APPROVED)

@@ -73,8 +73,7 @@ class Case:
             "agreement": self.agreement_ref,
             "lead_team": self.lead_team,
             "teams": [
-                {"code": t.code, "member_state": t.member_state, "name": t.name}
-                for t in self.teams
+                {"code": t.code, "member_state": t.member_state, "name": t.name} for t in self.teams
             ],
         }
 

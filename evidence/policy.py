@@ -130,8 +130,7 @@ def carries(person: Person, right: Right) -> Verdict:
     return Verdict(
         False,
         right,
-        f"{_who(person)} may not {right.value}: the right belongs to the role "
-        f"{_roles_with(right)}",
+        f"{_who(person)} may not {right.value}: the right belongs to the role {_roles_with(right)}",
     )
 
 

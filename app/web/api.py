@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from app.web import security
 from app.web.security import Caller
-from evidence import access, disclosure, handoffs, services
+from evidence import access, disclosure, handoffs, policy, services
 from evidence.errors import InputError
 from evidence.manifest import from_fields
 from evidence.models import Exhibit, TransferState, parse_purpose
@@ -343,11 +343,20 @@ def stream_download(fill: Any, *, media_type: str, headers: dict[str, str]) -> S
 
     def body() -> Iterator[bytes]:
         threading.Thread(target=produce, daemon=True, name="download").start()
+        # The last chunk is held back until ``fill`` has returned: the hashes
+        # are only known at the end, so a client never holds all the
+        # Content-Length bytes of a copy that failed its check (nor before
+        # the ACCESSED event is recorded).
+        held: bytes | None = None
         try:
             while (item := handover.get()) is not end:
                 if isinstance(item, BaseException):
                     raise item
-                yield item
+                if held is not None:
+                    yield held
+                held = item
+            if held is not None:
+                yield held
         finally:
             stopped.set()
 
@@ -427,14 +436,28 @@ def start_dispatch(request: Request, who: Caller, transfer: Any) -> dict[str, An
     return job.as_dict()
 
 
+def approve_and_dispatch(
+    request: Request, who: Caller, transfer_id: str, reason: str
+) -> tuple[Any, dict[str, Any] | None]:
+    """Approve; the last approval starts the dispatch if the approver may
+    dispatch (the sending team, the JIT lead); an originating team's lead
+    leaves it to them. Returns the transfer and the dispatch job, if any."""
+    w = _w(request)
+    t = handoffs.decide(w.catalog, who.person, transfer_id, approve=True, reason=reason)
+    may_dispatch = policy.decide(
+        who.person, Right.DISPATCH, case=w.catalog.case(t.case_id), transfer=t
+    ).allowed
+    if t.state is TransferState.APPROVED and may_dispatch:
+        return t, start_dispatch(request, who, t)
+    return t, None
+
+
 @router.post("/transfers/{transfer_id}/approve", tags=["hand-offs"])
 def approve(transfer_id: str, body: Reason, who: Who, request: Request) -> dict[str, Any]:
     """Approve in every capacity the caller holds. The last approval starts
     the dispatch (a Prefect flow run: see ``job``)."""
-    w = _w(request)
-    t = handoffs.decide(w.catalog, who.person, transfer_id, approve=True, reason=body.reason)
-    job = start_dispatch(request, who, t) if t.state is TransferState.APPROVED else None
-    return {**transfer_view(w, t), "job": job}
+    t, job = approve_and_dispatch(request, who, transfer_id, body.reason)
+    return {**transfer_view(_w(request), t), "job": job}
 
 
 @router.post("/transfers/{transfer_id}/reject", tags=["hand-offs"])
@@ -541,6 +564,7 @@ def bundle_content(bundle_id: str, who: Who, request: Request, sensitive: bool =
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if not sensitive:
         headers["Content-Length"] = str(b.size)
+
     def fill(write: Any) -> None:
         disclosure.download_bundle(w.store, b, write, sensitive)
         if not sensitive:  # the exhibits' bytes went out: ACCESSED, as for each exhibit

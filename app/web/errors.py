@@ -7,7 +7,13 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException
 
 from app.web.templating import render
 from evidence.access import NotSignedIn, TooManyAttempts
@@ -64,6 +70,32 @@ def install(app: FastAPI) -> None:
             headers=headers,
         )
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        """A request that does not fit the API's schema: on the API, the same
+        ``{"error", "kind"}`` answer as every other error, naming each field."""
+        if not request.url.path.startswith("/api/"):
+            return await request_validation_exception_handler(request, exc)
+        return JSONResponse(
+            {"error": validation_message(exc), "kind": "ValidationError"}, status_code=422
+        )
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        """No such route, method not allowed...: JSON on the API too."""
+        if not request.url.path.startswith("/api/"):
+            return await http_exception_handler(request, exc)
+        message = str(exc.detail)
+        if exc.status_code == 404:
+            message = f"no API route {request.url.path}: the routes are listed at /api/v1/docs"
+        elif exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}: see /api/v1/docs"
+        return JSONResponse(
+            {"error": message, "kind": "HTTPError"},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         """A bug, not a user mistake: logged with its trace by the server,
@@ -73,3 +105,12 @@ def install(app: FastAPI) -> None:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"error": message, "kind": "InternalError"}, status_code=500)
         return render(request, "error.html", {"message": message, "status": 500}, status=500)
+
+
+def validation_message(exc: RequestValidationError) -> str:
+    """``query handling: String should match pattern '^H[0-3]$'; ...``"""
+    parts = []
+    for error in exc.errors():
+        where = " ".join(str(p) for p in error.get("loc", ()))
+        parts.append(f"{where}: {error.get('msg', 'not valid')}" if where else error.get("msg", ""))
+    return "the request is not valid: " + "; ".join(parts)

@@ -231,12 +231,8 @@ def handoff_step(
     reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     w = _w(request)
-    # Who may not see the transfer learns nothing of it, not even its state (403).
-    handoffs.checked_transfer(w.catalog, who.person, transfer_id)
     if step == "approve":
-        t = handoffs.decide(w.catalog, who.person, transfer_id, approve=True, reason=reason)
-        if t.state is TransferState.APPROVED:
-            api.start_dispatch(request, who, t)
+        api.approve_and_dispatch(request, who, transfer_id, reason)
     elif step == "reject":
         handoffs.decide(w.catalog, who.person, transfer_id, approve=False, reason=reason)
     elif step == "cancel":

@@ -56,11 +56,11 @@ def _identify(request: Request) -> Caller:
         if scheme.lower() != "bearer" or not secret.strip():
             raise NotSignedIn("send the API token as 'Authorization: Bearer jitev_...'")
         return Caller(access.token_person(w.catalog, secret.strip()), None, secret.strip())
-    secret = request.cookies.get(COOKIE)
-    if not secret:
+    cookie = request.cookies.get(COOKIE)
+    if not cookie:
         raise NotSignedIn("log in first")
-    person, session = access.session_of(w.catalog, secret, w.clock.now())
-    return Caller(person, session, secret)
+    person, session = access.session_of(w.catalog, cookie, w.clock.now())
+    return Caller(person, session, cookie)
 
 
 async def caller(request: Request) -> Caller:
