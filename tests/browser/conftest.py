@@ -17,8 +17,11 @@ REPO = Path(__file__).resolve().parents[2]
 VIEWPORT = {"width": 1280, "height": 800}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Module-scoped on purpose: Playwright's sync API keeps an event loop
+    running in the main thread while it is open, and Prefect's sync calls in
+    later test modules would then hand back coroutines."""
     chromium = need_tool("chromium", "Debian package chromium: scripts/tools.sh installs it")
     from playwright.sync_api import sync_playwright
 
