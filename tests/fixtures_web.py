@@ -7,6 +7,7 @@ with httpx over real HTTP, the browser tests with Chromium.
 
 from __future__ import annotations
 
+import shutil
 import socket
 import threading
 import time
@@ -36,20 +37,42 @@ def prefect_harness() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session")
+def jit_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home set up once per session the way an operator does it: ``jitev
+    setup`` of the example file, then a password for every person. ``jit``
+    copies it: the setup and eleven argon2 hashes cost seconds, a copy
+    milliseconds."""
+    base = tmp_path_factory.mktemp("jit-template")
+    home = base / "home"
+    jitev(environment(home, base / "prefect"), "setup", JIT_FILE)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JITEV_HOME", str(home))
+        mp.delenv("JITEV_DB_URL", raising=False)
+        wiring.current.cache_clear()
+        w = wiring.current()
+        hasher = Argon2Hasher()
+        for person in w.catalog.people():
+            access.set_password(w.catalog, hasher, None, person.name, PASSWORD)
+        w.catalog.close()  # type: ignore[attr-defined]
+        wiring.current.cache_clear()
+    return home
+
+
 @pytest.fixture
-def jit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[wiring.Wiring]:
+def jit(
+    jit_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[wiring.Wiring]:
     """Case DANUBE (teams BG, ME, FR; FR leads) with the people of
-    config/jit.example.toml, set up by ``jitev setup`` in a fresh home on
-    SQLite and the local store, and a password for every person."""
+    config/jit.example.toml and their passwords, on SQLite and the local
+    store: a fresh copy of the session's template home (its own database,
+    store and team keys)."""
     home = tmp_path / "home"
-    jitev(environment(home, tmp_path / "prefect"), "setup", JIT_FILE)
+    shutil.copytree(jit_template, home)
     monkeypatch.setenv("JITEV_HOME", str(home))
     monkeypatch.delenv("JITEV_DB_URL", raising=False)
     wiring.current.cache_clear()
     w = wiring.current()
-    hasher = Argon2Hasher()
-    for person in w.catalog.people():
-        access.set_password(w.catalog, hasher, None, person.name, PASSWORD)
     yield w
     w.catalog.close()  # type: ignore[attr-defined]
     wiring.current.cache_clear()

@@ -401,7 +401,11 @@ def transfers(who: Who, request: Request, case: str | None = None) -> list[dict[
 def request_transfer(body: NewTransfer, who: Who, request: Request) -> dict[str, Any]:
     """Ask to hand exhibits the caller's team holds to another team of the case."""
     w = _w(request)
-    transfer = handoffs.request_transfer(
+    return transfer_view(w, file_request(w, who, body))
+
+
+def file_request(w: Any, who: Caller, body: NewTransfer) -> Any:
+    return handoffs.request_transfer(
         w.catalog,
         who.person,
         case_id=body.case,
@@ -411,7 +415,6 @@ def request_transfer(body: NewTransfer, who: Who, request: Request) -> dict[str,
         legal_basis=body.legal_basis,
         note=body.note,
     )
-    return transfer_view(w, transfer)
 
 
 @router.get("/transfers/{transfer_id}", tags=["hand-offs"])
@@ -423,17 +426,7 @@ def transfer(transfer_id: str, who: Who, request: Request) -> dict[str, Any]:
 def start_dispatch(request: Request, who: Caller, transfer: Any) -> dict[str, Any]:
     from flows.dispatch import dispatch
 
-    w = _w(request)
-    job = request.app.state.jobs.start(
-        "dispatch",
-        who.person.name,
-        transfer.case_id,
-        w.clock.now(),
-        dispatch,
-        transfer_id=transfer.id,
-        actor=who.person.name,
-    )
-    return job.as_dict()
+    return start_job(request, who, "dispatch", transfer.case_id, dispatch, transfer_id=transfer.id)
 
 
 def approve_and_dispatch(
@@ -511,24 +504,31 @@ def bundles(who: Who, request: Request, case: str | None = None) -> list[dict[st
 def create_bundle(body: NewBundle, who: Who, request: Request) -> dict[str, Any]:
     """Check the bundle now (a refusal, e.g. a missing consent, is answered at
     once), then build it as a Prefect flow run: follow ``/jobs/{id}``."""
-    from flows.bundle import build_bundle
-
     if body.all_held == bool(body.exhibits):
         raise InputError("name the exhibits, or set all_held")
+    return start_bundle(request, who, body.case, None if body.all_held else body.exhibits)
+
+
+def start_bundle(request: Request, who: Caller, case_id: str, chosen: list[str] | None) -> Any:
+    """Check the plan now, then build the bundle as a flow run (a job)."""
+    from flows.bundle import build_bundle
+
     w = _w(request)
-    chosen = None if body.all_held else body.exhibits
-    disclosure.plan_bundle(w.catalog, who.person, body.case, chosen)
-    job = request.app.state.jobs.start(
-        "bundle",
-        who.person.name,
-        body.case,
-        w.clock.now(),
-        build_bundle,
-        case_id=body.case,
-        actor=who.person.name,
-        exhibits=chosen,
+    disclosure.plan_bundle(w.catalog, who.person, case_id, chosen)
+    return start_job(
+        request, who, "bundle", case_id, build_bundle, case_id=case_id, exhibits=chosen
     )
-    return job.as_dict()
+
+
+def start_job(
+    request: Request, who: Caller, kind: str, case_id: str, flow: Any, /, **params: Any
+) -> Any:
+    """``flow(actor=..., **params)`` as a job that the caller can follow."""
+    jobs = request.app.state.jobs
+    now = _w(request).clock.now()
+    return jobs.start(
+        kind, who.person.name, case_id, now, flow, actor=who.person.name, **params
+    ).as_dict()
 
 
 @router.get("/jobs", tags=["disclosure"])

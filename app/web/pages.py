@@ -35,7 +35,8 @@ def _back(path: str) -> RedirectResponse:
 
 def _safe_next(target: str) -> str:
     """Only a path of this site (never another host) after a login."""
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+    ours = target.startswith("/") and not target.startswith(("//", "/\\"))
+    return target if ours and target.isprintable() else "/"
 
 
 # -- signing in -----------------------------------------------------------------------------
@@ -209,16 +210,7 @@ async def request_handoff(who: Who, request: Request) -> Response:
     except ValidationError as exc:  # a form left incomplete: say what, never a 500
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise InputError(f"the hand-off request is incomplete: {problems}") from None
-    handoffs.request_transfer(
-        w.catalog,
-        who.person,
-        case_id=body.case,
-        references=body.exhibits,
-        to_team=body.to_team,
-        purpose=Purpose(body.purpose),
-        legal_basis=body.legal_basis,
-        note=body.note,
-    )
+    api.file_request(w, who, body)
     return _back("/handoffs")
 
 
@@ -279,32 +271,19 @@ def bundles_page(who: Who, request: Request) -> Response:
 
 @router.post("/bundles")
 async def create_bundle(who: Who, request: Request) -> Response:
-    from flows.bundle import build_bundle
-
     form = await request.form()
     w = _w(request)
-    case_id = str(form.get("case", ""))
     chosen = [str(r) for r in form.getlist("exhibits")]
     try:
         if not chosen:
             raise InputError("tick the exhibits to disclose")
-        disclosure.plan_bundle(w.catalog, who.person, case_id, chosen)
+        job = api.start_bundle(request, who, str(form.get("case", "")), chosen)
     except JitevError as exc:  # e.g. a missing consent: explained on the page
         context = {**_bundles_context(who, w, request.app.state.jobs), "refusal": str(exc)}
         return render(
             request, "bundles.html", context, status=403 if isinstance(exc, Denied) else 400
         )
-    job = request.app.state.jobs.start(
-        "bundle",
-        who.person.name,
-        case_id,
-        w.clock.now(),
-        build_bundle,
-        case_id=case_id,
-        actor=who.person.name,
-        exhibits=chosen,
-    )
-    return _back(f"/jobs/{job.id}")
+    return _back(f"/jobs/{job['id']}")
 
 
 @router.get("/jobs/{job_id}")

@@ -6,12 +6,10 @@ the store and the access log."""
 from __future__ import annotations
 
 import hashlib
-import shutil
 import time
 import zipfile
 from collections.abc import Callable, Iterator
 from io import BytesIO
-from pathlib import Path
 from typing import Any
 
 import blake3
@@ -20,7 +18,6 @@ import pytest
 from sqlalchemy import select, update
 
 from app.web.security import COOKIE
-from config import wiring
 from config.wiring import Wiring
 from evidence import access
 from evidence.access import ACCESS_LOG, SESSION_LIFETIME, AccessAction
@@ -29,7 +26,6 @@ from evidence.services import read_back
 from storage.passwords import Argon2Hasher
 from storage.sql.tables import access_events, api_tokens
 from tests.fixtures_web import PASSWORD, Served, log_in
-from tests.integration.cli_helpers import JIT_FILE, environment, jitev
 
 API = "/api/v1"
 CASE = "DANUBE"
@@ -47,43 +43,6 @@ Login = Callable[[str], httpx.Client]
 
 
 # -- fixtures and helpers -----------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def jit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A home set up once per module exactly as ``tests.fixtures_web.jit``
-    does it (``jitev setup`` of the example file, then every password), for
-    ``jit`` below to copy: ``jitev setup`` and eleven argon2 hashes cost
-    seconds, a copy milliseconds."""
-    base = tmp_path_factory.mktemp("jit-template")
-    home = base / "home"
-    jitev(environment(home, base / "prefect"), "setup", JIT_FILE)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("JITEV_HOME", str(home))
-        mp.delenv("JITEV_DB_URL", raising=False)
-        wiring.current.cache_clear()
-        w = wiring.current()
-        hasher = Argon2Hasher()
-        for person in w.catalog.people():
-            access.set_password(w.catalog, hasher, None, person.name, PASSWORD)
-        w.catalog.close()  # type: ignore[attr-defined]
-        wiring.current.cache_clear()
-    return home
-
-
-@pytest.fixture
-def jit(jit_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wiring]:
-    """``tests.fixtures_web.jit``, from a fresh copy of the module's template
-    home (its own database, store and team keys)."""
-    home = tmp_path / "home"
-    shutil.copytree(jit_home, home)
-    monkeypatch.setenv("JITEV_HOME", str(home))
-    monkeypatch.delenv("JITEV_DB_URL", raising=False)
-    wiring.current.cache_clear()
-    w = wiring.current()
-    yield w
-    w.catalog.close()  # type: ignore[attr-defined]
-    wiring.current.cache_clear()
 
 
 @pytest.fixture
