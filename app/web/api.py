@@ -22,7 +22,7 @@ from app.web.security import Caller
 from evidence import access, disclosure, handoffs, policy, services
 from evidence.errors import InputError
 from evidence.manifest import from_fields
-from evidence.models import Exhibit, TransferState, parse_purpose
+from evidence.models import Exhibit, Handling, HandlingCode, TransferState, parse_purpose
 from evidence.policy import Right
 
 router = APIRouter(prefix="/api/v1")
@@ -298,6 +298,63 @@ def download(reference: str, who: Who, request: Request, inline: bool = False) -
             "X-Content-Type-Options": "nosniff",
         },
     )
+
+
+class NewHandling(BaseModel):
+    code: Annotated[str, Field(pattern="^H[0-3]$")]
+    note: Text = ""
+    purposes: Annotated[
+        list[Annotated[str, Field(pattern="^(other_offence|urgent_public_security|outside_jit)$")]],
+        Field(max_length=3),
+    ] = []
+
+
+class Consent(BaseModel):
+    for_team: Annotated[str, Field(min_length=1, max_length=20)]
+    note: Text
+
+
+class Sensitivity(BaseModel):
+    sensitive: bool
+    reason: Text = ""
+
+
+def change_exhibit(w: Any, who: Caller, reference: str, change: BaseModel) -> Any:
+    """A lead of the exhibit's originating team changes its handling, gives
+    consent to its judicial use, or marks it sensitive: one custody event."""
+    ex = w.catalog.exhibit(reference)
+    if isinstance(change, NewHandling):
+        purposes = tuple(parse_purpose(p) for p in change.purposes)
+        handling = Handling(HandlingCode(change.code), change.note.strip(), purposes)
+        return handoffs.set_handling(w.catalog, who.person, ex.case_id, reference, handling)
+    if isinstance(change, Consent):
+        return disclosure.consent_judicial_use(
+            w.catalog, who.person, ex.case_id, reference, change.for_team, change.note
+        )
+    assert isinstance(change, Sensitivity)
+    reason = change.reason if change.sensitive else None
+    return disclosure.set_sensitive(w.catalog, who.person, ex.case_id, reference, reason)
+
+
+@router.post("/exhibits/{reference}/handling", tags=["exhibits"])
+def set_handling(reference: str, body: NewHandling, who: Who, request: Request) -> dict[str, Any]:
+    """Change the handling code and the purposes agreed in advance besides the
+    JIT's (a lead of the originating team): a HANDLING_CHANGED custody event."""
+    return dict(change_exhibit(_w(request), who, reference, body).as_dict())
+
+
+@router.post("/exhibits/{reference}/consent", tags=["exhibits"])
+def consent(reference: str, body: Consent, who: Who, request: Request) -> dict[str, Any]:
+    """Permit the exhibit's use in a team's judicial proceedings (needed for
+    H1 exhibits; a lead of the originating team): JUDICIAL_USE_CONSENTED."""
+    return dict(change_exhibit(_w(request), who, reference, body).as_dict())
+
+
+@router.post("/exhibits/{reference}/sensitivity", tags=["exhibits"])
+def sensitivity(reference: str, body: Sensitivity, who: Who, request: Request) -> dict[str, Any]:
+    """Keep the exhibit out of defence-facing schedules, with the reason (or
+    no longer): SENSITIVITY_SET."""
+    return dict(change_exhibit(_w(request), who, reference, body).as_dict())
 
 
 PREVIEWABLE = {"image/jpeg", "image/png", "image/gif", "image/webp", "application/pdf"}

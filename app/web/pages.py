@@ -156,10 +156,41 @@ def exhibit_page(reference: str, who: Who, request: Request) -> Response:
         "may_download": may(Right.DOWNLOAD),
         "preview": exhibit.media_type in api.PREVIEWABLE and may(Right.DOWNLOAD),
         "may_request": bool(receivers),
+        "may_change": may(Right.SET_HANDLING),
+        "use": disclosure.use_of(events),
+        "teams": [t.code for t in case.teams],
+        "codes": list(HandlingCode),
         "other_teams": receivers,
         "purposes": list(Purpose),
     }
     return render(request, "exhibit.html", context)
+
+
+CHANGES = {"handling": api.NewHandling, "consent": api.Consent, "sensitivity": api.Sensitivity}
+
+
+@router.post("/exhibits/{reference}/{change}")
+async def change_exhibit(reference: str, change: str, who: Who, request: Request) -> Response:
+    if change not in CHANGES:
+        raise InputError(f"no change {change!r}: handling, consent or sensitivity")
+    form = await request.form()
+    fields: dict[str, Any] = {k: str(v) for k, v in form.items() if k != "csrf"}
+    if change == "handling":
+        fields["purposes"] = [str(p) for p in form.getlist("purposes")]
+    if change == "sensitivity":
+        fields["sensitive"] = fields.get("sensitive") == "yes"
+    api.change_exhibit(_w(request), who, reference, _form_model(CHANGES[change], fields))
+    return _back(f"/exhibits/{reference}")
+
+
+def _form_model(model: Any, fields: dict[str, Any]) -> Any:
+    """A form's fields as the API's model: a form left incomplete is a 400
+    that says what is missing, never a 500."""
+    try:
+        return model(**fields)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InputError(f"the form is incomplete: {problems}") from None
 
 
 # -- hand-offs --------------------------------------------------------------------------------
@@ -198,18 +229,15 @@ def handoffs_page(who: Who, request: Request) -> Response:
 async def request_handoff(who: Who, request: Request) -> Response:
     form = await request.form()
     w = _w(request)
-    try:
-        body = api.NewTransfer(
-            case=str(form.get("case", "")),
-            exhibits=[str(r) for r in form.getlist("exhibits")],
-            to_team=str(form.get("to_team", "")),
-            purpose=str(form.get("purpose", "jit")),
-            legal_basis=str(form.get("legal_basis", "")),
-            note=str(form.get("note", "")),
-        )
-    except ValidationError as exc:  # a form left incomplete: say what, never a 500
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise InputError(f"the hand-off request is incomplete: {problems}") from None
+    fields = {
+        "case": str(form.get("case", "")),
+        "exhibits": [str(r) for r in form.getlist("exhibits")],
+        "to_team": str(form.get("to_team", "")),
+        "purpose": str(form.get("purpose", "jit")),
+        "legal_basis": str(form.get("legal_basis", "")),
+        "note": str(form.get("note", "")),
+    }
+    body = _form_model(api.NewTransfer, fields)
     api.file_request(w, who, body)
     return _back("/handoffs")
 

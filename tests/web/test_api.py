@@ -668,6 +668,43 @@ def test_a_bundle_with_an_h1_exhibit_without_consent_is_refused_at_once(
     assert jit.catalog.bundles(CASE) == []
     assert events_of(jit, "DISCLOSED", reference) == []
 
+    # BG's lead consents through the API (only a lead of the originating team may)...
+    terms = {"for_team": "FR", "note": "for the trial in Marseille"}
+    error_of(as_(LAURENT).post(f"{API}/exhibits/{reference}/consent", json=terms), 403)
+    given = as_(GEORGIEV).post(f"{API}/exhibits/{reference}/consent", json=terms)
+    assert given.status_code == 200, given.text
+    assert given.json()["action"] == "JUDICIAL_USE_CONSENTED"
+    assert given.json()["details"] == terms
+    # ... and the same bundle is built
+    job = dubois.post(f"{API}/bundles", json={"case": CASE, "exhibits": [reference]})
+    assert job.status_code == 202, job.text
+    assert finished(dubois, job.json())["state"] == "COMPLETED"
+    assert [e.actor for e in events_of(jit, "DISCLOSED", reference)] == [DUBOIS]
+
+
+def test_the_originating_lead_sets_handling_and_sensitivity(as_: Login, jit: Wiring) -> None:
+    reference = uploaded(as_(PETROVA), b"phone extraction", "extraction.txt")
+    georgiev = as_(GEORGIEV)
+    changed = georgiev.post(
+        f"{API}/exhibits/{reference}/handling",
+        json={"code": "H3", "note": "not to Interpol", "purposes": ["other_offence"]},
+    )
+    assert changed.status_code == 200, changed.text
+    handling = jit.catalog.exhibit(reference).handling
+    assert (handling.code.value, handling.note) == ("H3", "not to Interpol")
+    assert "other_offence" in handling.purposes
+    # H3 says the restriction in words; the same handling again changes nothing
+    error_of(georgiev.post(f"{API}/exhibits/{reference}/handling", json={"code": "H3"}), 400)
+    # an investigator may not change handling
+    error_of(as_(PETROVA).post(f"{API}/exhibits/{reference}/handling", json={"code": "H0"}), 403)
+    marked = georgiev.post(
+        f"{API}/exhibits/{reference}/sensitivity", json={"sensitive": True, "reason": "informant"}
+    )
+    assert marked.status_code == 200, marked.text
+    assert [e.details for e in events_of(jit, "SENSITIVITY_SET", reference)] == [
+        {"sensitive": True, "reason": "informant"}
+    ]
+
 
 def test_a_bundle_names_its_exhibits_or_all_held(as_: Login) -> None:
     dubois = as_(DUBOIS)

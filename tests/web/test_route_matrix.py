@@ -175,6 +175,14 @@ class World:
             legal_basis="MLA request ME-2026-12 (Art. 13(10) 2000 MLA Convention)",
         )
 
+    def fresh_exhibit(self) -> None:
+        """``changed``: a BG exhibit of H0, never changed (made again once changed)."""
+        if "changed" in self.ids:
+            events = self.jit.catalog.events(CASE, exhibit=self.ids["changed"])
+            if all(e.action == "INGESTED" for e in events):
+                return
+        self.ids["changed"] = self.upload("Insp. Petrova", f"changed-{len(self.ids)}")
+
     def victim_token(self) -> None:
         """``token``: an API token of Insp. Petrova that nobody uses, not revoked."""
         if "token" in self.ids:
@@ -555,6 +563,25 @@ ROWS: list[Row] = [
         body=lambda w: {"data": {"case": CASE, "exhibits": [w.ids["sensitive"]]}}),
     Row(("POST", "/api/v1/bundles"), "/api/v1/bundles", discloses_all_held, 202,
         body=lambda w: {"json": {"case": CASE, "all_held": True}}),
+    # -- the originating team's lead: handling, consent, sensitivity (a fresh exhibit each) --
+    *[
+        row
+        for change, body in (
+            ("handling", {"code": "H2"}),
+            ("consent", {"for_team": "FR", "note": "trial in Marseille"}),
+            ("sensitivity", {"sensitive": True, "reason": "protected witness"}),
+        )
+        for row in (
+            Row(("POST", f"/api/v1/exhibits/{{reference}}/{change}"),
+                f"/api/v1/exhibits/{{changed}}/{change}", on_exhibit(Right.SET_HANDLING, "changed"),
+                200, body=lambda w, body=body: {"json": body}, prepare=World.fresh_exhibit),
+            Row(("POST", "/exhibits/{reference}/{change}"), f"/exhibits/{{changed}}/{change}",
+                on_exhibit(Right.SET_HANDLING, "changed"), 303,
+                body=lambda w, body=body: {"data": {
+                    k: ("yes" if v is True else v) for k, v in body.items()}},
+                prepare=World.fresh_exhibit),
+        )
+    ],
     # -- revoking another person's token (made again once revoked) --
     Row(("DELETE", "/api/v1/tokens/{token_id}"), "/api/v1/tokens/{token}", revokes_victim, 200,
         prepare=World.victim_token),
@@ -641,7 +668,17 @@ def test_every_route_needs_a_signed_in_caller(client: httpx.Client) -> None:
     """Without a session or a token: 401 on the API, the login page on a page."""
     ids: dict[str, str] = {
         key: "X-0001"
-        for key in ("bg_only", "shared", "open", "consent", "received", "bundle", "job", "token")
+        for key in (
+            "bg_only",
+            "shared",
+            "open",
+            "consent",
+            "received",
+            "bundle",
+            "job",
+            "token",
+            "changed",
+        )
     }
     wrong = []
     for row in ROWS:
@@ -662,3 +699,8 @@ def test_every_route_needs_a_signed_in_caller(client: httpx.Client) -> None:
     answer = client.post("/handoffs", data={"case": CASE, "to_team": "FR"})
     assert answer.status_code == 400, said(answer)
     assert "exhibits" in said(answer)
+    # ... and so is an incomplete or unknown change of an exhibit
+    answer = client.post("/exhibits/BG-EX-0001/consent", data={"for_team": "FR"})
+    assert answer.status_code == 400 and "note" in said(answer), said(answer)
+    answer = client.post("/exhibits/BG-EX-0001/delete", data={})
+    assert answer.status_code == 400 and "no change 'delete'" in said(answer), said(answer)
