@@ -16,6 +16,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
+from starlette.requests import ClientDisconnect
 
 from app.web import security
 from app.web.security import Caller
@@ -134,9 +135,9 @@ def exhibits(
 
 class BodyReader:
     """The request body as a blocking ``read()`` for the store, called from a
-    worker thread: each chunk is pulled from the server's receive stream as it
-    arrives (no buffering of the whole file), and exactly ``length`` bytes
-    are required."""
+    worker thread: the chunks are pulled from the server's receive stream as
+    they arrive, one hand-over to the event loop per read (not per network
+    chunk), never the whole file; exactly ``length`` bytes are required."""
 
     def __init__(self, stream: AsyncIterator[bytes], length: int, name: str) -> None:
         self._stream = stream
@@ -146,36 +147,36 @@ class BodyReader:
         self._buffer = b""
         self._done = False
 
-    def _next(self) -> bytes | None:
-        if self._done:
-            return None
-        try:
-            chunk: bytes = anyio.from_thread.run(self._stream.__anext__)
-        except StopAsyncIteration:
-            self._done = True
-            return None
-        self._got += len(chunk)
-        if self._got > self._length:
-            raise InputError(
-                f"upload {self._name}: more bytes than its Content-Length {self._length}; "
-                "nothing was recorded"
-            )
-        return chunk
-
-    def read(self, size: int = -1, /) -> bytes:
-        want = self._length if size < 0 else size
-        parts, have = [self._buffer], len(self._buffer)
-        while have < want:
-            chunk = self._next()
-            if chunk is None:
-                if self._got < self._length:
-                    raise InputError(
-                        f"upload {self._name} ended after {self._got} of {self._length} bytes "
-                        "(connection lost?): nothing was recorded; upload it again"
-                    )
+    async def _gather(self, want: int) -> list[bytes]:
+        parts: list[bytes] = []
+        have = 0
+        while have < want and not self._done:
+            try:
+                chunk = await self._stream.__anext__()
+            except (StopAsyncIteration, ClientDisconnect):  # the end, or the client left
+                self._done = True
                 break
             parts.append(chunk)
             have += len(chunk)
+        return parts
+
+    def read(self, size: int = -1, /) -> bytes:
+        want = self._length if size < 0 else size
+        parts = [self._buffer]
+        if want > len(self._buffer):
+            more = anyio.from_thread.run(self._gather, want - len(self._buffer))
+            self._got += sum(len(p) for p in more)
+            if self._got > self._length:
+                raise InputError(
+                    f"upload {self._name}: more bytes than its Content-Length {self._length}; "
+                    "nothing was recorded"
+                )
+            if self._done and self._got < self._length:
+                raise InputError(
+                    f"upload {self._name} ended after {self._got} of {self._length} bytes "
+                    "(connection lost?): nothing was recorded; upload it again"
+                )
+            parts += more
         data = b"".join(parts)
         out, self._buffer = data[:want], data[want:]
         return out

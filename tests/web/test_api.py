@@ -6,6 +6,7 @@ the store and the access log."""
 from __future__ import annotations
 
 import hashlib
+import socket
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -452,6 +453,29 @@ def test_an_upload_over_the_size_limit_is_refused_and_nothing_recorded(
     assert "big.bin" in body["error"] and "max_upload_mib" in body["error"]
     assert recorded(jit) == before
     assert upload(petrova, b"x" * (1024 * 1024), "fits.bin").status_code == 201
+
+
+def test_an_upload_cut_short_records_nothing(as_: Login, jit: Wiring, served: Served) -> None:
+    """The client promises 100,000 bytes, sends 1,000 and leaves: the server
+    answers once it has given up, and no exhibit or custody event exists."""
+    petrova = as_(PETROVA)
+    secret = petrova.post(f"{API}/tokens", json={"label": "cut short"}).json()["secret"]
+    before = len(list(jit.catalog.events(CASE)))
+    url = httpx.URL(served.url)
+    head = (
+        f"POST {API}/cases/{CASE}/exhibits?name=cut.bin HTTP/1.1\r\nHost: {url.host}\r\n"
+        f"Authorization: Bearer {secret}\r\nContent-Type: application/octet-stream\r\n"
+        "Content-Length: 100000\r\n\r\n"
+    )
+    with socket.create_connection((url.host, url.port)) as conn:
+        conn.sendall(head.encode() + b"x" * 1000)
+        conn.shutdown(socket.SHUT_WR)
+        while conn.recv(65536):  # until the server has finished with it and closes
+            pass
+    assert all(ex.original_name != "cut.bin" for ex in jit.catalog.exhibits(CASE))
+    assert len(list(jit.catalog.events(CASE))) == before
+    # the server is still fine
+    assert uploaded(petrova, b"whole", "whole.txt")
 
 
 def test_an_upload_without_a_content_length_is_refused(as_: Login, jit: Wiring) -> None:
