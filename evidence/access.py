@@ -113,11 +113,19 @@ def _log(catalog: Catalog, action: AccessAction, actor: str, team: str, **detail
 
 
 def set_password(
-    catalog: Catalog, hasher: PasswordHasher, actor: Person | None, name: str, password: str
+    catalog: Catalog,
+    hasher: PasswordHasher,
+    actor: Person | None,
+    name: str,
+    password: str,
+    *,
+    keep: str | None = None,
 ) -> None:
     """Set ``name``'s password: the person themselves, or an admin.
     ``actor=None`` is the machine's operator at the console (``jitev people
-    passwd`` run by whoever holds the server's database)."""
+    passwd`` run by whoever holds the server's database). Every open session
+    of the person ends (a reset is often because of a leak), but ``keep``:
+    the session the person changes it from."""
     person = catalog.person(name)
     if actor is not None and actor.name != name:
         policy.decide(actor, Right.MANAGE_PEOPLE).require()
@@ -129,6 +137,7 @@ def set_password(
     if len(password) > MAX_PASSWORD:
         raise InputError(f"the password for {name} is longer than {MAX_PASSWORD} characters")
     catalog.set_password(name, hasher.hash(password))
+    catalog.end_sessions(name, keep)
     by = actor.name if actor else "console"
     _log(catalog, AccessAction.PASSWORD_SET, person.name, person.team, by=by)
 
@@ -209,6 +218,33 @@ class _Dummy:
 
 
 _DUMMY = _Dummy()
+
+
+def change_password(
+    catalog: Catalog,
+    hasher: PasswordHasher,
+    person: Person,
+    current: str,
+    new: str,
+    *,
+    session: Session | None,
+    client: str,
+    now: datetime,
+) -> None:
+    """A person changes their own password, proving the current one first. A
+    wrong current password counts as a failed login (the same rate limit), so
+    a stolen session cannot guess it; the person's other sessions end."""
+    refused = _refusal(catalog, person.name, client, now)
+    if refused is not None:
+        _log(catalog, AccessAction.LOGIN_REFUSED, person.name, person.team, client=client)
+        raise refused
+    stored = catalog.password_hash(person.name)
+    if stored is None or not hasher.verify(stored, current[:MAX_PASSWORD]):
+        _log(catalog, AccessAction.LOGIN_FAILED, person.name, person.team, client=client)
+        raise Denied("the current password is wrong: nothing was changed")
+    set_password(
+        catalog, hasher, person, person.name, new, keep=session.digest if session else None
+    )
 
 
 def session_of(catalog: Catalog, secret: str, now: datetime) -> tuple[Person, Session]:

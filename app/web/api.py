@@ -76,6 +76,28 @@ def me(who: Who) -> dict[str, Any]:
     return {**who.person.as_dict(), "csrf": who.csrf or None}
 
 
+class NewPassword(BaseModel):
+    current: Annotated[str, Field(max_length=access.MAX_PASSWORD)]
+    new: Annotated[str, Field(max_length=access.MAX_PASSWORD)]
+
+
+@router.post("/me/password", tags=["signing in"])
+def change_password(body: NewPassword, who: Who, request: Request) -> dict[str, Any]:
+    """Change your own password (the current one first); your other sessions end."""
+    w = _w(request)
+    access.change_password(
+        w.catalog,
+        request.app.state.hasher,
+        who.person,
+        body.current,
+        body.new,
+        session=who.session,
+        client=security.client(request),
+        now=w.clock.now(),
+    )
+    return {"password_changed": who.person.name}
+
+
 class NewToken(BaseModel):
     label: Annotated[str, Field(min_length=1, max_length=200)]
 

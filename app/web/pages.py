@@ -392,6 +392,18 @@ def account_page(who: Who, request: Request) -> Response:
     return render(request, "account.html", {"tokens": tokens})
 
 
+@router.post("/account/password")
+def change_password(
+    who: Who, request: Request, current: Field, new: Field, repeat: Field
+) -> Response:
+    w = _w(request)
+    if new != repeat:
+        raise InputError("the two new passwords differ: nothing was changed")
+    api.change_password(api.NewPassword(current=current, new=new), who, request)
+    context = {"tokens": w.catalog.tokens(who.person.name), "changed": True}
+    return render(request, "account.html", context)
+
+
 @router.post("/account/tokens")
 def create_token(who: Who, request: Request, label: Field) -> Response:
     w = _w(request)

@@ -61,6 +61,15 @@ def end_session(conn: Connection, digest: str, at: datetime) -> None:
     conn.execute(update(web_sessions).where(web_sessions.c.digest == digest).values(ended_at=at))
 
 
+def end_sessions(conn: Connection, person: str, at: datetime, keep: str | None) -> None:
+    query = update(web_sessions).where(
+        web_sessions.c.person == person, web_sessions.c.ended_at.is_(None)
+    )
+    if keep is not None:
+        query = query.where(web_sessions.c.digest != keep)
+    conn.execute(query.values(ended_at=at))
+
+
 def _token(row: Row[Any]) -> ApiToken:
     return ApiToken(row.id, row.person, row.label, row.digest, row.created_at, row.revoked_at)
 

@@ -449,6 +449,10 @@ class SqlCatalog:
         with self._write() as conn:
             access.end_session(conn, digest, at)
 
+    def end_sessions(self, person: str, keep: str | None = None) -> None:
+        with self._write() as conn:
+            access.end_sessions(conn, person, self._clock.now(), keep)
+
     def add_token(self, token: ApiToken) -> None:
         with self._write() as conn:
             access.add_token(conn, token)

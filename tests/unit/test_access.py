@@ -75,6 +75,63 @@ def login(
 # -- passwords --------------------------------------------------------------------------------
 
 
+def test_a_reset_ends_every_session_of_the_person(
+    catalog: SqlCatalog, clock: StepClock, people: dict[str, Person]
+) -> None:
+    _, first, _ = login(catalog, clock, "Insp. Petrova")
+    _, second, _ = login(catalog, clock, "Insp. Petrova")
+    _, other, _ = login(catalog, clock, "Insp. Ivanov")
+    admin = people["Adm. Horvat"]
+    access.set_password(catalog, HASHER, admin, "Insp. Petrova", "a new long passphrase")
+    for secret in (first, second):
+        with pytest.raises(NotSignedIn):
+            access.session_of(catalog, secret, clock.now())
+    assert access.session_of(catalog, other, clock.now())[0].name == "Insp. Ivanov"
+
+
+def test_a_person_changes_their_password_with_the_current_one(
+    catalog: SqlCatalog, clock: StepClock, people: dict[str, Person]
+) -> None:
+    petrova = people["Insp. Petrova"]
+    _, here, session = login(catalog, clock, petrova.name)
+    _, elsewhere, _ = login(catalog, clock, petrova.name)
+    with pytest.raises(Denied, match="current password is wrong"):
+        access.change_password(
+            catalog, HASHER, petrova, "a guess", "another long passphrase",
+            session=session, client=HERE, now=clock.now(),
+        )  # fmt: skip
+    assert actions(catalog, petrova.name)[-1] == "LOGIN_FAILED"  # counts towards the limit
+    access.change_password(
+        catalog, HASHER, petrova, PASSWORD, "another long passphrase",
+        session=session, client=HERE, now=clock.now(),
+    )  # fmt: skip
+    assert access.session_of(catalog, here, clock.now())[0] == petrova  # kept
+    with pytest.raises(NotSignedIn):
+        access.session_of(catalog, elsewhere, clock.now())
+    with pytest.raises(Denied):
+        login(catalog, clock, petrova.name)  # the old password
+    assert login(catalog, clock, petrova.name, "another long passphrase")[0] == petrova
+    assert "PASSWORD_SET" in actions(catalog, petrova.name)
+
+
+def test_guessing_the_current_password_hits_the_login_limit(
+    catalog: SqlCatalog, clock: StepClock, people: dict[str, Person]
+) -> None:
+    petrova = people["Insp. Petrova"]
+    _, _, session = login(catalog, clock, petrova.name)
+    for attempt in range(MAX_FAILURES):
+        with pytest.raises(Denied):
+            access.change_password(
+                catalog, HASHER, petrova, f"guess {attempt}", "another long passphrase",
+                session=session, client=HERE, now=clock.now(),
+            )  # fmt: skip
+    with pytest.raises(TooManyAttempts):
+        access.change_password(
+            catalog, HASHER, petrova, PASSWORD, "another long passphrase",
+            session=session, client=HERE, now=clock.now(),
+        )  # fmt: skip
+
+
 def test_a_password_is_stored_hashed_and_its_setting_logged(
     catalog: SqlCatalog, people: dict[str, Person]
 ) -> None:

@@ -216,6 +216,32 @@ def test_logout_ends_the_session(served: Served, jit: Wiring) -> None:
     assert access_actions(jit, PETROVA)[-2:] == ["LOGGED_IN", "LOGGED_OUT"]
 
 
+def test_a_person_changes_their_password_and_their_other_sessions_end(
+    served: Served, jit: Wiring
+) -> None:
+    new = "a brand new passphrase"
+    with (
+        httpx.Client(base_url=served.url) as here,
+        httpx.Client(base_url=served.url) as elsewhere,
+    ):
+        here.headers["X-CSRF-Token"] = log_in(here, PETROVA)
+        log_in(elsewhere, PETROVA)
+        wrong = here.post(f"{API}/me/password", json={"current": "a guess", "new": new})
+        assert "current password is wrong" in error_of(wrong, 403)["error"]
+        short = here.post(f"{API}/me/password", json={"current": PASSWORD, "new": "short"})
+        assert "too short" in error_of(short, 400)["error"]
+        done = here.post(f"{API}/me/password", json={"current": PASSWORD, "new": new})
+        assert done.status_code == 200, done.text
+        assert here.get(f"{API}/me").status_code == 200  # this session stays
+        error_of(elsewhere.get(f"{API}/me"), 401)  # the other one ended
+    with httpx.Client(base_url=served.url) as c:
+        error_of(c.post(f"{API}/session", json={"name": PETROVA, "password": PASSWORD}), 403)
+        log_in(c, PETROVA, new)
+    assert access_actions(jit, PETROVA)[-4:] == [
+        "LOGIN_FAILED", "PASSWORD_SET", "LOGIN_FAILED", "LOGGED_IN"
+    ]  # fmt: skip
+
+
 def test_an_expired_session_is_refused(served: Served, jit: Wiring) -> None:
     now = jit.clock.now()
     hasher = Argon2Hasher()

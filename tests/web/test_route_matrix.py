@@ -44,7 +44,7 @@ from config.wiring import Wiring
 from evidence import disclosure, policy
 from evidence.models import Bundle, Case, Exhibit, Person, Role, Transfer, TransferState
 from evidence.policy import Right
-from tests.fixtures_web import Served, log_in
+from tests.fixtures_web import PASSWORD, Served, log_in
 
 CASE = "DANUBE"
 
@@ -590,6 +590,11 @@ ROWS: list[Row] = [
     # -- logging out: each person, on a session of its own --
     Row(("DELETE", "/api/v1/session"), "/api/v1/session", always, 200, session=True),
     Row(("POST", "/logout"), "/logout", always, 303, session=True),
+    # -- one's own password (kept the same: a change ends the person's other sessions) --
+    Row(("POST", "/api/v1/me/password"), "/api/v1/me/password", always, 200, session=True,
+        body=lambda w: {"json": {"current": PASSWORD, "new": PASSWORD}}),
+    Row(("POST", "/account/password"), "/account/password", always, 200, session=True,
+        body=lambda w: {"data": {"current": PASSWORD, "new": PASSWORD, "repeat": PASSWORD}}),
 ]  # fmt: skip
 
 
