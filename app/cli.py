@@ -192,15 +192,6 @@ class _Bar(services.Progress):
         self._progress.update(self._task, description=self._describe())
 
 
-def _parse_declared(value: str | None) -> tuple[str | None, str | None]:
-    if not value:
-        return None, None
-    algorithm, sep, digest = value.partition(":")
-    if not sep:
-        raise InputError(f"--declared-hash {value!r}: use ALGORITHM:HEX, e.g. sha1:3f78…")
-    return algorithm, digest
-
-
 @app.command()
 def ingest(
     paths: Annotated[list[str], typer.Argument(help="Files and folders to ingest.")],
@@ -231,15 +222,13 @@ def ingest(
     """Ingest files: stream each once through BLAKE3 + SHA-256 into write-once
     storage and record its custody event. Symbolic links are not followed.
     Re-run the same command after a crash: it finishes the rest."""
-    algorithm, digest = _parse_declared(declared_hash)
     fields = {
         "title": title,
         "description": description,
         "seized_at": seized_at,
         "seized_by": seized_by,
         "seized_from": seized_from,
-        "hash_algorithm": algorithm,
-        "hash": digest,
+        "declared_hash": declared_hash,
         "handling": handling,
         "handling_note": handling_note,
     }
@@ -712,10 +701,13 @@ def transfer_approve(
     as_json: JsonFlag = False,
 ) -> None:
     """Approve, in every capacity you hold (JIT lead, originating team's consent).
-    The last approval dispatches: a verified copy to the receiving team."""
+    The last approval dispatches (a verified copy to the receiving team) when
+    you may dispatch: the sending team or the JIT lead; otherwise the sending
+    team runs `jitev transfer dispatch`."""
     person = _acting(acting)
-    transfer = handoffs.decide(_wiring().catalog, person, transfer_id, approve=True, reason=reason)
-    if dispatch and transfer.state is TransferState.APPROVED:
+    catalog = _wiring().catalog
+    transfer = handoffs.decide(catalog, person, transfer_id, approve=True, reason=reason)
+    if dispatch and handoffs.dispatch_due(catalog, person, transfer):
         transfer = _run_dispatch(transfer, person, as_json)
     _finish(transfer, as_json)
 

@@ -164,6 +164,43 @@ def _refusal(catalog: Catalog, name: str, client: str, now: datetime) -> TooMany
     return None
 
 
+def _attempt(
+    catalog: Catalog,
+    hasher: PasswordHasher,
+    name: str,
+    team: str,
+    password: str,
+    *,
+    client: str,
+    now: datetime,
+) -> bool:
+    """One password check under the rate limit: over the limit it is refused
+    (``TooManyAttempts``, logged LOGIN_REFUSED) without checking; a wrong
+    password (or a name without one) is logged LOGIN_FAILED. The hash work is
+    the same whether the name exists or not, so timing tells no names apart."""
+    refused = _refusal(catalog, name, client, now)
+    if refused is not None:
+        _log(catalog, AccessAction.LOGIN_REFUSED, name, team, client=client)
+        raise refused
+    stored = catalog.password_hash(name) if len(password) <= MAX_PASSWORD else None
+    checked = hasher.verify(stored or _dummy_hash(hasher), password[:MAX_PASSWORD])
+    if stored is None or not checked:
+        _log(catalog, AccessAction.LOGIN_FAILED, name, team, client=client)
+        return False
+    return True
+
+
+_DUMMIES: dict[int, str] = {}
+
+
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    """A hash of a random password (one per hasher), to verify against for
+    unknown names."""
+    if id(hasher) not in _DUMMIES:
+        _DUMMIES[id(hasher)] = hasher.hash(secrets.token_urlsafe(16))
+    return _DUMMIES[id(hasher)]
+
+
 def login(
     catalog: Catalog,
     hasher: PasswordHasher,
@@ -178,19 +215,12 @@ def login(
     name = name.strip()[:200]
     if not name or not password:
         raise InputError("give your name and password")
-    refused = _refusal(catalog, name, client, now)
-    if refused is not None:
-        _log(catalog, AccessAction.LOGIN_REFUSED, name, "", client=client)
-        raise refused
-    stored = catalog.password_hash(name) if len(password) <= MAX_PASSWORD else None
     try:
-        person = catalog.person(name)
+        person: Person | None = catalog.person(name)
     except NotFound:
         person = None
-    # Hash even when there is nothing to compare with, so timing does not tell names apart.
-    checked = hasher.verify(stored or _DUMMY.get(hasher), password[:MAX_PASSWORD])
-    if person is None or stored is None or not checked:
-        _log(catalog, AccessAction.LOGIN_FAILED, name, person.team if person else "", client=client)
+    team = person.team if person else ""
+    if not _attempt(catalog, hasher, name, team, password, client=client, now=now) or not person:
         raise Denied(
             "login failed: unknown name or wrong password (an admin sets passwords with "
             "`jitev people passwd`)"
@@ -202,22 +232,6 @@ def login(
     catalog.add_session(session)
     _log(catalog, AccessAction.LOGGED_IN, person.name, person.team, client=client)
     return person, secret, session
-
-
-class _Dummy:
-    """One hash of a random password per hasher, to verify against for unknown names."""
-
-    def __init__(self) -> None:
-        self._hashes: dict[int, str] = {}
-
-    def get(self, hasher: PasswordHasher) -> str:
-        key = id(hasher)
-        if key not in self._hashes:
-            self._hashes[key] = hasher.hash(secrets.token_urlsafe(16))
-        return self._hashes[key]
-
-
-_DUMMY = _Dummy()
 
 
 def change_password(
@@ -234,17 +248,10 @@ def change_password(
     """A person changes their own password, proving the current one first. A
     wrong current password counts as a failed login (the same rate limit), so
     a stolen session cannot guess it; the person's other sessions end."""
-    refused = _refusal(catalog, person.name, client, now)
-    if refused is not None:
-        _log(catalog, AccessAction.LOGIN_REFUSED, person.name, person.team, client=client)
-        raise refused
-    stored = catalog.password_hash(person.name)
-    if stored is None or not hasher.verify(stored, current[:MAX_PASSWORD]):
-        _log(catalog, AccessAction.LOGIN_FAILED, person.name, person.team, client=client)
+    if not _attempt(catalog, hasher, person.name, person.team, current, client=client, now=now):
         raise Denied("the current password is wrong: nothing was changed")
-    set_password(
-        catalog, hasher, person, person.name, new, keep=session.digest if session else None
-    )
+    keep = session.digest if session else None
+    set_password(catalog, hasher, person, person.name, new, keep=keep)
 
 
 def session_of(catalog: Catalog, secret: str, now: datetime) -> tuple[Person, Session]:

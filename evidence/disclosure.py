@@ -130,6 +130,16 @@ class BundlePlan:
     events: list[CustodyEvent]  # the chain prefix the bundle is built from
 
 
+def held_exhibits(catalog: Catalog, case_id: str, team: str) -> list[Exhibit]:
+    """The exhibits of the case that ``team`` holds (what it may bundle)."""
+    holdings = catalog.holdings(case_id)
+    return [
+        ex
+        for ex in catalog.exhibits(case_id)
+        if team in {h.team for h in holdings.get(ex.reference, [])}
+    ]
+
+
 def plan_bundle(
     catalog: Catalog, person: Person, case_id: str, references: list[str] | None
 ) -> BundlePlan:
@@ -138,11 +148,7 @@ def plan_bundle(
     case = catalog.case(case_id)
     holdings = catalog.holdings(case_id)
     if references is None:
-        chosen = [
-            ex
-            for ex in catalog.exhibits(case_id)
-            if person.team in {h.team for h in holdings.get(ex.reference, [])}
-        ]
+        chosen = held_exhibits(catalog, case_id, person.team)
         if not chosen:
             raise InputError(f"team {person.team} holds no exhibit of case {case_id} yet")
     else:

@@ -472,25 +472,35 @@ def _mismatch(item: TransferItem, found: tuple[int, str, str], where: str) -> st
     )
 
 
-def check_dispatch(catalog: Catalog, person: Person, transfer_id: str) -> Transfer:
-    """The transfer, if ``person`` may dispatch it now (before a flow run is
-    started for it; ``dispatch`` checks again)."""
+def check_dispatch(
+    catalog: Catalog, person: Person, transfer_id: str, *, done: bool = False
+) -> Transfer:
+    """The transfer, if ``person`` may dispatch it now: before a flow run is
+    started for it, and again by ``dispatch`` (``done``: a transfer already
+    dispatched is fine, a re-run has nothing to do)."""
     transfer = catalog.transfer(transfer_id)
     case = catalog.case(transfer.case_id)
     policy.decide(person, Right.DISPATCH, case=case, transfer=transfer).require()
-    _in_state(transfer, TransferState.APPROVED)
+    if not (done and transfer.state is TransferState.DISPATCHED):
+        _in_state(transfer, TransferState.APPROVED)
     return transfer
+
+
+def dispatch_due(catalog: Catalog, person: Person, transfer: Transfer) -> bool:
+    """Does this approval end with a dispatch by the approver? Only when the
+    transfer is approved and the approver may dispatch (the sending team, the
+    JIT lead); an originating team's lead leaves it to the sending team."""
+    case = catalog.case(transfer.case_id)
+    allowed = policy.decide(person, Right.DISPATCH, case=case, transfer=transfer).allowed
+    return transfer.state is TransferState.APPROVED and allowed
 
 
 def dispatch(store: ObjectStore, catalog: Catalog, person: Person, transfer_id: str) -> Transfer:
     """Copy each exhibit into the receiving team's namespace and read it back.
     Idempotent: a re-run after a crash does only what is left."""
-    transfer = catalog.transfer(transfer_id)
-    case = catalog.case(transfer.case_id)
-    policy.decide(person, Right.DISPATCH, case=case, transfer=transfer).require()
+    transfer = check_dispatch(catalog, person, transfer_id, done=True)
     if transfer.state is TransferState.DISPATCHED:
         return transfer
-    _in_state(transfer, TransferState.APPROVED)
     for item in transfer.items:
         if item.dispatched_seq is not None:
             continue  # done before a crash
@@ -501,7 +511,7 @@ def dispatch(store: ObjectStore, catalog: Catalog, person: Person, transfer_id: 
             return _fail(
                 catalog, person, transfer.id, item, found, problem, expect=TransferState.APPROVED
             )
-        with catalog.transaction(case.id) as tx:
+        with catalog.transaction(transfer.case_id) as tx:
             current = tx.transfer(transfer.id)
             _in_state(current, TransferState.APPROVED)
             if current.item(item.reference).dispatched_seq is not None:

@@ -213,14 +213,19 @@ def merge(defaults: ExhibitMetadata, specific: ExhibitMetadata | None) -> Exhibi
 
 
 def from_fields(fields: dict[str, str | None]) -> ExhibitMetadata:
-    """Exhibit metadata from the command line's flags (strings)."""
+    """Exhibit metadata from the command line's flags or an upload's query
+    (strings); ``declared_hash`` is ``ALGORITHM:HEX``."""
     seized_at = fields.get("seized_at")
+    declared = fields.get("declared_hash")
+    algorithm, sep, value = (declared or "").partition(":")
+    if declared and not sep:
+        raise InputError(f"--declared-hash {declared!r}: use ALGORITHM:HEX, e.g. sha1:3f78…")
     return ExhibitMetadata(
         title=fields.get("title") or None,
         description=fields.get("description") or "",
         seized_at=parse_time(seized_at, "--seized-at") if seized_at else None,
         seized_by=fields.get("seized_by") or "",
         seized_from=fields.get("seized_from") or "",
-        declared=declared_hash(fields.get("hash_algorithm"), fields.get("hash"), "--declared-hash"),
+        declared=declared_hash(algorithm, value, "--declared-hash"),
         handling=handling(fields.get("handling"), fields.get("handling_note"), "--handling"),
     )

@@ -409,10 +409,7 @@ def ingest_upload(
     person = catalog.person(actor)
     case = catalog.case(case_id)
     policy.decide(person, Right.INGEST, case=case, team=person.team).require()
-    source = SourceFile.uploaded(name, length)
-    if metadata.title is None:
-        metadata = replace(metadata, title=source.relative)
-    planned = PlannedFile(source, metadata)
+    planned = PlannedFile(SourceFile.uploaded(name, length), metadata)  # title: the name
     plan = IngestPlan(case, person.team, actor, [planned], [], uuid.uuid4().hex)
     stored = store_stream(store, person.team, planned, body)
     run = catalog.start_run(case_id, person.team, actor, plan.fingerprint)

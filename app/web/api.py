@@ -20,10 +20,10 @@ from starlette.requests import ClientDisconnect
 
 from app.web import security
 from app.web.security import Caller
-from evidence import access, disclosure, handoffs, policy, services
+from evidence import access, disclosure, handoffs, services
 from evidence.errors import InputError
 from evidence.manifest import from_fields
-from evidence.models import Exhibit, Handling, HandlingCode, TransferState, parse_purpose
+from evidence.models import Exhibit, Handling, HandlingCode, parse_purpose
 from evidence.policy import Right
 
 router = APIRouter(prefix="/api/v1")
@@ -252,9 +252,6 @@ async def upload(
     """Ingest one file, sent as the raw request body (``application/octet-stream``)
     with its ``Content-Length``: streamed once through BLAKE3 + SHA-256 into
     write-once storage, then recorded with its INGESTED custody event."""
-    algorithm, _, value = (declared_hash or "").partition(":")
-    if declared_hash and not value:
-        raise InputError(f"declared_hash {declared_hash!r}: use ALGORITHM:HEX, e.g. sha1:3f78…")
     metadata = from_fields(
         {
             "title": title,
@@ -262,8 +259,7 @@ async def upload(
             "seized_at": seized_at,
             "seized_by": seized_by,
             "seized_from": seized_from,
-            "hash_algorithm": algorithm or None,
-            "hash": value or None,
+            "declared_hash": declared_hash,
             "handling": handling,
             "handling_note": handling_note,
         }
@@ -512,17 +508,14 @@ def start_dispatch(request: Request, who: Caller, transfer: Any) -> dict[str, An
 def approve_and_dispatch(
     request: Request, who: Caller, transfer_id: str, reason: str
 ) -> tuple[Any, dict[str, Any] | None]:
-    """Approve; the last approval starts the dispatch if the approver may
-    dispatch (the sending team, the JIT lead); an originating team's lead
-    leaves it to them. Returns the transfer and the dispatch job, if any."""
+    """Approve; the transfer and the dispatch job it started, if any
+    (``handoffs.dispatch_due``)."""
     w = _w(request)
     t = handoffs.decide(w.catalog, who.person, transfer_id, approve=True, reason=reason)
-    may_dispatch = policy.decide(
-        who.person, Right.DISPATCH, case=w.catalog.case(t.case_id), transfer=t
-    ).allowed
-    if t.state is TransferState.APPROVED and may_dispatch:
-        return t, start_dispatch(request, who, t)
-    return t, None
+    job = (
+        start_dispatch(request, who, t) if handoffs.dispatch_due(w.catalog, who.person, t) else None
+    )
+    return t, job
 
 
 @router.post("/transfers/{transfer_id}/approve", tags=["hand-offs"])
@@ -553,15 +546,17 @@ def dispatch(transfer_id: str, who: Who, request: Request) -> dict[str, Any]:
     return start_dispatch(request, who, t)
 
 
+def sign_receipt(w: Any, who: Caller, transfer_id: str) -> Any:
+    t = handoffs.checked_transfer(w.catalog, who.person, transfer_id)
+    signer = w.keys.signer(t.to_team)
+    return handoffs.receive(w.store, w.catalog, signer, w.clock, who.person, transfer_id)
+
+
 @router.post("/transfers/{transfer_id}/receive", tags=["hand-offs"])
 def receive(transfer_id: str, who: Who, request: Request) -> dict[str, Any]:
     """The receiving team re-reads its copies, then signs its receipt."""
     w = _w(request)
-    t = handoffs.checked_transfer(w.catalog, who.person, transfer_id)
-    t = handoffs.receive(
-        w.store, w.catalog, w.keys.signer(t.to_team), w.clock, who.person, transfer_id
-    )
-    return transfer_view(w, t)
+    return transfer_view(w, sign_receipt(w, who, transfer_id))
 
 
 # -- disclosure bundles -----------------------------------------------------------------------

@@ -203,14 +203,15 @@ def handoffs_page(who: Who, request: Request) -> Response:
     visible = handoffs.visible_transfers(w.catalog, who.person, None)
     cases = {c.id: c for c in handoffs.member_cases(w.catalog, who.person, None)}
     queue = [
-        (t, policy.capacities(who.person, cases[t.case_id], t))
+        (t, capacities)
         for t in visible
-        if t.state is TransferState.REQUESTED and policy.capacities(who.person, cases[t.case_id], t)
+        if t.state is TransferState.REQUESTED
+        and (capacities := policy.capacities(who.person, cases[t.case_id], t))
     ]
-    by_ref = {
+    by_ref = {  # the titles of the queue's exhibits: one query per case, not per exhibit
         ex.reference: ex
-        for t, _ in queue
-        for ex in [w.catalog.exhibit(i.reference) for i in t.items]
+        for case_id in {t.case_id for t, _ in queue}
+        for ex in w.catalog.exhibits(case_id)
     }
     context = {
         "queue": queue,
@@ -262,9 +263,7 @@ def handoff_step(
             request, who, handoffs.check_dispatch(w.catalog, who.person, transfer_id)
         )
     elif step == "receive":
-        t = handoffs.checked_transfer(w.catalog, who.person, transfer_id)
-        signer = w.keys.signer(t.to_team)
-        handoffs.receive(w.store, w.catalog, signer, w.clock, who.person, transfer_id)
+        api.sign_receipt(w, who, transfer_id)
     else:
         raise InputError(f"no step {step!r}: approve, reject, cancel, dispatch or receive")
     return _back("/handoffs")
@@ -274,15 +273,10 @@ def handoff_step(
 
 
 def _bundles_context(who: Caller, w: Any, jobs: Any) -> dict[str, Any]:
-    cases = handoffs.member_cases(w.catalog, who.person, None)
-    held: dict[str, list[Any]] = {}
-    for case in cases:
-        holdings = w.catalog.holdings(case.id)
-        held[case.id] = [
-            ex
-            for ex in w.catalog.exhibits(case.id)
-            if who.person.team in {h.team for h in holdings.get(ex.reference, [])}
-        ]
+    held = {
+        case.id: disclosure.held_exhibits(w.catalog, case.id, who.person.team)
+        for case in handoffs.member_cases(w.catalog, who.person, None)
+    }
     return {
         "bundles": disclosure.visible_bundles(w.catalog, who.person, None),
         "held": held,

@@ -78,10 +78,16 @@ async def caller(request: Request) -> Caller:
                 "the form's security token is missing or stale (CSRF check): reload the page "
                 "and submit it again"
             )
+    request.state.caller = found  # for the page's navigation: identified once per request
     return found
 
 
 def optional_caller(request: Request) -> Caller | None:
+    """The caller ``caller`` found, or whoever the request says it is (pages
+    without a login requirement: the login page, error pages), or nobody."""
+    found: Caller | None = getattr(request.state, "caller", None)
+    if found is not None:
+        return found
     try:
         return _identify(request)
     except NotSignedIn:
