@@ -15,7 +15,15 @@ from pathlib import Path
 
 from rich.console import Console
 
-from app import cli
+from app import actions, render
+from config.jit import load as load_jit
+from config.wiring import Wiring
+from evidence import access
+from evidence.bundle.verify import verify_bundle
+from evidence.ledger import verify
+from evidence.models import Person, Transfer
+from evidence.visibility import continuity, visible_exhibits, visible_transfers
+from storage.passwords import Argon2Hasher
 
 JIT_FILE = Path(__file__).resolve().parents[1] / "config" / "jit.example.toml"
 CASE = "DANUBE"
@@ -169,40 +177,65 @@ def evidence_set(root: Path) -> dict[str, list[str]]:
     }
 
 
-def run(console: Console) -> None:
-    w = cli._wiring()
+def run(w: Wiring, console: Console) -> None:
     console.rule("[bold]Operation Danube[/] — a JIT of Bulgaria, Montenegro and France")
-    cli.setup(str(JIT_FILE))
-    paths = evidence_set(w.settings.home / "demo-evidence")
+    render.setup(console, console, actions.setup_jit(w, load_jit(JIT_FILE), str(JIT_FILE), None))
+    evidence = w.settings.home / "demo-evidence"
+    paths = evidence_set(evidence)
     console.rule("BG ingests the seized phone and the invoice")
-    cli.ingest(
+    ingest(
+        w,
+        console,
+        "Insp. Petrova",
         paths["BG"],
-        case=CASE,
-        acting="Insp. Petrova",
-        manifest=str(w.settings.home / "demo-evidence" / "BG" / "manifest.csv"),
+        manifest=str(evidence / "BG" / "manifest.csv"),
         description="Seized at the Kapitan Andreevo border crossing",
     )
     console.rule("ME ingests the bank records and the warehouse lease")
-    cli.ingest(
+    ingest(
+        w,
+        console,
+        "Insp. Vuković",
         paths["ME"],
-        case=CASE,
-        acting="Insp. Vuković",
         seized_by="Insp. Vuković",
         seized_from="Adriatic Textiles DOO, Bar",
     )
     if w.catalog.transfers(CASE):
         console.rule("Hand-offs (made by an earlier run of the demo)")
-        cli.transfer_list(case=CASE, acting="Cdt. Laurent")
+        render.transfers(console, visible_transfers(w.catalog, person(w, "Cdt. Laurent"), CASE))
     else:
-        handoffs_story(console)
+        handoffs_story(w, console)
+    moreau = person(w, "Lt. Moreau")
     console.rule("What FR holds now")
-    cli.exhibits_list(case=CASE, acting="Lt. Moreau")
+    render.exhibits(console, visible_exhibits(w.catalog, moreau, CASE))
     console.rule("Continuity of BG-EX-0001, as FR sees it")
-    cli.custody_show("BG-EX-0001", case=CASE, acting="Lt. Moreau")
+    exhibit, events = continuity(w.catalog, moreau, "BG-EX-0001", CASE)
+    render.continuity(console, exhibit, events, w.catalog.holdings(CASE).get("BG-EX-0001", []))
     console.rule("Ledger verification by the auditor")
-    cli.ledger_verify(case=CASE, acting="Aud. Keller")
-    disclose(console)
-    web_passwords(console)
+    for report in actions.verify_cases(w, person(w, "Aud. Keller"), CASE):
+        render.report(console, report)
+    disclose(w, console)
+    web_passwords(w, console)
+
+
+def person(w: Wiring, name: str) -> Person:
+    return w.catalog.person(name)
+
+
+def ingest(w: Wiring, console: Console, by: str, paths: list[str], **fields: str) -> None:
+    """Ingest as ``by``, with the progress bar and the table of exhibits."""
+    manifest = fields.pop("manifest", None)
+    with render.ingest_bar(console) as bar:
+        result = actions.ingest(
+            w,
+            person(w, by),
+            case_id=CASE,
+            paths=paths,
+            fields=dict(fields),
+            manifest=manifest,
+            progress=bar,
+        )
+    render.ingest_result(console, result, verify(CASE, w.catalog.events(CASE)))
 
 
 # The demo's web password for everyone. A demo convenience only: a real JIT
@@ -210,16 +243,12 @@ def run(console: Console) -> None:
 DEMO_PASSWORD = "danube-demo-2026"
 
 
-def web_passwords(console: Console) -> None:
+def web_passwords(w: Wiring, console: Console) -> None:
     """Give every demo person the demo password, and say how to open the web UI."""
-    from evidence import access
-    from storage.passwords import Argon2Hasher
-
-    w = cli._wiring()
     hasher = Argon2Hasher()
-    for person in w.catalog.people():
-        if w.catalog.password_hash(person.name) is None:
-            access.set_password(w.catalog, hasher, None, person.name, DEMO_PASSWORD)
+    for someone in w.catalog.people():
+        if w.catalog.password_hash(someone.name) is None:
+            access.set_password(w.catalog, hasher, None, someone.name, DEMO_PASSWORD)
     console.rule("The web interface")
     console.print(
         "Start it on the demo data with [bold]make serve[/] "
@@ -234,54 +263,73 @@ def web_passwords(console: Console) -> None:
     )
 
 
-def disclose(console: Console) -> None:
+def disclose(w: Wiring, console: Console) -> None:
     """FR's prosecutor bundles what FR holds; anyone can verify it offline."""
-    w = cli._wiring()
+    dubois = person(w, "Pr. Dubois")
     made = [b for b in w.catalog.bundles(CASE) if b.team == "FR"]
     if made:
-        console.rule(f"FR's disclosure bundle (made by an earlier run: {made[0].id})")
-        bundle_id = made[0].id
+        bundle = made[0]
+        console.rule(f"FR's disclosure bundle (made by an earlier run: {bundle.id})")
     else:
         console.rule("FR's prosecutor creates a disclosure bundle of everything FR holds")
-        cli.bundle_create(case=CASE, all_held=True, acting="Pr. Dubois")
-        bundle_id = [b for b in w.catalog.bundles(CASE) if b.team == "FR"][0].id
-    target = w.settings.home / "bundles" / f"{bundle_id}.zip"
+        bundle = actions.create_bundle(w, dubois, CASE, None)
+        render.bundle(console, bundle)
+    target = w.settings.home / "bundles" / actions.bundle_name(bundle, False)
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        cli.bundle_download(bundle_id, out=str(target.parent), acting="Pr. Dubois")
+        partial = target.with_name(f".{target.name}.part")
+        with partial.open("wb") as out:
+            actions.download_bundle(w, dubois, bundle.id, out.write, False)
+        partial.rename(target)
+        console.print(f"{bundle.id} → {target}")
     console.rule("Offline verification of the bundle, with nothing but the ZIP")
-    cli.bundle_verify(str(target))
+    report = verify_bundle(str(target))
+    render.report(console, report)
+    console.print("[green]PASS: the bundle verifies[/]" if report.ok else "[bold red]FAIL[/]")
     console.print(
         f"\nThe bundle is at {target}: unzip it, then `bagit.py --validate`, "
         "`sha256sum -c checksums.sha256` and `b3sum --check checksums.b3` in its data/."
     )
 
 
-def _by_path(team: str) -> dict[str, str]:
-    w = cli._wiring()
+def _by_path(w: Wiring, team: str) -> dict[str, str]:
     return {e.relative_path: e.reference for e in w.catalog.exhibits(CASE, team)}
 
 
-def handoffs_story(console: Console) -> None:
-    bg = _by_path("BG")
+def _show(w: Wiring, console: Console, transfer: Transfer) -> None:
+    render.transfer(console, transfer, actions.receipt_check(w, transfer))
+
+
+def handoffs_story(w: Wiring, console: Console) -> None:
+    petrova, laurent = person(w, "Insp. Petrova"), person(w, "Cdt. Laurent")
+    georgiev = person(w, "Cmsr. Georgiev")
+    bg = _by_path(w, "BG")
     to_fr = [
         bg["phone-01/chats/whatsapp-export.txt"],
         bg["phone-01/photos/scan-0003.jpg"],
         bg["invoice-4471.pdf"],
     ]
     console.rule("BG asks to hand three exhibits to FR for the JIT's purposes")
-    cli.transfer_request(
-        to_fr,
-        case=CASE,
-        to="FR",
+    first = actions.request_transfer(
+        w,
+        petrova,
+        case_id=CASE,
+        references=to_fr,
+        to_team="FR",
         note="For the FR financial investigation of Adriatic Textiles",
-        acting="Insp. Petrova",
     )
-    first = cli._wiring().catalog.transfers(CASE)[-1].id
+    _show(w, console, first)
     console.rule("The JIT lead approves: dispatch copies and reads back every exhibit")
-    cli.transfer_approve(first, reason="Within the JIT's purposes", acting="Cdt. Laurent")
+    approved, dispatched = actions.approve(
+        w,
+        laurent,
+        first.id,
+        "Within the JIT's purposes",
+        then_dispatch=lambda t: actions.dispatch(w, laurent, t),
+    )
+    _show(w, console, dispatched or approved)
     console.rule("FR receives and signs its receipt")
-    cli.transfer_receive(first, acting="Lt. Moreau")
+    _show(w, console, actions.receive(w, person(w, "Lt. Moreau"), first.id))
 
     photo = bg["phone-01/photos/IMG_0001.png"]
     basis = "ME request 2026/ME-114 under Art. 13(10) of the 2000 MLA Convention"
@@ -290,25 +338,37 @@ def handoffs_story(console: Console) -> None:
         (2, "Consent given after ME's assurance of witness protection"),
     ):
         console.rule(f"ME needs {photo} for another offence: request {attempt}")
-        cli.transfer_request(
-            [photo],
-            case=CASE,
-            to="ME",
+        request = actions.request_transfer(
+            w,
+            petrova,
+            case_id=CASE,
+            references=[photo],
+            to_team="ME",
             purpose="other_offence",
             legal_basis=basis,
             note="Suspected document fraud in Bar, outside the JIT's offences",
-            acting="Insp. Petrova",
         )
-        transfer_id = cli._wiring().catalog.transfers(CASE)[-1].id
-        cli.transfer_approve(transfer_id, reason="Needs BG's consent", acting="Cdt. Laurent")
+        _show(w, console, request)
+        approved, _ = actions.approve(
+            w, laurent, request.id, "Needs BG's consent", then_dispatch=None
+        )
+        _show(w, console, approved)
         if attempt == 1:
             console.rule("BG's lead refuses consent")
-            cli.transfer_reject(transfer_id, reason=consent, acting="Cmsr. Georgiev")
+            _show(w, console, actions.reject(w, georgiev, request.id, consent))
         else:
             console.rule("BG's lead consents: the transfer is dispatched")
-            cli.transfer_approve(transfer_id, reason=consent, acting="Cmsr. Georgiev")
-            cli.transfer_receive(transfer_id, acting="Insp. Vuković")
+            # BG's lead may dispatch (the sending team): the last approval dispatches.
+            approved, dispatched = actions.approve(
+                w,
+                georgiev,
+                request.id,
+                consent,
+                then_dispatch=lambda t: actions.dispatch(w, georgiev, t),
+            )
+            _show(w, console, dispatched or approved)
+            _show(w, console, actions.receive(w, person(w, "Insp. Vuković"), request.id))
     console.rule("The receipts")
-    for t in cli._wiring().catalog.transfers(CASE):
+    for t in w.catalog.transfers(CASE):
         if t.receipt is not None:
-            cli.transfer_show(t.id, acting="Cdt. Laurent")
+            _show(w, console, t)

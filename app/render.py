@@ -1,17 +1,31 @@
-"""How the CLI shows exhibits, continuity and verification to a person."""
+"""How the CLI (and the demo) show exhibits, ingests, transfers, continuity
+and reports to a person. Every value that came from outside is escaped
+(``esc``) before rich reads it as markup."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape as esc
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+from rich.progress import Progress as Bar
 from rich.table import Table
 
-from evidence.handoffs import ReceiptStatus
-from evidence.ledger import Verification
+from app.actions import SetupResult
+from evidence.findings import Report
+from evidence.ingest import IngestPlan, IngestResult, Outcome, OutcomeStatus, Progress
+from evidence.ledger import ChainFacts
 from evidence.models import Bundle, CustodyEvent, Exhibit, Holding, Person, Transfer
+from evidence.ports import IngestRun
 from evidence.receipts import fingerprint as key_fingerprint
 
 
@@ -24,31 +38,90 @@ def size(n: int) -> str:
     return f"{n} B"
 
 
-def outcomes(console: Console, rows: list[dict[str, Any]]) -> None:
+class IngestBar(Progress):
+    """The ingest progress bar: files, bytes, rate."""
+
+    __slots__ = ("_bar", "_task", "_files", "_total")
+
+    def __init__(self, bar: Bar) -> None:
+        self._bar = bar
+        self._task = bar.add_task("starting", total=None)
+        self._files = 0
+        self._total = 0
+
+    def _describe(self) -> str:
+        return f"{self._files}/{self._total} files"
+
+    def planned(self, plan: IngestPlan, run: IngestRun) -> None:
+        done = [f for f in plan.files if f.source.relative in run.done]
+        self._files, self._total = len(done), len(plan.files)
+        self._bar.update(
+            self._task,
+            total=plan.total_bytes,
+            completed=sum(f.source.size for f in done),
+            description=self._describe(),
+        )
+
+    def read(self, n: int) -> None:
+        self._bar.advance(self._task, n)
+
+    def committed(self, outcome: Outcome) -> None:
+        self._files += 1
+        self._bar.update(self._task, description=self._describe())
+
+
+@contextmanager
+def ingest_bar(console: Console) -> Iterator[IngestBar]:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeElapsedColumn(),
+    )
+    with Bar(*columns, console=console, transient=False) as bar:
+        yield IngestBar(bar)
+
+
+OUTCOME_STYLE = {
+    OutcomeStatus.STORED: "green",
+    OutcomeStatus.DUPLICATE: "yellow",
+    OutcomeStatus.QUARANTINED: "bold red",
+    OutcomeStatus.CHANGED: "bold red",
+}
+
+
+def outcomes(console: Console, rows: Sequence[Outcome]) -> None:
     table = Table(title="Exhibits from this ingest")
     table.add_column("Reference", no_wrap=True)
     table.add_column("File and hashes", overflow="fold")
     table.add_column("Size", justify="right", no_wrap=True)
     table.add_column("Status", no_wrap=True)
-    style = {
-        "stored": "green",
-        "duplicate": "yellow",
-        "quarantined": "bold red",
-        "changed": "bold red",
-    }
     for row in rows:
-        hashes = f"\nBLAKE3  {row['blake3']}\nSHA-256 {row['sha256']}" if row["blake3"] else ""
+        hashes = f"\nBLAKE3  {row.blake3}\nSHA-256 {row.sha256}" if row.blake3 else ""
         table.add_row(
-            row["reference"] or "-",
-            f"[bold]{esc(row['source'])}[/]{hashes}",
-            size(row["size"]) if row["blake3"] else "-",
-            f"[{style.get(row['status'], '')}]{row['status']}[/]",
+            row.reference or "-",
+            f"[bold]{esc(row.source)}[/]{hashes}",
+            size(row.size) if row.blake3 else "-",
+            f"[{OUTCOME_STYLE[row.status]}]{row.status.value}[/]",
         )
     console.print(table)
     for row in rows:
-        if row["message"]:
-            colour = "yellow" if row["status"] == "duplicate" else "bold red"
-            console.print(f"[{colour}]{esc(row['source'])}[/]: {esc(row['message'])}")
+        if row.message:
+            colour = "yellow" if row.status is OutcomeStatus.DUPLICATE else "bold red"
+            console.print(f"[{colour}]{esc(row.source)}[/]: {esc(row.message)}")
+
+
+def ingest_result(console: Console, result: IngestResult, chain: Report[ChainFacts]) -> None:
+    """What an ingest did, then the ledger it left."""
+    if result.resumed:
+        console.print(
+            f"Resumed an unfinished ingest: {result.already_done} file(s) were already recorded."
+        )
+    for skipped in result.skipped:
+        console.print(f"[yellow]skipped[/] {esc(skipped.path)}: {esc(skipped.reason)}")
+    outcomes(console, result.outcomes)
+    ledger_summary(console, chain)
 
 
 def exhibits(console: Console, items: Iterable[Exhibit]) -> None:
@@ -139,7 +212,7 @@ def transfers(console: Console, found: Iterable[Transfer]) -> None:
     console.print(table)
 
 
-def transfer(console: Console, t: Transfer, receipt: ReceiptStatus) -> None:
+def transfer(console: Console, t: Transfer, receipt: Report[None] | None) -> None:
     console.print(
         f"[bold]Transfer {t.id}[/] — {t.from_team} → {t.to_team}, purpose {t.purpose.value} — "
         f"[{STATE_STYLE[t.state.value]}]{t.state.value}[/]"
@@ -177,12 +250,12 @@ def transfer(console: Console, t: Transfer, receipt: ReceiptStatus) -> None:
             )
         else:
             console.print(f"  {r.describe()}: [yellow]waiting[/]")
-    if t.receipt is not None:
+    if t.receipt is not None and receipt is not None:
         p = t.receipt.payload
         mark = "[green]✔ signature valid[/]" if receipt.ok else "[bold red]✘ INVALID[/]"
         console.print(
             f"  receipt: received by {esc(str(p.get('received_by')))} ({p.get('team')}) at {p.get('at')}; "
-            f"ed25519 key {t.receipt.key_fingerprint[:16]}; {mark} — {esc(receipt.message)}",
+            f"ed25519 key {t.receipt.key_fingerprint[:16]}; {mark} — {esc(receipt.summary)}",
             soft_wrap=True,
         )
         console.print(f"  signature {t.receipt.signature}", style="dim", soft_wrap=True)
@@ -245,28 +318,27 @@ def continuity(
         console.print(f"    {'event hash':<18}{e.hash}", style="dim", soft_wrap=True)
 
 
-def verification(console: Console, check: dict[str, Any]) -> None:
-    if check["ok"]:
-        console.print(
-            f"[green]✔ case {check['case']}: ledger intact[/] — {check['events']} custody events, "
-            f"{check['exhibits']} exhibits; head #{check['head_seq']} {check['head_hash']}"
-        )
-        return
-    console.print(f"[bold red]✘ case {check['case']}: verification FAILED[/]")
-    problem = check["problem"]
-    if problem:
-        console.print(
-            f"  first bad custody event: #{problem['seq']} ({problem['kind']}): {esc(problem['message'])}"
-        )
-        console.print(f"  the chain is intact up to #{check['head_seq']} {check['head_hash']}")
-    for line in check["exhibit_problems"]:
-        console.print(f"  {esc(line)}")
-
-
-def ledger_summary(console: Console, v: Verification) -> None:
-    state = "[green]intact[/]" if v.ok else "[bold red]BROKEN[/]"
+def report(console: Console, found: Report[Any]) -> None:
+    """Any report (``evidence.findings``): its verdict and summary, its named
+    checks if it has any, then every finding with its place."""
+    mark = "[green]✔[/]" if found.ok else "[bold red]✘[/]"
+    verdict = "" if found.ok else " [bold red]FAILED[/]"
     console.print(
-        f"Ledger of case {v.case_id}: {state}, {v.events} custody events, head #{v.head_seq} "
+        f"{mark} [bold]{esc(found.subject)}[/]{verdict}: {esc(found.summary)}", soft_wrap=True
+    )
+    for c in found.checks:
+        tick = "[green]✔[/]" if c.ok else "[bold red]✘[/]"
+        console.print(f"  {tick} {c.name:<12} {esc(c.detail)}", soft_wrap=True)
+    for f in found.findings:
+        where = f"[red]{esc(f.where)}[/]: " if f.where else ""
+        console.print(f"    {where}{esc(f.message)}", soft_wrap=True)
+
+
+def ledger_summary(console: Console, chain: Report[ChainFacts]) -> None:
+    v = chain.facts
+    state = "[green]intact[/]" if chain.ok else "[bold red]BROKEN[/]"
+    console.print(
+        f"Ledger of case {v.case}: {state}, {v.events} custody events, head #{v.head_seq} "
         f"{v.head_hash}"
     )
 
@@ -288,15 +360,23 @@ def bundle(console: Console, b: Bundle) -> None:
     console.print(f"  SHA-256 {b.sha256}", style="dim", soft_wrap=True)
 
 
-def bundle_report(console: Console, report: Any) -> None:
-    """The offline verification of a bundle (``evidence.bundle.verify``)."""
-    console.print(f"[bold]Bundle {esc(report.bundle or '?')}[/] — {esc(report.source)}")
-    for c in report.checks:
-        mark = "[green]✔[/]" if c.ok else "[bold red]✘[/]"
-        console.print(f"  {mark} {c.name:<12} {esc(c.detail)}", soft_wrap=True)
-    for p in report.problems:
-        console.print(f"    [red]{esc(p.where)}[/]: {esc(p.message)}", soft_wrap=True)
-    if report.ok:
-        console.print("[green]PASS: the bundle verifies[/]")
-    else:
-        console.print(f"[bold red]FAIL: {len(report.problems)} problem(s)[/]")
+def added(console: Console, person: Person) -> None:
+    console.print(f"Added {esc(person.name)} ({person.team}, {', '.join(sorted(person.roles))})")
+
+
+def setup(console: Console, err: Console, result: SetupResult) -> None:
+    """What ``jitev setup`` added, left alone, opened and registered."""
+    for person in result.added:
+        added(console, person)
+    for wanted, known in result.kept:
+        err.print(
+            f"[yellow]{esc(wanted.name)} is registered already as {known.team} "
+            f"{', '.join(sorted(known.roles))}: left unchanged[/]"
+        )
+    if result.opened is not None:
+        console.print(f"Opened case {result.opened.id}: {esc(result.opened.title)}")
+    for key in result.keys:
+        where = "on this machine" if key.here else "elsewhere"
+        console.print(
+            f"Team {key.team} receipt key: ed25519 {fingerprint(key.public_key)} (private key {where})"
+        )

@@ -13,7 +13,7 @@ page each), every page carries a heading and 45 lines of text in Helvetica.
 
 What a prosecutor runs, measured: the PDFs are ingested untimed into a fresh
 ``JITEV_HOME`` on the embedded defaults (local store, SQLite catalog) through
-``services.plan_ingest`` + ``services.ingest_batch`` by "Bench Runner" (an
+``ingesting.plan_ingest`` + ``ingesting.ingest_batch`` by "Bench Runner" (an
 investigator of BG), with "Bench Admin" and "Bench Prosecutor" (a prosecutor of
 BG) registered. Then, per measurement, on a copy of that home:
 
@@ -67,6 +67,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from evidence import ingest as ingesting
+from evidence import setup
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -145,12 +148,11 @@ def ingest(home: Path, folder: Path) -> tuple[str, list[str]]:
     """Ingest the folder into a fresh home as a user would (untimed); the case
     and the file names in schedule order (the order of the catalog's exhibits)."""
     from config import wiring
-    from evidence import services
     from evidence.models import ExhibitMetadata, Person, Role
 
     w = configure(home)
     case_id = open_case(w, people=(Person(PROSECUTOR, TEAM, frozenset({Role.PROSECUTOR})),))
-    plan = services.plan_ingest(
+    plan = ingesting.plan_ingest(
         w.catalog,
         case_id=case_id,
         team=TEAM,
@@ -159,7 +161,7 @@ def ingest(home: Path, folder: Path) -> tuple[str, list[str]]:
         defaults=ExhibitMetadata(),
     )
     run = w.catalog.start_run(case_id, TEAM, ACTOR, plan.fingerprint)
-    outcomes = services.ingest_batch(
+    outcomes = ingesting.ingest_batch(
         w.store,
         w.catalog,
         plan,
@@ -253,7 +255,6 @@ def child_create(home: str, case_id: str) -> dict[str, Any]:
 
 def child_build(home: str, case_id: str, out: str) -> dict[str, Any]:
     """``build`` alone, with what ``create_bundle`` gives it (prepared untimed)."""
-    from evidence import handoffs
     from evidence.bundle import build as builder
     from evidence.bundle.layout import Identity
 
@@ -263,7 +264,7 @@ def child_build(home: str, case_id: str, out: str) -> dict[str, Any]:
     keys = {
         t.code: key
         for t in case.teams
-        if (key := handoffs.ledger_team_key(w.catalog, case.id, t.code)) is not None
+        if (key := setup.ledger_team_key(w.catalog, case.id, t.code)) is not None
     }
     with w.catalog.transaction(case.id) as tx:
         bundle_id = tx.next_bundle_id(person.team)

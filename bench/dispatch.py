@@ -5,11 +5,11 @@
 
 or ``make bench`` (starts the test servers, runs bench/ingest.py, then this).
 
-What is timed on the jitev side is ``evidence.handoffs.dispatch`` of one
+What is timed on the jitev side is ``evidence.transfers.dispatch`` of one
 approved transfer of one exhibit of ``--size-gib`` GiB (default 2), from team
 BG to a team that does not hold it yet: the policy check, the server-side
 ``store.copy`` into the receiving team's namespace, the read-back of the whole
-copy through BLAKE3 and SHA-256 (``services.read_back``), and the DISPATCHED
+copy through BLAKE3 and SHA-256 (``hashing.read_back``), and the DISPATCHED
 custody event with the transfer's new state in one SQLite catalog transaction.
 The baseline moves the same bytes the same way, on the same store, without
 jitev: a plain server-side copy, then one plain read of the copy.
@@ -32,7 +32,7 @@ jitev, the best of each kept; the ratio is jitev / baseline):
   read in 8 MiB chunks and dropped.
 - ``flow`` (a reference, not in the ratio above): once per store,
   ``flows.dispatch.dispatch`` (the Prefect flow) end to end on the same kind
-  of transfer, against the best direct ``handoffs.dispatch`` of that store; the
+  of transfer, against the best direct ``transfers.dispatch`` of that store; the
   seconds the flow adds are printed. Prefect is warmed up first by a flow run
   on a tiny transfer (its time is printed, not counted).
 
@@ -67,6 +67,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from evidence import transfers
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -120,7 +122,7 @@ class Staged:
 
 
 class CopyTimer:
-    """The store as ``handoffs.dispatch`` gets it, with the seconds of its last
+    """The store as ``transfers.dispatch`` gets it, with the seconds of its last
     ``copy`` (only for the notes: the time of the rest is the read-back and the catalog)."""
 
     def __init__(self, store: Any) -> None:
@@ -160,11 +162,10 @@ def stage(
 
 def approved(s: Staged, reference: str, team: str) -> str:
     """A transfer of ``reference`` to ``team``, requested by ACTOR, approved by LEAD."""
-    from evidence import handoffs
     from evidence.models import Purpose, TransferState
 
     catalog = s.w.catalog
-    transfer = handoffs.request_transfer(
+    transfer = transfers.request_transfer(
         catalog,
         catalog.person(ACTOR),
         case_id=s.case_id,
@@ -173,18 +174,17 @@ def approved(s: Staged, reference: str, team: str) -> str:
         purpose=Purpose.JIT,
         note="benchmark",
     )
-    transfer = handoffs.decide(catalog, catalog.person(LEAD), transfer.id, approve=True)
+    transfer = transfers.decide(catalog, catalog.person(LEAD), transfer.id, approve=True)
     if transfer.state is not TransferState.APPROVED:
         raise SystemExit(f"bench: transfer {transfer.id} is {transfer.state}, not approved")
     return str(transfer.id)
 
 
 def jitev_dispatch(s: Staged, transfer_id: str) -> str:
-    """``handoffs.dispatch`` as the sending team's investigator; the new state."""
-    from evidence import handoffs
+    """``transfers.dispatch`` as the sending team's investigator; the new state."""
 
     catalog = s.w.catalog
-    transfer = handoffs.dispatch(s.store, catalog, catalog.person(ACTOR), transfer_id)
+    transfer = transfers.dispatch(s.store, catalog, catalog.person(ACTOR), transfer_id)
     return f"{transfer.state}{': ' + transfer.failure if transfer.failure else ''}"
 
 
@@ -330,7 +330,7 @@ def measure(name: str, s: Staged, base: Any, teams: tuple[str, ...], repeat: int
         seconds = dispatched(jitev_dispatch, s, transfer_id)
         ours.append(seconds)
         our_copies.append(s.store.last)
-        say(f"{name}: jitev handoffs.dispatch {i + 1}/{repeat}: {rate / seconds:,.1f} MiB/s")
+        say(f"{name}: jitev transfers.dispatch {i + 1}/{repeat}: {rate / seconds:,.1f} MiB/s")
 
     started = time.perf_counter()
     dispatched(flow_dispatch, s, approved(s, s.tiny, teams[-1]))
@@ -366,7 +366,7 @@ def measure(name: str, s: Staged, base: Any, teams: tuple[str, ...], repeat: int
             "MiB/s",
             rate / flow,
             rate / best(ours),
-            "handoffs.dispatch, best above",
+            "transfers.dispatch, best above",
             note=(
                 f"flows.dispatch.dispatch end to end, one run: {flow:.2f} s, "
                 f"{flow - best(ours):+.2f} s over the best direct dispatch (Prefect warmed up)"

@@ -14,8 +14,8 @@ each is kept; the many-files workloads ``--repeat-files`` times. Nothing here
 asserts on time: the goals are printed as met or missed.
 
 Workloads
-- ``local-large``: one file into the local store through ``services.store_file``
-  + ``services.commit`` (plan, run, store, verify, commit, finish) against the
+- ``local-large``: one file into the local store through ``ingesting.store_file``
+  + ``ingesting.commit`` (plan, run, store, verify, commit, finish) against the
   one-pass BLAKE3+SHA-256 rate of ``MultiHash`` over 8 MiB reads on one thread.
   Also shown, as references, a plain copy of the file with fsync, and the same
   copy read through ``HashingReader`` (hash and durable write in one pass,
@@ -67,6 +67,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from evidence import ingest as ingesting
+from evidence import setup
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -208,8 +211,8 @@ def register_people(catalog: Any, people: tuple[Any, ...] = ()) -> None:
     """Register ADMIN (the first person of an empty catalog must be an admin),
     then, added by ADMIN, ACTOR as an investigator of TEAM and ``people``.
     Who is registered already is left as it is."""
-    from evidence.handoffs import add_person
     from evidence.models import Person, Role
+    from evidence.setup import add_person
 
     known = {p.name for p in catalog.people()}
     for person in (
@@ -225,10 +228,9 @@ def open_case(
     w: Any, case_id: str = "BENCH", others: tuple[str, ...] = (), people: tuple[Any, ...] = ()
 ) -> str:
     """Register the bench's people (``register_people``), and open the case as ADMIN."""
-    from evidence import services
 
     register_people(w.catalog, people)
-    services.open_case(w.catalog, bench_case(case_id, others), ADMIN)
+    setup.open_case(w.catalog, bench_case(case_id, others), ADMIN)
     return case_id
 
 
@@ -337,10 +339,9 @@ def copy_fsync(path: Path, target: Path, hashed: bool = False) -> None:
 def jitev_store_and_commit(w: Any, case_id: str, path: Path) -> Any:
     """The jitev ingest path of one file, without Prefect: plan, start a run,
     stream once into the store (which verifies), commit exhibit and event."""
-    from evidence import services
     from evidence.models import ExhibitMetadata
 
-    plan = services.plan_ingest(
+    plan = ingesting.plan_ingest(
         w.catalog,
         case_id=case_id,
         team=TEAM,
@@ -349,8 +350,8 @@ def jitev_store_and_commit(w: Any, case_id: str, path: Path) -> Any:
         defaults=ExhibitMetadata(),
     )
     run = w.catalog.start_run(case_id, TEAM, ACTOR, plan.fingerprint)
-    item = services.store_file(w.store, TEAM, plan.files[0])
-    outcomes = services.commit(w.catalog, plan, run, [item])
+    item = ingesting.store_file(w.store, TEAM, plan.files[0])
+    outcomes = ingesting.commit(w.catalog, plan, run, [item])
     w.catalog.finish_run(run.id)
     return outcomes
 

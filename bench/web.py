@@ -22,7 +22,7 @@ Prefect's ephemeral server and the ingest flow run, the ledger check it
 prints); the ratio is web / CLI (above 1: the upload is faster). That
 command's fixed cost is printed too: the best of two ``jitev ingest`` of a
 tiny file. A second reference is the same ingest path without the command:
-``services.plan_ingest`` + ``store_file`` + ``commit`` of the file in this
+``ingesting.plan_ingest`` + ``store_file`` + ``commit`` of the file in this
 process (as in bench/ingest.py ``local-large``, here as Insp. Petrova into the
 same catalog and store): no process start, no Prefect, no HTTP; web / that is
 what the upload's HTTP path costs.
@@ -64,6 +64,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from evidence import ingest as ingesting
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -276,11 +278,10 @@ def cli_ingest(env: dict[str, str], path: Path) -> dict[str, Any]:
 def direct_ingest(w: Any, path: Path) -> dict[str, Any]:
     """The ingest path of ``jitev ingest`` without the command and Prefect:
     plan, run, store (hash, write, verify), commit, in this process."""
-    from evidence import services
     from evidence.models import ExhibitMetadata
 
     person = w.catalog.person(PERSON)
-    plan = services.plan_ingest(
+    plan = ingesting.plan_ingest(
         w.catalog,
         case_id=CASE,
         team=person.team,
@@ -289,8 +290,8 @@ def direct_ingest(w: Any, path: Path) -> dict[str, Any]:
         defaults=ExhibitMetadata(),
     )
     run = w.catalog.start_run(CASE, person.team, PERSON, plan.fingerprint)
-    item = services.store_file(w.store, person.team, plan.files[0])
-    [outcome] = services.commit(w.catalog, plan, run, [item])
+    item = ingesting.store_file(w.store, person.team, plan.files[0])
+    [outcome] = ingesting.commit(w.catalog, plan, run, [item])
     w.catalog.finish_run(run.id)
     return outcome.as_dict()
 
@@ -387,7 +388,7 @@ def bench_web(work: Path, data: Path, repeat: int) -> list[Row]:
             "MiB/s",
             rate / best(webs),
             rate / best(directs),
-            "services.store_file + commit, no Prefect",
+            "ingesting.store_file + commit, no Prefect",
             note=(
                 f"plan_ingest + store_file + commit in the bench process: best "
                 f"{best(directs):.2f} s; the upload's HTTP path adds "

@@ -22,8 +22,6 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-MiB = 1024 * 1024
-
 
 def home() -> Path:
     return Path(os.environ.get("JITEV_HOME") or Path.home() / ".jitev").expanduser().absolute()

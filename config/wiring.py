@@ -6,8 +6,9 @@ import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from config.settings import MiB, Settings, load
+from config.settings import Settings, load
 from evidence.ports import Catalog, Clock, ObjectStore
+from evidence.sizes import MiB
 from storage.keys import KeyRing
 from storage.sql.catalog import SqlCatalog
 

@@ -25,17 +25,17 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from evidence import policy
-from evidence.errors import Denied, InputError, NotFound
-from evidence.ledger import Verification, verify
-from evidence.models import CustodyEvent, Person
+from evidence.errors import Denied, InputError, NotFound, NotSignedIn, TooManyAttempts
+from evidence.findings import Report
+from evidence.ledger import ChainFacts, verify
+from evidence.models import ApiToken, CustodyEvent, Person, Session
 from evidence.policy import Right
-from evidence.ports import Catalog, EventDraft
+from evidence.ports import Catalog, EventDraft, PasswordHasher
 
 ACCESS_LOG = "jitev-access"  # the chain id of the access log
 MIN_PASSWORD = 12
@@ -55,50 +55,6 @@ class AccessAction(StrEnum):
     PASSWORD_SET = "PASSWORD_SET"
     TOKEN_ISSUED = "TOKEN_ISSUED"
     TOKEN_REVOKED = "TOKEN_REVOKED"
-
-
-class NotSignedIn(Denied):
-    """No session or token, or one that has ended."""
-
-
-class TooManyAttempts(Denied):
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after  # seconds
-
-
-class PasswordHasher(Protocol):
-    def hash(self, password: str) -> str: ...
-
-    def verify(self, hashed: str, password: str) -> bool: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Session:
-    digest: str  # SHA-256 of the cookie's secret
-    person: str
-    csrf: str  # the form token bound to this session
-    created_at: datetime
-    expires_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ApiToken:
-    id: str
-    person: str
-    label: str
-    digest: str  # SHA-256 of the secret
-    created_at: datetime
-    revoked_at: datetime | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "person": self.person,
-            "label": self.label,
-            "created_at": self.created_at.isoformat(),
-            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
-        }
 
 
 def digest(secret: str) -> str:
@@ -159,7 +115,7 @@ def _refusal(catalog: Catalog, name: str, client: str, now: datetime) -> TooMany
             return TooManyAttempts(
                 f"too many failed logins {what}: try again in {max(wait, 1) // 60 + 1} minutes, "
                 "or ask an admin to reset the password",
-                max(wait, 1),
+                retry_after=max(wait, 1),
             )
     return None
 
@@ -221,10 +177,7 @@ def login(
         person = None
     team = person.team if person else ""
     if not _attempt(catalog, hasher, name, team, password, client=client, now=now) or not person:
-        raise Denied(
-            "login failed: unknown name or wrong password (an admin sets passwords with "
-            "`jitev people passwd`)"
-        )
+        raise Denied("login failed: unknown name or wrong password (an admin sets passwords)")
     secret = secrets.token_urlsafe(32)
     session = Session(
         digest(secret), person.name, secrets.token_urlsafe(32), now, now + SESSION_LIFETIME
@@ -316,7 +269,7 @@ def token_person(catalog: Catalog, secret: str) -> Person:
 
 def read_log(
     catalog: Catalog, person: Person, *, action: str | None = None, actor: str | None = None
-) -> tuple[Verification, list[CustodyEvent]]:
+) -> tuple[Report[ChainFacts], list[CustodyEvent]]:
     """The access log's chain check, and its events filtered (auditors, admins)."""
     policy.decide(person, Right.READ_ACCESS_LOG).require()
     events = catalog.access_events()

@@ -6,16 +6,15 @@ Rules (``plan_bundle``), decided before a byte is read:
   holds it (originated it, or received it by a completed hand-off);
 - an **H1** exhibit (no use in judicial proceedings without the originator's
   permission) needs a recorded consent of its originating team's lead for the
-  prosecutor's team (``consent_judicial_use``); without it the bundle is
+  prosecutor's team (``handling.consent_judicial_use``); without it the bundle is
   refused, naming the exhibits and whose consent is missing;
-- an exhibit marked **sensitive** (``set_sensitive``, with the reason) never
+- an exhibit marked **sensitive** (``handling.set_sensitive``, with the reason) never
   enters the bundle: it is listed, with the reason, on a separate sensitive
   schedule (like the UK MG6D; the bundle's schedule is the MG6C), stored
   beside the bundle for the prosecutor and the court, not the defence.
 
 Consents and sensitivity are custody events on the exhibit, decided by a lead
-of its originating team (the ``set_handling`` right: the originator governs
-the use of its evidence).
+of its originating team (``evidence.handling``).
 
 ``create_bundle`` builds the ZIP (``evidence.bundle.build``) from the chain
 as it stands, stores it write-once in the ``bundles`` namespace of the store,
@@ -30,16 +29,17 @@ from __future__ import annotations
 import csv
 import io
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evidence import handoffs, policy
+from evidence import policy
 from evidence.bundle import build as builder
 from evidence.bundle.layout import Identity
-from evidence.errors import Denied, InputError, IntegrityError
-from evidence.hashing import HashingReader
+from evidence.errors import Consent, ConsentMissing, InputError, IntegrityError
+from evidence.handling import use_of
+from evidence.hashing import HashingReader, read_back
 from evidence.models import (
     Action,
     Bundle,
@@ -51,74 +51,10 @@ from evidence.models import (
 )
 from evidence.policy import Right
 from evidence.ports import Catalog, EventDraft, ObjectStore
-from evidence.services import read_back
+from evidence.setup import ledger_team_key
+from evidence.visibility import member_cases
 
 NAMESPACE = "bundles"  # where bundles are stored, write-once
-
-
-@dataclass(frozen=True, slots=True)
-class ExhibitUse:
-    """What the ledger says about an exhibit's disclosure."""
-
-    consented_for: frozenset[str]  # teams whose courts may use an H1 exhibit
-    sensitive: str | None  # the reason, if the exhibit is sensitive
-
-
-def use_of(events: Iterable[CustodyEvent]) -> ExhibitUse:
-    consented: set[str] = set()
-    sensitive: str | None = None
-    for e in events:
-        if e.action == Action.JUDICIAL_USE_CONSENTED:
-            consented.add(str(e.details.get("for_team")))
-        elif e.action == Action.SENSITIVITY_SET:
-            sensitive = str(e.details.get("reason")) if e.details.get("sensitive") else None
-    return ExhibitUse(frozenset(consented), sensitive)
-
-
-def _originator_event(
-    catalog: Catalog,
-    person: Person,
-    case_id: str,
-    reference: str,
-    action: Action,
-    details: dict[str, Any],
-) -> CustodyEvent:
-    with handoffs.as_originator(catalog, person, case_id, reference) as (tx, _):
-        return tx.append(EventDraft(action, person.name, person.team, reference, details))
-
-
-def consent_judicial_use(
-    catalog: Catalog, person: Person, case_id: str, reference: str, for_team: str, note: str
-) -> CustodyEvent:
-    """The originating team's lead permits the use of an exhibit in the
-    judicial proceedings of ``for_team`` (needed for H1 exhibits)."""
-    catalog.case(case_id).team(for_team)
-    if not note.strip():
-        raise InputError('say on what terms the consent is given: --note "..."')
-    return _originator_event(
-        catalog,
-        person,
-        case_id,
-        reference,
-        Action.JUDICIAL_USE_CONSENTED,
-        {"for_team": for_team, "note": note},
-    )
-
-
-def set_sensitive(
-    catalog: Catalog, person: Person, case_id: str, reference: str, reason: str | None
-) -> CustodyEvent:
-    """Mark an exhibit sensitive with the reason (``None``: no longer sensitive)."""
-    if reason is not None and not reason.strip():
-        raise InputError('say why the exhibit is sensitive: --reason "..."')
-    return _originator_event(
-        catalog,
-        person,
-        case_id,
-        reference,
-        Action.SENSITIVITY_SET,
-        {"sensitive": reason is not None, "reason": reason or ""},
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,14 +89,17 @@ def plan_bundle(
             raise InputError(f"team {person.team} holds no exhibit of case {case_id} yet")
     else:
         if not references:
-            raise InputError("name the exhibits to disclose, or use --all-held")
+            raise InputError(
+                "name the exhibits to disclose, or ask for every exhibit the team holds",
+                field="exhibits",
+            )
         chosen = [catalog.exhibit(r, case_id) for r in dict.fromkeys(references)]
     events = list(catalog.events(case_id))
     by_exhibit: dict[str, list[CustodyEvent]] = {}
     for e in events:
         if e.exhibit is not None:
             by_exhibit.setdefault(e.exhibit, []).append(e)
-    missing: list[str] = []
+    missing: list[Consent] = []
     included: list[Exhibit] = []
     sensitive: list[tuple[Exhibit, str]] = []
     for ex in chosen:
@@ -171,15 +110,19 @@ def plan_bundle(
             sensitive.append((ex, use.sensitive))
             continue
         if ex.handling.code is HandlingCode.H1 and person.team not in use.consented_for:
-            missing.append(
-                f"{ex.reference} (H1) needs the consent of its originating team {ex.team} for "
-                f"judicial use in {person.team}: a lead of {ex.team} gives it with "
-                f"`jitev exhibits consent {ex.reference} --for {person.team} --note ...`"
-            )
+            missing.append(Consent(ex.reference, ex.team, person.team))
             continue
         included.append(ex)
     if missing:
-        raise Denied("the bundle is refused:\n  " + "\n  ".join(missing))
+        raise ConsentMissing(
+            "the bundle is refused:\n  "
+            + "\n  ".join(
+                f"{c.reference} (H1) needs the consent of its originating team {c.origin_team} "
+                f"for judicial use in {c.for_team}: a lead of {c.origin_team} must give it"
+                for c in missing
+            ),
+            consents=tuple(missing),
+        )
     if not included:
         raise InputError("every chosen exhibit is sensitive: there is nothing to disclose")
     return BundlePlan(case, person, included, sensitive, events)
@@ -213,7 +156,7 @@ def create_bundle(store: ObjectStore, catalog: Catalog, plan: BundlePlan, workdi
     keys = {
         t.code: key
         for t in case.teams
-        if (key := handoffs.ledger_team_key(catalog, case.id, t.code)) is not None
+        if (key := ledger_team_key(catalog, case.id, t.code)) is not None
     }
     with catalog.transaction(case.id) as tx:  # reserve nothing: only read the next id
         bundle_id = tx.next_bundle_id(person.team)
@@ -284,7 +227,7 @@ def create_bundle(store: ObjectStore, catalog: Catalog, plan: BundlePlan, workdi
 def visible_bundles(catalog: Catalog, person: Person, case_id: str | None = None) -> list[Bundle]:
     return [
         b
-        for case in handoffs.member_cases(catalog, person, case_id)
+        for case in member_cases(catalog, person, case_id)
         for b in catalog.bundles(case.id)
         if policy.can_see_bundle(person, case, b, content=False).allowed
     ]
@@ -308,7 +251,7 @@ def download_bundle(
         raise InputError(f"bundle {bundle.id} has no sensitive schedule: nothing was kept out")
     key = bundle.sensitive_key if sensitive else bundle.blake3
     assert key is not None
-    if read_back(store, NAMESPACE, key, write)[1] != key:
+    if read_back(store, NAMESPACE, key, write).blake3 != key:
         raise IntegrityError(
             f"the stored copy of {bundle.id} in {store.description} does not match its "
             "recorded BLAKE3: the download was discarded; report it to the auditor"

@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Protocol
 from blake3 import blake3
 
 from evidence.models import Digests
+from evidence.sizes import INGEST_CHUNK
 
 if TYPE_CHECKING:
-    from evidence.ports import ByteStream
+    from evidence.ports import ByteStream, ObjectStore
 
-CHUNK = 8 * 1024 * 1024
+CHUNK = INGEST_CHUNK
 HEAD = 8192  # bytes kept for media-type sniffing
 
 
@@ -141,3 +142,16 @@ class HashingReader:
             self._feed(None)
         if self._thread is not None:
             self._thread.join()
+
+
+def read_back(
+    store: ObjectStore, namespace: str, key: str, write: Callable[[bytes], object] | None = None
+) -> Digests:
+    """The size and digests of a stored object, from its bytes, handing each
+    chunk to ``write`` too (a download) in the same pass."""
+    digest = MultiHash()
+    for chunk in store.open(namespace, key):
+        digest.update(chunk)
+        if write is not None:
+            write(chunk)
+    return digest.digests()

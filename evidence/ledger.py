@@ -31,6 +31,7 @@ from typing import Any
 from blake3 import blake3
 
 from evidence.errors import LedgerError
+from evidence.findings import Finding, Report
 from evidence.models import CustodyEvent
 from evidence.ports import EventDraft
 
@@ -135,52 +136,63 @@ def link(case_id: str, head: CustodyEvent | None, draft: EventDraft, at: datetim
 
 
 @dataclass(frozen=True, slots=True)
-class Problem:
-    seq: int
-    kind: str  # "missing" | "reordered" | "bad link" | "edited"
-    message: str
+class ChainFacts:
+    """What a chain verification established: the ``events`` that verified
+    (all of them, when intact) and the head they end in; ``first_bad`` is the
+    sequence number of the first event that does not hold, if any."""
 
-
-@dataclass(frozen=True, slots=True)
-class Verification:
-    case_id: str
+    case: str
     events: int
     head_seq: int
     head_hash: str
-    problem: Problem | None
-
-    @property
-    def ok(self) -> bool:
-        return self.problem is None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "case": self.case_id,
-            "ok": self.ok,
-            "events": self.events,
-            "head_seq": self.head_seq,
-            "head_hash": self.head_hash,
-            "problem": (
-                {
-                    "seq": self.problem.seq,
-                    "kind": self.problem.kind,
-                    "message": self.problem.message,
-                }
-                if self.problem
-                else None
-            ),
-        }
+    first_bad: int | None = None
 
 
-def verify(case_id: str, events: Iterable[CustodyEvent]) -> Verification:
+def _problem(
+    event: CustodyEvent, expected_seq: int, prev_hash: str, later: dict[str, int]
+) -> Finding | None:
+    """Why ``event`` does not continue the chain, or ``None`` when it does."""
+    seq = event.seq
+    if seq > expected_seq:
+        where = (
+            f"event {expected_seq}"
+            if seq == expected_seq + 1
+            else f"events {expected_seq}-{seq - 1}"
+        )
+        return Finding("chain", where, f"missing before event {seq} (a row was deleted)", "missing")
+    if seq < expected_seq:
+        return Finding(
+            "chain", f"event {seq}", f"appears after event {expected_seq - 1}", "reordered"
+        )
+    if event.prev_hash != prev_hash:
+        target = later.get(event.prev_hash)
+        if target is not None and target > seq:
+            return Finding(
+                "chain",
+                f"event {seq}",
+                f"links to event {target}, which comes after it",
+                "reordered",
+            )
+        return Finding(
+            "chain", f"event {seq}", f"does not link to the hash of event {seq - 1}", "bad link"
+        )
+    if event_hash(event) != event.hash:
+        return Finding(
+            "chain", f"event {seq}", "does not match its hash: a field was changed", "edited"
+        )
+    return None
+
+
+def verify(case_id: str, events: Iterable[CustodyEvent]) -> Report[ChainFacts]:
     """Recompute the chain from stored rows (in stored sequence order) and name
-    the first event that does not hold:
+    the first event that does not hold (a finding of the ``chain`` check):
 
     - ``missing``: a sequence number is skipped (a row was deleted);
     - ``reordered``: an event links to the hash of an event stored *after* it,
       or sequence numbers go backwards (rows were moved);
     - ``bad link``: ``prev_hash`` is not the hash of the event before;
-    - ``edited``: the stored hash is not the hash of the stored fields.
+    - ``edited``: the stored hash is not the hash of the stored fields, or the
+      event belongs to another case.
 
     The head hash of a valid chain is worth writing down outside jitev (a
     receipt, a bundle, a court record): a chain rewritten wholesale from some
@@ -190,51 +202,25 @@ def verify(case_id: str, events: Iterable[CustodyEvent]) -> Verification:
     later_hashes = {e.hash: e.seq for e in rows}
     expected_seq = 1
     prev_hash = GENESIS
-    head_seq, head_hash = 0, GENESIS
     count = 0
     for event in rows:
-        problem: Problem | None = None
         if event.case_id != case_id:
-            problem = Problem(
-                event.seq, "edited", f"event {event.seq} belongs to case {event.case_id}"
+            problem: Finding | None = Finding(
+                "chain", f"event {event.seq}", f"belongs to case {event.case_id}", "edited"
             )
-        elif event.seq > expected_seq:
-            gap = (
-                f"{expected_seq}"
-                if event.seq == expected_seq + 1
-                else f"{expected_seq}-{event.seq - 1}"
-            )
-            problem = Problem(
-                expected_seq, "missing", f"event(s) {gap} are missing before event {event.seq}"
-            )
-        elif event.seq < expected_seq:
-            problem = Problem(
-                event.seq, "reordered", f"event {event.seq} appears after event {expected_seq - 1}"
-            )
-        elif event.prev_hash != prev_hash:
-            target = later_hashes.get(event.prev_hash)
-            if target is not None and target > event.seq:
-                problem = Problem(
-                    event.seq,
-                    "reordered",
-                    f"event {event.seq} links to event {target}, which comes after it",
-                )
-            else:
-                problem = Problem(
-                    event.seq,
-                    "bad link",
-                    f"event {event.seq} does not link to the hash of event {event.seq - 1}",
-                )
-        elif event_hash(event) != event.hash:
-            problem = Problem(
-                event.seq,
-                "edited",
-                f"event {event.seq} does not match its hash: a field was changed",
-            )
+        else:
+            problem = _problem(event, expected_seq, prev_hash, later_hashes)
         if problem is not None:
-            return Verification(case_id, count, head_seq, head_hash, problem)
+            first_bad = min(event.seq, expected_seq)
+            facts = ChainFacts(case_id, count, expected_seq - 1, prev_hash, first_bad)
+            summary = (
+                f"the chain breaks at event {first_bad} ({problem.kind}); it is intact up to "
+                f"#{facts.head_seq} {facts.head_hash}"
+            )
+            return Report(f"case {case_id}", facts, (problem,), summary=summary)
         count += 1
-        head_seq, head_hash = event.seq, event.hash
         expected_seq = event.seq + 1
         prev_hash = event.hash
-    return Verification(case_id, count, head_seq, head_hash, None)
+    facts = ChainFacts(case_id, count, expected_seq - 1, prev_hash)
+    summary = f"chain intact: {count} custody events, head #{facts.head_seq} {facts.head_hash}"
+    return Report(f"case {case_id}", facts, summary=summary)

@@ -50,7 +50,7 @@ COLUMNS = (
 )
 
 
-def parse_time(value: str, what: str) -> datetime:
+def parse_time(value: str, what: str, field: str | None = None) -> datetime:
     """An aware UTC datetime from ISO 8601; a bare date means 00:00 UTC."""
     text = value.strip()
     try:
@@ -61,34 +61,40 @@ def parse_time(value: str, what: str) -> datetime:
     except ValueError:
         raise InputError(
             f"{what}: {value!r} is not a date; use ISO 8601 such as 2026-03-14 or "
-            "2026-03-14T09:30:00+02:00"
+            "2026-03-14T09:30:00+02:00",
+            field=field,
         ) from None
     if parsed.tzinfo is None:
         raise InputError(
             f"{what}: {value!r} has no UTC offset; add one (e.g. +02:00 or Z) so the "
-            "seizure time is unambiguous"
+            "seizure time is unambiguous",
+            field=field,
         )
     return parsed.astimezone(UTC)
 
 
-def handling(code: str | None, note: str | None, what: str) -> Handling | None:
+def handling(
+    code: str | None, note: str | None, what: str, field: str | None = None
+) -> Handling | None:
     if not code and not note:
         return None
     try:
         return Handling(parse_handling_code(code or "H0"), (note or "").strip())
     except InputError as exc:
-        raise InputError(f"{what}: {exc}") from None
+        raise InputError(f"{what}: {exc}", field=exc.field or field) from None
 
 
-def declared_hash(algorithm: str | None, value: str | None, what: str) -> DeclaredHash | None:
+def declared_hash(
+    algorithm: str | None, value: str | None, what: str, field: str | None = None
+) -> DeclaredHash | None:
     if not algorithm and not value:
         return None
     if not algorithm or not value:
-        raise InputError(f"{what}: give both the hash algorithm and the hash value")
+        raise InputError(f"{what}: give both the hash algorithm and the hash value", field=field)
     try:
         return DeclaredHash(algorithm.strip().lower(), value.strip().lower())
     except InputError as exc:
-        raise InputError(f"{what}: {exc}") from None
+        raise InputError(f"{what}: {exc}", field=field) from None
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
@@ -213,19 +219,24 @@ def merge(defaults: ExhibitMetadata, specific: ExhibitMetadata | None) -> Exhibi
 
 
 def from_fields(fields: dict[str, str | None]) -> ExhibitMetadata:
-    """Exhibit metadata from the command line's flags or an upload's query
-    (strings); ``declared_hash`` is ``ALGORITHM:HEX``."""
+    """Exhibit metadata from the command line's options or an upload's query
+    (strings, by field name); ``declared_hash`` is ``ALGORITHM:HEX``. An
+    error names the field it is about (``InputError.field``)."""
     seized_at = fields.get("seized_at")
     declared = fields.get("declared_hash")
     algorithm, sep, value = (declared or "").partition(":")
     if declared and not sep:
-        raise InputError(f"--declared-hash {declared!r}: use ALGORITHM:HEX, e.g. sha1:3f78…")
+        raise InputError(
+            f"declared hash {declared!r}: use ALGORITHM:HEX, e.g. sha1:3f78…", field="declared_hash"
+        )
     return ExhibitMetadata(
         title=fields.get("title") or None,
         description=fields.get("description") or "",
-        seized_at=parse_time(seized_at, "--seized-at") if seized_at else None,
+        seized_at=parse_time(seized_at, "seizure time", "seized_at") if seized_at else None,
         seized_by=fields.get("seized_by") or "",
         seized_from=fields.get("seized_from") or "",
-        declared=declared_hash(algorithm, value, "--declared-hash"),
-        handling=handling(fields.get("handling"), fields.get("handling_note"), "--handling"),
+        declared=declared_hash(algorithm, value, "declared hash", "declared_hash"),
+        handling=handling(
+            fields.get("handling"), fields.get("handling_note"), "handling", "handling"
+        ),
     )

@@ -97,6 +97,10 @@ class Digests:
     sha256: str
     declared: dict[str, str] = field(default_factory=dict)  # algorithm -> hex, computed
 
+    def matches(self, size: int, blake3: str, sha256: str) -> bool:
+        """Are these the bytes recorded with that size, BLAKE3 and SHA-256?"""
+        return (self.size, self.blake3, self.sha256) == (size, blake3, sha256)
+
 
 @dataclass(frozen=True, slots=True)
 class DeclaredHash:
@@ -223,8 +227,8 @@ class Handling:
     def __post_init__(self) -> None:
         if self.code is HandlingCode.H3 and not self.note.strip():
             raise InputError(
-                "handling code H3 needs the restriction in words: give its note "
-                "(--note, --handling-note, or the manifest's handling_note)"
+                "handling code H3 needs the restriction in words: give its note",
+                field="handling_note",
             )
         ordered = tuple(sorted(set(self.purposes) | {Purpose.JIT}))
         if ordered != self.purposes:
@@ -356,31 +360,6 @@ class TransferState(StrEnum):
     REJECTED = "rejected"
     CANCELLED = "cancelled"
     FAILED = "failed"  # a copy did not verify: nothing was granted
-
-
-TRANSITIONS: dict[TransferState, frozenset[TransferState]] = {
-    TransferState.REQUESTED: frozenset(
-        {TransferState.APPROVED, TransferState.REJECTED, TransferState.CANCELLED}
-    ),
-    TransferState.APPROVED: frozenset(
-        {TransferState.DISPATCHED, TransferState.CANCELLED, TransferState.FAILED}
-    ),
-    TransferState.DISPATCHED: frozenset({TransferState.RECEIVED, TransferState.FAILED}),
-    TransferState.RECEIVED: frozenset(),
-    TransferState.REJECTED: frozenset(),
-    TransferState.CANCELLED: frozenset(),
-    TransferState.FAILED: frozenset(),
-}
-
-NEXT_STEP = {
-    TransferState.REQUESTED: "it waits for the approvals it needs",
-    TransferState.APPROVED: "it waits for its dispatch (`jitev transfer dispatch`)",
-    TransferState.DISPATCHED: "it waits for the receiving team's receipt (`jitev transfer receive`)",
-    TransferState.RECEIVED: "it is complete",
-    TransferState.REJECTED: "it was rejected: make a new request if the reasons are addressed",
-    TransferState.CANCELLED: "it was cancelled: make a new request if still needed",
-    TransferState.FAILED: "it failed: make a new request once the cause is found",
-}
 
 
 class Capacity(StrEnum):
@@ -571,4 +550,39 @@ class Bundle:
             "exhibits": list(self.exhibits),
             "sensitive": list(self.sensitive),
             "sensitive_schedule": self.sensitive_key,
+        }
+
+
+# -- signing in ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A browser's session: only the SHA-256 of the cookie's secret is kept."""
+
+    digest: str
+    person: str
+    csrf: str  # the form token bound to this session
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """A machine client's token: only the SHA-256 of its secret is kept."""
+
+    id: str
+    person: str
+    label: str
+    digest: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "person": self.person,
+            "label": self.label,
+            "created_at": self.created_at.isoformat(),
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
         }

@@ -27,9 +27,10 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from evidence.models import (
+    ApiToken,
     Bundle,
     Case,
     CustodyEvent,
@@ -40,13 +41,11 @@ from evidence.models import (
     Holding,
     Person,
     Receipt,
+    Session,
     StoredObject,
     Transfer,
     TransferState,
 )
-
-if TYPE_CHECKING:  # evidence.access builds on these ports
-    from evidence.access import ApiToken, Session
 
 
 class Clock(Protocol):
@@ -112,6 +111,14 @@ class ObjectStore(Protocol):
     def delete(self, namespace: str, key: str) -> None:
         """Raises ``WriteOnceViolation`` while the object is protected."""
         ...
+
+
+class PasswordHasher(Protocol):
+    """Hashes and checks passwords (argon2id in ``storage.passwords``)."""
+
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, hashed: str, password: str) -> bool: ...
 
 
 class Signer(Protocol):
@@ -206,7 +213,9 @@ class CaseTransaction(Protocol):
     def add_bundle(self, bundle: Bundle) -> None: ...
 
 
-class Catalog(Protocol):
+class CaseCatalog(Protocol):
+    """Cases, their exhibits, custody events and ingest runs."""
+
     def add_case(self, case: Case, opening: EventDraft) -> CustodyEvent:
         """Create the case and its first custody event, atomically."""
         ...
@@ -217,7 +226,10 @@ class Catalog(Protocol):
 
     def transaction(self, case_id: str) -> AbstractContextManager[CaseTransaction]: ...
 
-    def exhibit(self, reference: str, case_id: str | None = None) -> Exhibit: ...
+    def exhibit(self, reference: str, case_id: str | None = None) -> Exhibit:
+        """``Ambiguous`` when ``case_id`` is not given and the reference exists
+        in several cases."""
+        ...
 
     def exhibits(self, case_id: str | None = None, team: str | None = None) -> list[Exhibit]: ...
 
@@ -236,7 +248,9 @@ class Catalog(Protocol):
 
     def finish_run(self, run_id: str) -> None: ...
 
-    # -- people, team keys, holdings, transfers ----------------------------------
+
+class PeopleCatalog(Protocol):
+    """People, their teams and roles, and the teams' receipt public keys."""
 
     def add_person(self, person: Person, added_by: str) -> None:
         """A new person; ``InputError`` if the name is taken."""
@@ -253,6 +267,10 @@ class Catalog(Protocol):
 
     def team_key(self, team: str) -> str | None: ...
 
+
+class TransferCatalog(Protocol):
+    """Who holds what, and the hand-offs (written through ``CaseTransaction``)."""
+
     def holdings(self, case_id: str) -> dict[str, list[Holding]]:
         """Exhibit reference -> the teams that hold it."""
         ...
@@ -261,11 +279,19 @@ class Catalog(Protocol):
 
     def transfers(self, case_id: str | None = None) -> list[Transfer]: ...
 
+
+class BundleCatalog(Protocol):
+    """Disclosure bundles (written through ``CaseTransaction``)."""
+
     def bundle(self, bundle_id: str) -> Bundle: ...
 
     def bundles(self, case_id: str | None = None) -> list[Bundle]: ...
 
-    # signing in (evidence.access): only digests of secrets are stored
+
+class AccessCatalog(Protocol):
+    """Signing in (``evidence.access``): only digests of secrets are stored;
+    the access log is a hash chain of its own."""
+
     def set_password(self, name: str, hashed: str) -> None: ...
 
     def password_hash(self, name: str) -> str | None: ...
@@ -299,3 +325,8 @@ class Catalog(Protocol):
     def access_events(
         self, *, since: datetime | None = None, action: str | None = None, actor: str | None = None
     ) -> list[CustodyEvent]: ...
+
+
+class Catalog(CaseCatalog, PeopleCatalog, TransferCatalog, BundleCatalog, AccessCatalog, Protocol):
+    """The whole catalog (``storage.sql.SqlCatalog``). A use case asks for
+    the role it needs where that is all it uses."""

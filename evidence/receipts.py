@@ -46,7 +46,6 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +53,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from evidence.errors import InputError, IntegrityError, LedgerError
+from evidence.findings import Finding, Report
 from evidence.ledger import canonical_json, format_time
 from evidence.models import Action, CustodyEvent, Receipt, Transfer
 from evidence.ports import Signer
@@ -143,77 +143,63 @@ def sign(signer: Signer, transfer: Transfer, *, received_by: str, at: datetime) 
     )
     check = verify(receipt, signer.public_key)
     if not check.ok:  # the key file and its public key disagree: never hand that out
-        raise IntegrityError(f"team {signer.team}'s signing key is inconsistent: {check.message}")
+        raise IntegrityError(f"team {signer.team}'s signing key is inconsistent: {check.summary}")
     return receipt
 
 
-@dataclass(frozen=True, slots=True)
-class ReceiptCheck:
-    ok: bool
-    message: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "message": self.message}
-
-
-def verify(receipt: Receipt, public_key_hex: str | None) -> ReceiptCheck:
+def verify(receipt: Receipt, public_key_hex: str | None) -> Report[None]:
     """Check ``receipt`` against the signing team's registered public key.
-    Never raises: every problem is a failed check that says what is wrong."""
+    Never raises: every problem is a finding (check ``receipt``) that says
+    what is wrong."""
     body = receipt.payload
     team = body.get("team") if isinstance(body, dict) else None
     who = f"team {team}" if isinstance(team, str) and team else "the receiving team"
     what = f"receipt of transfer {receipt.transfer_id}"
+
+    def failed(message: str) -> Report[None]:
+        return Report(what, None, (Finding("receipt", what, message),), summary=message)
+
     if not isinstance(body, dict):
-        return ReceiptCheck(False, f"{what}: its payload is not a JSON object")
+        return failed("its payload is not a JSON object")
     if body.get("transfer") != receipt.transfer_id:
-        return ReceiptCheck(
-            False, f"{what}: its signed payload names transfer {body.get('transfer')!r}"
-        )
+        return failed(f"its signed payload names transfer {body.get('transfer')!r}")
     if not public_key_hex:
-        return ReceiptCheck(
-            False,
-            f"{what}: no public key is registered for {who}, so its signature cannot be "
-            "checked; register the team's public key (`jitev setup` on its machine prints it)",
+        return failed(
+            f"no public key is registered for {who}, so its signature cannot be checked; "
+            "register the team's public key (jitev setup on its machine prints it)"
         )
     raw_key = _public_key_bytes(public_key_hex)
     if raw_key is None:
-        return ReceiptCheck(
-            False, f"{what}: the public key registered for {who} is not 64 hex digits"
-        )
+        return failed(f"the public key registered for {who} is not 64 hex digits")
     expected = hashlib.sha256(raw_key).hexdigest()
     if receipt.key_fingerprint != expected:
-        return ReceiptCheck(
-            False,
-            f"{what} was signed with the key {receipt.key_fingerprint!r}, not with the key "
-            f"registered for {who} ({expected})",
+        return failed(
+            f"it was signed with the key {receipt.key_fingerprint!r}, not with the key "
+            f"registered for {who} ({expected})"
         )
     signature = _hex_bytes(receipt.signature, 64)
     if signature is None:
-        return ReceiptCheck(
-            False,
-            f"{what}: its signature is malformed: an Ed25519 signature is 128 hex digits",
-        )
+        return failed("its signature is malformed: an Ed25519 signature is 128 hex digits")
     try:
         message = encode(body)
     except (TypeError, ValueError) as e:
-        return ReceiptCheck(False, f"{what}: its payload cannot be encoded canonically ({e})")
+        return failed(f"its payload cannot be encoded canonically ({e})")
     try:
         Ed25519PublicKey.from_public_bytes(raw_key).verify(signature, message)
     except InvalidSignature:
-        return ReceiptCheck(
-            False,
-            f"{what}: the signature does not match the payload: the receipt was altered "
-            f"after {who} signed it, or signed with another key",
+        return failed(
+            f"the signature does not match the payload: the receipt was altered after {who} "
+            "signed it, or signed with another key"
         )
     except ValueError as e:  # a point that is not on the curve
-        return ReceiptCheck(False, f"{what}: the public key registered for {who} is invalid ({e})")
+        return failed(f"the public key registered for {who} is invalid ({e})")
     exhibits = body.get("exhibits")
     count = len(exhibits) if isinstance(exhibits, list) else 0
-    return ReceiptCheck(
-        True,
-        f"{what} is signed by {who} (key {expected[:16]}): {count} exhibit(s) received by "
-        f"{body.get('received_by')} at {body.get('at')}",
+    summary = (
+        f"signed by {who} (key {expected[:16]}): {count} exhibit(s) received by "
+        f"{body.get('received_by')} at {body.get('at')}"
     )
+    return Report(what, None, summary=summary)
 
 
 # -- in the ledger ------------------------------------------------------------------

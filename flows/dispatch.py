@@ -1,5 +1,5 @@
 """The dispatch flow: copy a transfer's exhibits into the receiving team's
-namespace and read every copy back (``evidence.handoffs.dispatch``).
+namespace and read every copy back (``evidence.transfers.dispatch``).
 
 Run after the last approval; approvals themselves never wait in a flow. One
 task per transfer: a transfer's exhibits are copied server-side one after the
@@ -17,7 +17,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from config import wiring
-from evidence import handoffs
+from evidence import transfers
 from flows.retry import DELAYS, RETRIES, transient
 
 
@@ -31,7 +31,7 @@ from flows.retry import DELAYS, RETRIES, transient
 )
 def copy_and_verify(transfer_id: str, actor: str) -> dict[str, Any]:
     w = wiring.current()
-    transfer = handoffs.dispatch(w.store, w.catalog, w.catalog.person(actor), transfer_id)
+    transfer = transfers.dispatch(w.store, w.catalog, w.catalog.person(actor), transfer_id)
     return {"transfer": transfer.id, "state": transfer.state.value, "failure": transfer.failure}
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from evidence.errors import StoreUnavailable
 
 RETRIES = 3
-DELAYS = [2, 10, 30]
+DELAYS: list[float] = [2, 10, 30]
 
 
 def transient(task: Any, task_run: Any, state: Any) -> bool:

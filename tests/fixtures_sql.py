@@ -24,9 +24,9 @@ from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import make_url
 
 from config.jit import load as load_jit
-from evidence.handoffs import add_person
 from evidence.models import Action, Case, DeclaredHash, Exhibit, ExhibitStatus, Person, Role, Team
 from evidence.ports import Catalog, EventDraft
+from evidence.setup import add_person
 from storage.sql.catalog import SqlCatalog
 
 PG_ENV = "JITEV_TEST_PG_URL"

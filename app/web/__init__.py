@@ -14,10 +14,11 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app.web import api, errors, pages
+from app.web.context import WebContext
 from app.web.jobs import Jobs
 from app.web.reports import Reports
 from config.wiring import Wiring
-from evidence.access import PasswordHasher
+from evidence.ports import PasswordHasher
 from storage.passwords import Argon2Hasher
 
 STATIC = Path(__file__).parent / "static"
@@ -32,10 +33,7 @@ def create_app(wiring: Wiring, hasher: PasswordHasher | None = None) -> FastAPI:
         docs_url="/api/v1/docs",
         redoc_url=None,
     )
-    app.state.wiring = wiring
-    app.state.hasher = hasher or Argon2Hasher()
-    app.state.jobs = Jobs()
-    app.state.reports = Reports()
+    app.state.jitev = WebContext(wiring, hasher or Argon2Hasher(), Jobs(), Reports())
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -16,17 +16,20 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
 from app.web.templating import render
-from evidence.access import NotSignedIn, TooManyAttempts
 from evidence.errors import (
+    Ambiguous,
     CatalogError,
+    ConsentMissing,
     Denied,
     IllegalTransition,
     InputError,
     IntegrityError,
     JitevError,
     NotFound,
+    NotSignedIn,
     StoreError,
     StoreUnavailable,
+    TooManyAttempts,
 )
 
 log = logging.getLogger("jitev.web")
@@ -50,6 +53,29 @@ def status_of(exc: JitevError) -> int:
     return next((code for kind, code in STATUS if isinstance(exc, kind)), 500)
 
 
+def facts(exc: JitevError) -> dict[str, object]:
+    """An error's structured facts for an API client, beside its message:
+    the input ``field`` it is about, the ``transfer`` and its ``state``, the
+    ``consents`` that must be given, the ``cases`` to choose from."""
+    found: dict[str, object] = {}
+    if isinstance(exc, InputError) and exc.field:
+        found["field"] = exc.field
+    if isinstance(exc, IllegalTransition):
+        found.update(transfer=exc.transfer_id, state=exc.state)
+    if isinstance(exc, Ambiguous):
+        found["cases"] = list(exc.cases)
+    if isinstance(exc, ConsentMissing):
+        found["consents"] = [c._asdict() for c in exc.consents]
+    return found
+
+
+def page_message(exc: JitevError) -> str:
+    """The message for a person on a page: the fix in the pages' terms."""
+    if isinstance(exc, ConsentMissing):
+        return f"{exc}\n(a lead of the originating team gives it on the exhibit's page)"
+    return str(exc)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(JitevError)
     async def jitev_error(request: Request, exc: JitevError) -> Response:
@@ -58,14 +84,14 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, TooManyAttempts):
             headers["Retry-After"] = str(exc.retry_after)
         if request.url.path.startswith("/api/"):
-            body = {"error": str(exc), "kind": type(exc).__name__}
+            body = {"error": str(exc), "kind": type(exc).__name__, **facts(exc)}
             return JSONResponse(body, status_code=status, headers=headers)
         if isinstance(exc, NotSignedIn):
             return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
         return render(
             request,
             "error.html",
-            {"message": str(exc), "status": status},
+            {"message": page_message(exc), "status": status},
             status=status,
             headers=headers,
         )

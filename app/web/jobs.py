@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from app import actions
+from config.wiring import Wiring
 from evidence.errors import JitevError, NotFound
+from evidence.models import Person, Transfer
 
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
@@ -100,3 +103,40 @@ class Jobs:
             key=lambda j: j.started_at,
             reverse=True,
         )
+
+
+def start_dispatch(jobs: Jobs, w: Wiring, person: Person, transfer: Transfer) -> Job:
+    """The dispatch of ``transfer`` as a flow run that the person can follow."""
+    from flows.dispatch import dispatch
+
+    now = w.clock.now()
+    return jobs.start(
+        "dispatch",
+        person.name,
+        transfer.case_id,
+        now,
+        dispatch,
+        transfer_id=transfer.id,
+        actor=person.name,
+    )
+
+
+def start_bundle(
+    jobs: Jobs, w: Wiring, person: Person, case_id: str, chosen: list[str] | None
+) -> Job:
+    """A bundle's build as a flow run (checked first, so that a refusal is
+    answered at once)."""
+    from flows.bundle import build_bundle
+
+    actions.check_bundle(w, person, case_id, chosen)
+    now = w.clock.now()
+    return jobs.start(
+        "bundle",
+        person.name,
+        case_id,
+        now,
+        build_bundle,
+        case_id=case_id,
+        exhibits=chosen,
+        actor=person.name,
+    )

@@ -6,27 +6,34 @@ the API from ``static/upload.js``."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from app.web import api, security
+from app import actions
+from app.web import calls, security
+from app.web import jobs as job_runs
+from app.web import schemas as s
+from app.web.context import of, wiring
+from app.web.errors import page_message
+from app.web.jobs import Jobs
 from app.web.security import Caller
+from app.web.streams import PREVIEWABLE
 from app.web.templating import render
-from evidence import access, disclosure, handoffs, policy
-from evidence.errors import Denied, InputError, JitevError
+from config.wiring import Wiring
+from evidence import access, audit, disclosure, policy, visibility
+from evidence.errors import Denied, InputError, JitevError, TooManyAttempts
+from evidence.handling import use_of
 from evidence.models import HandlingCode, Purpose, Role, TransferState
 from evidence.policy import Right
 
 router = APIRouter(include_in_schema=False)
 Who = Annotated[Caller, Depends(security.caller)]
+W = Annotated[Wiring, Depends(wiring)]
 Field = Annotated[str, Form()]
-
-
-def _w(request: Request) -> Any:
-    return security.wiring(request)
+M = TypeVar("M", bound=BaseModel)
 
 
 def _back(path: str) -> RedirectResponse:
@@ -49,20 +56,19 @@ def login_page(request: Request, next: str = "/") -> Response:
 
 @router.post("/login")
 def login(
-    request: Request, name: Field, password: Field, next: Annotated[str, Form()] = "/"
+    request: Request, w: W, name: Field, password: Field, next: Annotated[str, Form()] = "/"
 ) -> Response:
-    w = _w(request)
     try:
         _person, secret, _session = access.login(
             w.catalog,
-            request.app.state.hasher,
+            of(request).hasher,
             name,
             password,
             client=security.client(request),
             now=w.clock.now(),
         )
     except (Denied, InputError) as exc:
-        status = 429 if isinstance(exc, access.TooManyAttempts) else 401
+        status = 429 if isinstance(exc, TooManyAttempts) else 401
         context = {"next": _safe_next(next), "error": str(exc), "name": name}
         return render(request, "login.html", context, status=status)
     response = _back(_safe_next(next))
@@ -71,8 +77,7 @@ def login(
 
 
 @router.post("/logout")
-def logout(who: Who, request: Request) -> Response:
-    w = _w(request)
+def logout(who: Who, request: Request, w: W) -> Response:
     access.logout(w.catalog, who.secret, client=security.client(request), now=w.clock.now())
     response = _back("/login")
     security.clear_session_cookie(response)
@@ -97,12 +102,11 @@ def home(who: Who) -> Response:
 
 
 @router.get("/upload")
-def upload_page(who: Who, request: Request) -> Response:
+def upload_page(who: Who, request: Request, w: W) -> Response:
     policy.carries(who.person, Right.INGEST).require()
-    w = _w(request)
     cases = [
         c
-        for c in handoffs.member_cases(w.catalog, who.person, None)
+        for c in visibility.member_cases(w.catalog, who.person, None)
         if policy.decide(who.person, Right.INGEST, case=c, team=who.person.team).allowed
     ]
     limit = w.settings.web.max_upload_mib * 1024 * 1024
@@ -114,16 +118,22 @@ def upload_page(who: Who, request: Request) -> Response:
 def exhibits_page(
     who: Who,
     request: Request,
+    w: W,
     case: str = "",
     team: str = "",
     status: str = "",
     handling: str = "",
 ) -> Response:
     policy.carries(who.person, Right.VIEW).require()
-    w = _w(request)
-    found = handoffs.visible_exhibits(w.catalog, who.person, case or None, team or None)
-    chosen = api.exhibit_filter(found, status or None, handling or None)
-    cases = handoffs.member_cases(w.catalog, who.person, None)
+    chosen = visibility.visible_exhibits(
+        w.catalog,
+        who.person,
+        case or None,
+        team or None,
+        status=status or None,
+        handling=handling or None,
+    )
+    cases = visibility.member_cases(w.catalog, who.person, None)
     context = {
         "exhibits": chosen,
         "cases": cases,
@@ -135,9 +145,8 @@ def exhibits_page(
 
 
 @router.get("/exhibits/{reference}")
-def exhibit_page(reference: str, who: Who, request: Request) -> Response:
-    w = _w(request)
-    exhibit, events = handoffs.continuity(w.catalog, who.person, reference)
+def exhibit_page(reference: str, who: Who, request: Request, w: W) -> Response:
+    exhibit, events = visibility.continuity(w.catalog, who.person, reference)
     case = w.catalog.case(exhibit.case_id)
     holders = [h.team for h in w.catalog.holdings(case.id).get(reference, [])]
 
@@ -154,10 +163,10 @@ def exhibit_page(reference: str, who: Who, request: Request) -> Response:
         "events": events,
         "holders": holders,
         "may_download": may(Right.DOWNLOAD),
-        "preview": exhibit.media_type in api.PREVIEWABLE and may(Right.DOWNLOAD),
+        "preview": exhibit.media_type in PREVIEWABLE and may(Right.DOWNLOAD),
         "may_request": bool(receivers),
         "may_change": may(Right.SET_HANDLING),
-        "use": disclosure.use_of(events),
+        "use": use_of(events),
         "teams": [t.code for t in case.teams],
         "codes": list(HandlingCode),
         "other_teams": receivers,
@@ -166,11 +175,15 @@ def exhibit_page(reference: str, who: Who, request: Request) -> Response:
     return render(request, "exhibit.html", context)
 
 
-CHANGES = {"handling": api.NewHandling, "consent": api.Consent, "sensitivity": api.Sensitivity}
+CHANGES: dict[str, type[s.NewHandling | s.Consent | s.Sensitivity]] = {
+    "handling": s.NewHandling,
+    "consent": s.Consent,
+    "sensitivity": s.Sensitivity,
+}
 
 
 @router.post("/exhibits/{reference}/{change}")
-async def change_exhibit(reference: str, change: str, who: Who, request: Request) -> Response:
+async def change_exhibit(reference: str, change: str, who: Who, request: Request, w: W) -> Response:
     if change not in CHANGES:
         raise InputError(f"no change {change!r}: handling, consent or sensitivity")
     form = await request.form()
@@ -179,11 +192,11 @@ async def change_exhibit(reference: str, change: str, who: Who, request: Request
         fields["purposes"] = [str(p) for p in form.getlist("purposes")]
     if change == "sensitivity":
         fields["sensitive"] = fields.get("sensitive") == "yes"
-    api.change_exhibit(_w(request), who, reference, _form_model(CHANGES[change], fields))
+    calls.change_exhibit(w, who, reference, _form_model(CHANGES[change], fields))
     return _back(f"/exhibits/{reference}")
 
 
-def _form_model(model: Any, fields: dict[str, Any]) -> Any:
+def _form_model(model: type[M], fields: dict[str, Any]) -> M:
     """A form's fields as the API's model: a form left incomplete is a 400
     that says what is missing, never a 500."""
     try:
@@ -197,11 +210,10 @@ def _form_model(model: Any, fields: dict[str, Any]) -> Any:
 
 
 @router.get("/handoffs")
-def handoffs_page(who: Who, request: Request) -> Response:
+def handoffs_page(who: Who, request: Request, w: W) -> Response:
     policy.carries(who.person, Right.VIEW).require()
-    w = _w(request)
-    visible = handoffs.visible_transfers(w.catalog, who.person, None)
-    cases = {c.id: c for c in handoffs.member_cases(w.catalog, who.person, None)}
+    visible = visibility.visible_transfers(w.catalog, who.person, None)
+    cases = {c.id: c for c in visibility.member_cases(w.catalog, who.person, None)}
     queue = [
         (t, capacities)
         for t in visible
@@ -227,9 +239,8 @@ def handoffs_page(who: Who, request: Request) -> Response:
 
 
 @router.post("/handoffs")
-async def request_handoff(who: Who, request: Request) -> Response:
+async def request_handoff(who: Who, request: Request, w: W) -> Response:
     form = await request.form()
-    w = _w(request)
     fields = {
         "case": str(form.get("case", "")),
         "exhibits": [str(r) for r in form.getlist("exhibits")],
@@ -238,8 +249,7 @@ async def request_handoff(who: Who, request: Request) -> Response:
         "legal_basis": str(form.get("legal_basis", "")),
         "note": str(form.get("note", "")),
     }
-    body = _form_model(api.NewTransfer, fields)
-    api.file_request(w, who, body)
+    calls.file_request(w, who, _form_model(s.NewTransfer, fields))
     return _back("/handoffs")
 
 
@@ -249,21 +259,20 @@ def handoff_step(
     step: str,
     who: Who,
     request: Request,
+    w: W,
     reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    w = _w(request)
     if step == "approve":
-        api.approve_and_dispatch(request, who, transfer_id, reason)
+        calls.approve(of(request).jobs, w, who, transfer_id, reason)
     elif step == "reject":
-        handoffs.decide(w.catalog, who.person, transfer_id, approve=False, reason=reason)
+        actions.reject(w, who.person, transfer_id, reason)
     elif step == "cancel":
-        handoffs.cancel(w.catalog, who.person, transfer_id, reason)
+        actions.cancel(w, who.person, transfer_id, reason)
     elif step == "dispatch":
-        api.start_dispatch(
-            request, who, handoffs.check_dispatch(w.catalog, who.person, transfer_id)
-        )
+        transfer = actions.check_dispatch(w, who.person, transfer_id)
+        job_runs.start_dispatch(of(request).jobs, w, who.person, transfer)
     elif step == "receive":
-        api.sign_receipt(w, who, transfer_id)
+        actions.receive(w, who.person, transfer_id)
     else:
         raise InputError(f"no step {step!r}: approve, reject, cancel, dispatch or receive")
     return _back("/handoffs")
@@ -272,10 +281,10 @@ def handoff_step(
 # -- disclosure bundles ------------------------------------------------------------------------
 
 
-def _bundles_context(who: Caller, w: Any, jobs: Any) -> dict[str, Any]:
+def _bundles_context(who: Caller, w: Wiring, jobs: Jobs) -> dict[str, Any]:
     held = {
         case.id: disclosure.held_exhibits(w.catalog, case.id, who.person.team)
-        for case in handoffs.member_cases(w.catalog, who.person, None)
+        for case in visibility.member_cases(w.catalog, who.person, None)
     }
     return {
         "bundles": disclosure.visible_bundles(w.catalog, who.person, None),
@@ -285,43 +294,41 @@ def _bundles_context(who: Caller, w: Any, jobs: Any) -> dict[str, Any]:
 
 
 @router.get("/bundles")
-def bundles_page(who: Who, request: Request) -> Response:
+def bundles_page(who: Who, request: Request, w: W) -> Response:
     policy.carries(who.person, Right.DISCLOSE).require()
-    w = _w(request)
-    return render(request, "bundles.html", _bundles_context(who, w, request.app.state.jobs))
+    return render(request, "bundles.html", _bundles_context(who, w, of(request).jobs))
 
 
 @router.post("/bundles")
-async def create_bundle(who: Who, request: Request) -> Response:
+async def create_bundle(who: Who, request: Request, w: W) -> Response:
     form = await request.form()
-    w = _w(request)
+    jobs = of(request).jobs
     chosen = [str(r) for r in form.getlist("exhibits")]
     try:
         if not chosen:
             raise InputError("tick the exhibits to disclose")
-        job = api.start_bundle(request, who, str(form.get("case", "")), chosen)
+        job = job_runs.start_bundle(jobs, w, who.person, str(form.get("case", "")), chosen)
     except JitevError as exc:  # e.g. a missing consent: explained on the page
-        context = {**_bundles_context(who, w, request.app.state.jobs), "refusal": str(exc)}
+        context = {**_bundles_context(who, w, jobs), "refusal": page_message(exc)}
         return render(
             request, "bundles.html", context, status=403 if isinstance(exc, Denied) else 400
         )
-    return _back(f"/jobs/{job['id']}")
+    return _back(f"/jobs/{job.id}")
 
 
 @router.get("/jobs/{job_id}")
 def job_page(job_id: str, who: Who, request: Request) -> Response:
-    job = request.app.state.jobs.get(job_id, who.person.name)
+    job = of(request).jobs.get(job_id, who.person.name)
     return render(request, "job.html", {"job": job})
 
 
 @router.get("/bundles/{bundle_id}")
-def bundle_page(bundle_id: str, who: Who, request: Request) -> Response:
-    w = _w(request)
+def bundle_page(bundle_id: str, who: Who, request: Request, w: W) -> Response:
     bundle = disclosure.checked_bundle(w.catalog, who.person, bundle_id)
     content = policy.can_see_bundle(
         who.person, w.catalog.case(bundle.case_id), bundle, content=True
     )
-    report = request.app.state.reports.get(w, bundle) if content.allowed else None
+    report = of(request).reports.get(w, bundle) if content.allowed else None
     return render(request, "bundle.html", {"bundle": bundle, "report": report})
 
 
@@ -332,6 +339,7 @@ def bundle_page(bundle_id: str, who: Who, request: Request) -> Response:
 def ledger_page(
     who: Who,
     request: Request,
+    w: W,
     case: str = "",
     action: str = "",
     actor: str = "",
@@ -341,16 +349,15 @@ def ledger_page(
     audits = policy.carries(who.person, Right.AUDIT)
     if not audits.allowed:  # an admin reads the access log here, and nothing else
         policy.carries(who.person, Right.READ_ACCESS_LOG).require()
-    w = _w(request)
     auditable = [
         c
-        for c in handoffs.member_cases(w.catalog, who.person, None)
+        for c in visibility.member_cases(w.catalog, who.person, None)
         if policy.decide(who.person, Right.AUDIT, case=c).allowed
     ]
-    checks = [(c, handoffs.audit_case(w.catalog, who.person, c.id)) for c in auditable]
+    checks = [(c, audit.audit_case(w.catalog, who.person, c.id)) for c in auditable]
     events = None
     if case:
-        events = handoffs.search_events(
+        events = audit.search_events(
             w.catalog,
             who.person,
             case,
@@ -381,33 +388,30 @@ def ledger_page(
 
 
 @router.get("/account")
-def account_page(who: Who, request: Request) -> Response:
-    tokens = _w(request).catalog.tokens(who.person.name)
+def account_page(who: Who, request: Request, w: W) -> Response:
+    tokens = w.catalog.tokens(who.person.name)
     return render(request, "account.html", {"tokens": tokens})
 
 
 @router.post("/account/password")
 def change_password(
-    who: Who, request: Request, current: Field, new: Field, repeat: Field
+    who: Who, request: Request, w: W, current: Field, new: Field, repeat: Field
 ) -> Response:
-    w = _w(request)
     if new != repeat:
         raise InputError("the two new passwords differ: nothing was changed")
-    api.change_password(api.NewPassword(current=current, new=new), who, request)
+    security.change_password(request, current, new, who)
     context = {"tokens": w.catalog.tokens(who.person.name), "changed": True}
     return render(request, "account.html", context)
 
 
 @router.post("/account/tokens")
-def create_token(who: Who, request: Request, label: Field) -> Response:
-    w = _w(request)
+def create_token(who: Who, request: Request, w: W, label: Field) -> Response:
     _token, secret = access.issue_token(w.catalog, who.person, label, w.clock.now())
     tokens = w.catalog.tokens(who.person.name)
     return render(request, "account.html", {"tokens": tokens, "secret": secret}, status=201)
 
 
 @router.post("/account/tokens/{token_id}/revoke")
-def revoke_token(token_id: str, who: Who, request: Request) -> Response:
-    w = _w(request)
+def revoke_token(token_id: str, who: Who, w: W) -> Response:
     access.revoke_token(w.catalog, who.person, token_id, w.clock.now())
     return _back("/account")

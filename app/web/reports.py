@@ -8,23 +8,24 @@ from __future__ import annotations
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
 
+from app import actions
+from config.wiring import Wiring
 from evidence import disclosure
-from evidence.bundle.verify import BundleReport, verify_bundle
+from evidence.bundle.verify import BundleFacts, verify_bundle
+from evidence.findings import Report
 from evidence.models import Bundle
 
 
 class Reports:
     def __init__(self) -> None:
-        self._done: dict[str, BundleReport] = {}
+        self._done: dict[str, Report[BundleFacts]] = {}
         self._lock = threading.Lock()
 
-    def get(self, wiring: Any, bundle: Bundle) -> BundleReport:
+    def get(self, wiring: Wiring, bundle: Bundle) -> Report[BundleFacts]:
         with self._lock:  # one verification at a time: each reads a whole bundle
             if bundle.id not in self._done:
-                wiring.settings.home.mkdir(parents=True, exist_ok=True)
-                with tempfile.TemporaryDirectory(dir=wiring.settings.home) as tmp:
+                with tempfile.TemporaryDirectory(dir=actions.workdir(wiring)) as tmp:
                     path = Path(tmp) / f"{bundle.id}.zip"
                     with path.open("wb") as out:
                         disclosure.download_bundle(wiring.store, bundle, out.write, False)

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import Request, Response
 
+from app.web.context import of, wiring
 from evidence import access
-from evidence.access import NotSignedIn, Session
-from evidence.errors import Denied
-from evidence.models import Person
+from evidence.errors import Denied, NotSignedIn
+from evidence.models import Person, Session
 
 COOKIE = "jitev_session"
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -38,10 +37,6 @@ class Caller:
     @property
     def csrf(self) -> str:
         return self.session.csrf if self.session else ""
-
-
-def wiring(request: Request) -> Any:
-    return request.app.state.wiring
 
 
 def client(request: Request) -> str:
@@ -112,3 +107,18 @@ def set_session_cookie(request: Request, response: Response, secret: str) -> Non
 
 def clear_session_cookie(response: Response) -> None:
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+
+
+def change_password(request: Request, current: str, new: str, who: Caller) -> None:
+    """The caller changes their own password (the current one first)."""
+    w = wiring(request)
+    access.change_password(
+        w.catalog,
+        of(request).hasher,
+        who.person,
+        current,
+        new,
+        session=who.session,
+        client=client(request),
+        now=w.clock.now(),
+    )

@@ -24,7 +24,6 @@ import contextlib
 import errno
 import json
 import os
-import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -42,27 +41,8 @@ from evidence.errors import (
 )
 from evidence.models import HEX64, Digests, StoredObject
 from evidence.ports import Clock, DigestSource, ObjectInfo
-
-CHUNK = 1024 * 1024
-NAMESPACE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$")
-
-
-def check_namespace(namespace: str) -> str:
-    if not NAMESPACE.match(namespace):
-        raise InputError(
-            f"object store namespace {namespace!r} is not valid: use a team code "
-            "(letters, digits and '-', e.g. BG)"
-        )
-    return namespace
-
-
-def check_key(key: str) -> str:
-    if not HEX64.match(key):
-        raise InputError(
-            f"object key {key!r} is not valid: keys are the 64 lowercase hex digits "
-            "of the content's BLAKE3"
-        )
-    return key
+from evidence.sizes import STREAM_CHUNK as CHUNK
+from storage.objects.names import check_key, check_namespace
 
 
 def _fsync_dir(path: Path) -> None:

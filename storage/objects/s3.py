@@ -45,7 +45,7 @@ import urllib3
 from minio import Minio
 from minio.commonconfig import COMPLIANCE, REPLACE, ComposeSource, CopySource
 from minio.datatypes import Object
-from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
+from minio.error import MinioException, S3Error
 from minio.helpers import MAX_PART_SIZE, MIN_PART_SIZE
 from minio.retention import Retention
 
@@ -57,22 +57,20 @@ from evidence.errors import (
     SourceChanged,
     StoreConfigError,
     StoreError,
-    StoreUnavailable,
     WriteOnceViolation,
 )
 from evidence.models import HEX64, Digests, StoredObject
 from evidence.ports import Clock, DigestSource, ObjectInfo
-from storage.objects.local import check_key, check_namespace
+from evidence.sizes import STREAM_CHUNK as CHUNK
+from evidence.sizes import MiB
+from storage.objects.names import check_key, check_namespace
+from storage.objects.s3_errors import no_lock, translate
 
 log = logging.getLogger(__name__)
 
-MiB = 1024 * 1024
-CHUNK = MiB
 META_BLAKE3 = "x-amz-meta-blake3"
 META_SHA256 = "x-amz-meta-sha256"
 META_SIZE = "x-amz-meta-size"
-BAD_CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"}
-TRANSIENT = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout"}
 AMZ_DATE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z$")
 
 
@@ -157,59 +155,12 @@ class S3Store:
         where = self.description + (f" bucket {bucket}" if bucket else "")
         return where + (f" object {key}" if key else "")
 
-    def _translate(self, exc: Exception, bucket: str | None, key: str | None) -> JitevError:
-        where = self._where(bucket, key)
-        if isinstance(exc, S3Error):
-            code, detail = exc.code or "", f"{exc.code}: {exc.message or 'no message'}"
-            if code in {"NoSuchKey", "NoSuchVersion"}:
-                return NotFound(f"{where}: no such object; check the key and the team")
-            if code in BAD_CREDENTIALS:
-                return StoreConfigError(
-                    f"{where}: the server rejected the credentials ({detail}); check the "
-                    "access key and secret key in the S3 settings"
-                )
-            if code == "AccessDenied":
-                return StoreConfigError(
-                    f"{where}: the server denied access ({detail}); check the credentials "
-                    "(access key and secret key) and that this S3 user may use the bucket"
-                )
-            if code == "NoSuchBucket":
-                return StoreConfigError(
-                    f"{where}: the bucket does not exist ({detail}); check the bucket prefix "
-                    "setting, or let jitev create it by storing the team's first exhibit"
-                )
-            if code == "ObjectLockConfigurationNotFoundError":
-                return StoreConfigError(self._no_lock(bucket))
-            if code in TRANSIENT or exc.response.status >= 500:
-                return StoreUnavailable(f"{where}: the server failed ({detail}); retry later")
-            return StoreError(f"{where}: the server refused the request ({detail})")
-        status = 0
-        if isinstance(exc, ServerError):
-            status = exc.status_code
-        elif isinstance(exc, InvalidResponseError):
-            status = int(getattr(exc, "_code", 0) or 0)
-        if isinstance(exc, urllib3.exceptions.HTTPError) or status >= 500:
-            reason = getattr(exc, "reason", None) or exc
-            return StoreUnavailable(
-                f"{where}: the S3 server is unreachable or did not answer ({reason}); check "
-                "that it is running and reachable from here, then retry"
-            )
-        return StoreError(f"{where}: unexpected answer from the S3 server ({exc})")
-
     @contextmanager
     def _guard(self, bucket: str | None, key: str | None = None) -> Iterator[None]:
         try:
             yield
         except (MinioException, urllib3.exceptions.HTTPError) as exc:
-            raise self._translate(exc, bucket, key) from exc
-
-    def _no_lock(self, bucket: str | None) -> str:
-        return (
-            f"{self.description} bucket {bucket} exists but object lock is not enabled on it, "
-            "so evidence could be overwritten or deleted; object lock can only be enabled "
-            "when a bucket is created: choose another bucket prefix (jitev creates the "
-            "buckets with object lock) or have the S3 administrator migrate the bucket"
-        )
+            raise translate(exc, self._where(bucket, key), self._where(bucket)) from exc
 
     # -- buckets ---------------------------------------------------------------
 
@@ -236,7 +187,7 @@ class S3Store:
                 self._client.get_object_lock_config(bucket_name=name)
             except S3Error as exc:
                 if exc.code == "ObjectLockConfigurationNotFoundError":
-                    raise StoreConfigError(self._no_lock(name)) from exc
+                    raise StoreConfigError(no_lock(self._where(name))) from exc
                 raise
         self._ready.add(name)
         return name

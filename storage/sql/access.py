@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, insert, literal, select, text, update
 
-from evidence.access import ACCESS_LOG, ApiToken, Session
+from evidence.access import ACCESS_LOG
 from evidence.errors import NotFound
 from evidence.ledger import format_time, link
-from evidence.models import CustodyEvent
+from evidence.models import ApiToken, CustodyEvent, Session
 from evidence.ports import EventDraft
 from storage.sql import records
 from storage.sql.tables import access_events, api_tokens, credentials, web_sessions

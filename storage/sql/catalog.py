@@ -23,13 +23,22 @@ from sqlalchemy import Connection, Engine, exists, func, insert, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 
-from evidence.access import ApiToken, Session
-from evidence.errors import InputError, NotFound
+from evidence.errors import Ambiguous, InputError, NotFound
 from evidence.ledger import link
-from evidence.models import Bundle, Case, CustodyEvent, Exhibit, Holding, Person, Transfer
+from evidence.models import (
+    ApiToken,
+    Bundle,
+    Case,
+    CustodyEvent,
+    Exhibit,
+    Holding,
+    Person,
+    Session,
+    Transfer,
+)
 from evidence.ports import Clock, EventDraft, IngestRun
 from evidence.receipts import fingerprint
-from storage.sql import access, handoffs, records
+from storage.sql import access, records, transfers
 from storage.sql import engine as db
 from storage.sql import migrate as alembic_migrate
 from storage.sql.tables import (
@@ -210,10 +219,10 @@ class SqlCatalog:
                 f"no exhibit {reference} in any case: list them with `jitev exhibits list`"
             )
         if len(rows) > 1:
-            where = ", ".join(r.case_id for r in rows)
-            raise InputError(
-                f"exhibit {reference} exists in cases {where}: say which with --case "
-                f"{rows[0].case_id}"
+            cases = tuple(r.case_id for r in rows)
+            raise Ambiguous(
+                f"exhibit {reference} exists in cases {', '.join(cases)}: say which case",
+                cases=cases,
             )
         return records.exhibit_from_row(rows[0])
 
@@ -397,17 +406,17 @@ class SqlCatalog:
     def holdings(self, case_id: str) -> dict[str, list[Holding]]:
         with self._read() as conn:
             self._load_case(conn, case_id)
-            return handoffs.holdings(conn, case_id)
+            return transfers.holdings(conn, case_id)
 
     def transfer(self, transfer_id: str) -> Transfer:
         with self._read() as conn:
-            return handoffs.load_transfer(conn, transfer_id)
+            return transfers.load_transfer(conn, transfer_id)
 
     def transfers(self, case_id: str | None = None) -> list[Transfer]:
         with self._read() as conn:
             if case_id is not None:
                 self._load_case(conn, case_id)
-            return handoffs.load_transfers(conn, case_id=case_id)
+            return transfers.load_transfers(conn, case_id=case_id)
 
     # -- disclosure bundles --------------------------------------------------------
 

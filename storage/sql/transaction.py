@@ -14,9 +14,7 @@ from sqlalchemy import exc as sa_exc
 from evidence.errors import CatalogError, IllegalTransition, InputError, NotFound
 from evidence.ledger import canonical_json, link
 from evidence.models import (
-    NEXT_STEP,
     REFERENCE,
-    TRANSITIONS,
     Bundle,
     Case,
     CustodyEvent,
@@ -29,7 +27,9 @@ from evidence.models import (
     TransferState,
 )
 from evidence.ports import Clock, EventDraft
-from storage.sql import handoffs, records
+from evidence.transfers import NEXT_STEP, TRANSITIONS
+from storage.sql import records
+from storage.sql import transfers as transfer_queries
 from storage.sql.tables import (
     bundles,
     custody_events,
@@ -203,7 +203,7 @@ class SqlCaseTransaction:
         return records.exhibit_from_row(row)
 
     def holdings(self, reference: str) -> list[Holding]:
-        return handoffs.holdings(self._db(), self.case.id, reference).get(reference, [])
+        return transfer_queries.holdings(self._db(), self.case.id, reference).get(reference, [])
 
     def set_handling(self, reference: str, handling: Handling) -> None:
         self.exhibit(reference)  # NotFound
@@ -241,7 +241,7 @@ class SqlCaseTransaction:
         )
 
     def transfer(self, transfer_id: str) -> Transfer:
-        found = handoffs.load_transfer(self._db(), transfer_id)
+        found = transfer_queries.load_transfer(self._db(), transfer_id)
         if found.case_id != self.case.id:
             raise InputError(
                 f"transfer {transfer_id} belongs to case {found.case_id}, not to {self.case.id}"
@@ -265,7 +265,9 @@ class SqlCaseTransaction:
         except sa_exc.IntegrityError as exc:
             raise IllegalTransition(
                 f"transfer {transfer_id} already has a decision as {decision.capacity.value} "
-                f"of {decision.team}: see it with `jitev transfer show {transfer_id}`"
+                f"of {decision.team}: look at the transfer again",
+                transfer_id=transfer_id,
+                state=TransferState.REQUESTED.value,
             ) from exc
 
     def set_transfer_state(self, transfer_id: str, state: TransferState, failure: str = "") -> None:
@@ -273,7 +275,9 @@ class SqlCaseTransaction:
         if state not in TRANSITIONS[current]:
             raise IllegalTransition(
                 f"transfer {transfer_id} is {current.value} and cannot become {state.value}: "
-                f"{NEXT_STEP[current]}"
+                f"{NEXT_STEP[current]}",
+                transfer_id=transfer_id,
+                state=current.value,
             )
         done = self._db().execute(
             update(transfers)
@@ -281,7 +285,10 @@ class SqlCaseTransaction:
             .values(state=state.value, failure=failure)
         )
         if done.rowcount != 1:  # pragma: no cover - the chain lock serialises writers
-            raise IllegalTransition(f"transfer {transfer_id} changed meanwhile: look at it again")
+            raise IllegalTransition(
+                f"transfer {transfer_id} changed meanwhile: look at it again",
+                transfer_id=transfer_id,
+            )
 
     def mark_dispatched(self, transfer_id: str, reference: str, seq: int) -> None:
         done = self._db().execute(
@@ -295,7 +302,8 @@ class SqlCaseTransaction:
         )
         if done.rowcount != 1:
             raise IllegalTransition(
-                f"exhibit {reference} of transfer {transfer_id} is not waiting for dispatch"
+                f"exhibit {reference} of transfer {transfer_id} is not waiting for dispatch",
+                transfer_id=transfer_id,
             )
 
     def add_receipt(self, receipt: Receipt) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from config import wiring
-from evidence import services
+from evidence import setup
 from tests.fixtures_sql import register_people, sample_case
 
 
@@ -25,7 +25,7 @@ def jitev(
     wiring.current.cache_clear()
     w = wiring.current()
     register_people(w.catalog)
-    services.open_case(w.catalog, sample_case(), "Cmsr. Georgiev")
+    setup.open_case(w.catalog, sample_case(), "Cmsr. Georgiev")
     yield w
     w.catalog.close()  # type: ignore[attr-defined]
     wiring.current.cache_clear()

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from config import wiring
-from evidence import handoffs, services
+from evidence import ingest as ingesting
+from evidence import transfers
 from evidence.errors import Denied
 from evidence.models import Action, ExhibitMetadata, Purpose, TransferState
 from flows.dispatch import dispatch
@@ -20,7 +21,7 @@ def approved_transfer(w: wiring.Wiring, tmp_path: Path) -> str:
     seized.mkdir()
     for i in range(2):
         (seized / f"photo-{i}.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes([i]) * 5000)
-    plan = services.plan_ingest(
+    plan = ingesting.plan_ingest(
         w.catalog,
         case_id="DANUBE",
         team="BG",
@@ -29,8 +30,8 @@ def approved_transfer(w: wiring.Wiring, tmp_path: Path) -> str:
         defaults=ExhibitMetadata(),
     )
     run = w.catalog.start_run("DANUBE", "BG", "Insp. Petrova", plan.fingerprint)
-    services.ingest_batch(w.store, w.catalog, plan, run, plan.files, commit_every=5)
-    transfer = handoffs.request_transfer(
+    ingesting.ingest_batch(w.store, w.catalog, plan, run, plan.files, commit_every=5)
+    transfer = transfers.request_transfer(
         w.catalog,
         w.catalog.person("Insp. Petrova"),
         case_id="DANUBE",
@@ -38,7 +39,7 @@ def approved_transfer(w: wiring.Wiring, tmp_path: Path) -> str:
         to_team="FR",
         purpose=Purpose.JIT,
     )
-    handoffs.decide(w.catalog, w.catalog.person("Cmsr. Georgiev"), transfer.id, approve=True)
+    transfers.decide(w.catalog, w.catalog.person("Cmsr. Georgiev"), transfer.id, approve=True)
     return transfer.id
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import hashlib
 import os
 from pathlib import Path
@@ -8,7 +10,8 @@ import pytest
 from blake3 import blake3
 
 from config import wiring
-from evidence import ledger, services
+from evidence import audit, ledger, models
+from evidence import ingest as ingesting
 from evidence.errors import ManifestError
 from flows.ingest import run_ingest
 from tests.flows.conftest import seized
@@ -16,10 +19,11 @@ from tests.flows.conftest import seized
 BY = "Insp. Petrova"
 
 
-def ingest(*paths: Path, **extra: object) -> dict:
+def ingest(*paths: Path, **extra: Any) -> dict[str, Any]:
+    """The flow's result in its JSON form (what ``jitev ingest --json`` prints)."""
     return run_ingest(
         2, case_id="DANUBE", team="BG", actor=BY, paths=[str(p) for p in paths], **extra
-    )
+    ).as_dict()
 
 
 def test_ingest_records_exhibits_events_and_a_valid_chain(
@@ -43,7 +47,7 @@ def test_ingest_records_exhibits_events_and_a_valid_chain(
     assert [e.action for e in events] == ["CASE_OPENED"] + ["INGESTED"] * 6
     assert all(e.actor == BY and e.team == "BG" for e in events[1:])
     assert ledger.verify("DANUBE", events).ok
-    assert services.verify_case(jitev.catalog, "DANUBE", jitev.store).ok
+    assert audit.verify_case(jitev.catalog, "DANUBE", jitev.store).ok
 
 
 def test_reingest_of_same_content_is_a_duplicate_not_a_new_exhibit(
@@ -108,17 +112,17 @@ def test_a_crashed_run_is_resumed_and_adopts_stored_objects(
     """A crash after some commits and after storing (not committing) one more
     file: the same command finishes the rest, duplicating nothing."""
     root = seized(tmp_path, 4)
-    plan = services.plan_ingest(
+    plan = ingesting.plan_ingest(
         jitev.catalog,
         case_id="DANUBE",
         team="BG",
         actor=BY,
         paths=[str(root)],
-        defaults=services.ExhibitMetadata(),
+        defaults=models.ExhibitMetadata(),
     )
     run = jitev.catalog.start_run("DANUBE", "BG", BY, plan.fingerprint)
-    services.ingest_batch(jitev.store, jitev.catalog, plan, run, plan.files[:2], commit_every=1)
-    orphan = services.store_file(jitev.store, "BG", plan.files[2])  # stored, never committed
+    ingesting.ingest_batch(jitev.store, jitev.catalog, plan, run, plan.files[:2], commit_every=1)
+    orphan = ingesting.store_file(jitev.store, "BG", plan.files[2])  # stored, never committed
     result = ingest(root)
     assert result["resumed"] is True and result["already_done"] == 2
     assert [o["status"] for o in result["outcomes"]] == ["stored"] * 3
@@ -126,7 +130,7 @@ def test_a_crashed_run_is_resumed_and_adopts_stored_objects(
     assert len(exhibits) == 5 and len({e.blake3 for e in exhibits}) == 5
     assert orphan.stored.key in {e.storage_key for e in exhibits}
     assert [e.action for e in jitev.catalog.events("DANUBE")].count("INGESTED") == 5
-    assert services.verify_case(jitev.catalog, "DANUBE", jitev.store).ok
+    assert audit.verify_case(jitev.catalog, "DANUBE", jitev.store).ok
 
 
 @pytest.mark.s3
@@ -166,5 +170,5 @@ def test_ingest_into_s3_locks_every_object(
             client.remove_object(
                 bucket_name=f"{prefix}-bg", object_name=ex.storage_key, version_id=info.version_id
             )
-    assert services.verify_case(w.catalog, "DANUBE", w.store).ok
+    assert audit.verify_case(w.catalog, "DANUBE", w.store).ok
     w.catalog.close()

@@ -15,7 +15,8 @@ import bagit
 import pytest
 
 from app.demo import pdf as demo_pdf
-from evidence import handoffs, services
+from evidence import ingest as ingesting
+from evidence import setup
 from evidence.bundle import layout
 from evidence.bundle.bag import verify_zip
 from evidence.bundle.build import build
@@ -30,7 +31,7 @@ def received_by_fr(jit: Jit, tmp_path: Path) -> list[Exhibit]:
     """BG also ingests a PDF; everything goes to FR and is received."""
     (tmp_path / "scan").mkdir()
     (tmp_path / "scan" / "invoice.pdf").write_bytes(demo_pdf(["INVOICE INV-4471"]))
-    plan = services.plan_ingest(
+    plan = ingesting.plan_ingest(
         jit.catalog,
         case_id="DANUBE",
         team="BG",
@@ -39,7 +40,7 @@ def received_by_fr(jit: Jit, tmp_path: Path) -> list[Exhibit]:
         defaults=ExhibitMetadata(),
     )
     run = jit.catalog.start_run("DANUBE", "BG", "Insp. Petrova", plan.fingerprint)
-    done = services.ingest_batch(jit.store, jit.catalog, plan, run, plan.files, commit_every=5)
+    done = ingesting.ingest_batch(jit.store, jit.catalog, plan, run, plan.files, commit_every=5)
     refs = jit.refs + [o.reference for o in done if o.reference]
     tid = jit.request(*refs)
     jit.approve(tid)
@@ -58,7 +59,7 @@ def bundle(jit: Jit, exhibits: list[Exhibit], store: Any = None) -> bytes:
     keys = {
         t: k
         for t in ("BG", "ME", "FR")
-        if (k := handoffs.ledger_team_key(catalog, "DANUBE", t)) is not None
+        if (k := setup.ledger_team_key(catalog, "DANUBE", t)) is not None
     }
     out = io.BytesIO()
     build(

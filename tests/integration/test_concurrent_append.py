@@ -116,7 +116,7 @@ def check_chain(catalog: SqlCatalog, made: dict[str, list[str]], teams: dict[str
     total = 1 + sum(len(refs) for refs in made.values())
     assert [e.seq for e in events] == list(range(1, total + 1))
     result = verify("DANUBE", events)
-    assert result.ok and result.events == total, result.problem
+    assert result.ok and result.facts.events == total, result.findings
     assert [e.at for e in events] == sorted(e.at for e in events)
 
     references = [e.reference for e in catalog.exhibits("DANUBE")]

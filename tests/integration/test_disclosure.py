@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from evidence import disclosure, handoffs
+from evidence import disclosure, handling, setup
 from evidence.bundle.bag import verify_zip
 from evidence.errors import Denied, InputError
 from evidence.models import Action, Handling, HandlingCode, Person, Role
@@ -30,7 +30,7 @@ def test_only_a_prosecutor_of_a_holding_team_bundles(jit: Jit) -> None:
     with pytest.raises(Denied, match="'disclose' belongs to the role prosecutor"):
         disclosure.plan_bundle(jit.catalog, jit.person("Lt. Moreau"), "DANUBE", None)
     markovic = Person("Pr. Marković", "ME", frozenset({Role.PROSECUTOR}))
-    handoffs.add_person(jit.catalog, "Adm. Horvat", markovic)
+    setup.add_person(jit.catalog, "Adm. Horvat", markovic)
     with pytest.raises(Denied, match="team ME does not hold"):
         disclosure.plan_bundle(jit.catalog, markovic, "DANUBE", jit.refs[:1])
     with pytest.raises(InputError, match="ME holds no exhibit"):
@@ -41,7 +41,7 @@ def test_h1_needs_the_originator_s_consent_for_the_prosecuting_team(jit: Jit) ->
     georgiev, dubois = jit.person("Cmsr. Georgiev"), jit.person("Pr. Dubois")
     h1 = Handling(HandlingCode.H1)
     for ref in jit.refs[:2]:
-        handoffs.set_handling(jit.catalog, georgiev, "DANUBE", ref, h1)
+        handling.set_handling(jit.catalog, georgiev, "DANUBE", ref, h1)
     with pytest.raises(Denied) as refused:
         disclosure.plan_bundle(jit.catalog, dubois, "DANUBE", None)
     message = str(refused.value)
@@ -49,9 +49,9 @@ def test_h1_needs_the_originator_s_consent_for_the_prosecuting_team(jit: Jit) ->
         assert f"{ref} (H1) needs the consent of its originating team BG" in message
     assert jit.refs[2] not in message
     with pytest.raises(Denied, match="set_handling"):
-        disclosure.consent_judicial_use(jit.catalog, dubois, "DANUBE", jit.refs[0], "FR", "x")
+        handling.consent_judicial_use(jit.catalog, dubois, "DANUBE", jit.refs[0], "FR", "x")
     for ref in jit.refs[:2]:
-        event = disclosure.consent_judicial_use(
+        event = handling.consent_judicial_use(
             jit.catalog, georgiev, "DANUBE", ref, "FR", "for the Marseille trial"
         )
         assert event.action == Action.JUDICIAL_USE_CONSENTED
@@ -64,7 +64,7 @@ def test_a_bundle_is_stored_recorded_and_keeps_sensitive_exhibits_apart(
 ) -> None:
     georgiev, dubois = jit.person("Cmsr. Georgiev"), jit.person("Pr. Dubois")
     secret = jit.refs[1]
-    disclosure.set_sensitive(jit.catalog, georgiev, "DANUBE", secret, "names an informant")
+    handling.set_sensitive(jit.catalog, georgiev, "DANUBE", secret, "names an informant")
     plan = disclosure.plan_bundle(jit.catalog, dubois, "DANUBE", None)
     assert [ex.reference for ex, _ in plan.sensitive] == [secret]
     bundle = disclosure.create_bundle(jit.store, jit.catalog, plan, tmp_path)

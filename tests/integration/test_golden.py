@@ -36,12 +36,13 @@ from blake3 import blake3
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from config.jit import load as load_jit
-from evidence import access, disclosure, handoffs, ledger, services
+from evidence import access, disclosure, handling, ledger, setup, transfers, visibility
+from evidence import ingest as ingesting
 from evidence.bundle.pdf import Fonts
 from evidence.errors import Denied
+from evidence.ingest import Unreadable
 from evidence.manifest import from_fields
 from evidence.models import Action, CustodyEvent, Handling, HandlingCode, Purpose, Role
-from evidence.services import Unreadable
 from storage.keys import TeamSigner
 from storage.objects.local import LocalStore
 from storage.passwords import Argon2Hasher
@@ -118,7 +119,7 @@ def ingest(
     paths: list[Path],
     fields: dict[str, str | None] | None = None,
 ) -> None:
-    plan = services.plan_ingest(
+    plan = ingesting.plan_ingest(
         catalog,
         case_id=CASE,
         team=team,
@@ -127,7 +128,7 @@ def ingest(
         defaults=from_fields(fields or {}),
     )
     run = catalog.start_run(CASE, team, actor, plan.fingerprint)
-    services.ingest_batch(store, catalog, plan, run, plan.files, commit_every=64)
+    ingesting.ingest_batch(store, catalog, plan, run, plan.files, commit_every=64)
     catalog.finish_run(run.id)
 
 
@@ -147,14 +148,14 @@ def scenario(root: Path) -> tuple[SqlCatalog, LocalStore, Any]:
 
     jit = load_jit(JIT_FILE)
     admin = next(p for p in jit.people if p.has(Role.ADMIN))
-    handoffs.add_person(catalog, None, admin)
+    setup.add_person(catalog, None, admin)
     for person in jit.people:
         if person != admin:
-            handoffs.add_person(catalog, admin.name, person)
-    services.open_case(catalog, jit.case, admin.name)
+            setup.add_person(catalog, admin.name, person)
+    setup.open_case(catalog, jit.case, admin.name)
     for team in jit.case.teams:
         public = signer(team.code).public_key
-        handoffs.register_team_key(catalog, admin, CASE, team.code, public)
+        setup.register_team_key(catalog, admin, CASE, team.code, public)
 
     person = catalog.person
     ingest(
@@ -174,7 +175,7 @@ def scenario(root: Path) -> tuple[SqlCatalog, LocalStore, Any]:
         {"declared_hash": "sha1:" + "0" * 40, "handling": "H2"},
     )
     ingest(catalog, store, "Insp. Petrova", "BG", [seized / "copy/export.txt"])  # DUPLICATE_SEEN
-    plan = services.plan_ingest(
+    plan = ingesting.plan_ingest(
         catalog,
         case_id=CASE,
         team="BG",
@@ -183,7 +184,7 @@ def scenario(root: Path) -> tuple[SqlCatalog, LocalStore, Any]:
         defaults=from_fields({}),
     )
     run = catalog.start_run(CASE, "BG", "Insp. Petrova", "changed-" + plan.fingerprint)
-    services.commit(  # SOURCE_CHANGED, as store_file reports a file that changed while read
+    ingesting.commit(  # SOURCE_CHANGED, as store_file reports a file that changed while read
         catalog,
         plan,
         run,
@@ -205,7 +206,7 @@ def scenario(root: Path) -> tuple[SqlCatalog, LocalStore, Any]:
         person("Cmsr. Georgiev"),
     )
     moreau, vukovic, dubois = person("Lt. Moreau"), person("Insp. Vuković"), person("Pr. Dubois")
-    to_fr = handoffs.request_transfer(
+    to_fr = transfers.request_transfer(
         catalog,
         petrova,
         case_id=CASE,
@@ -219,13 +220,13 @@ def scenario(root: Path) -> tuple[SqlCatalog, LocalStore, Any]:
         purpose=Purpose.JIT,
         note="For the FR financial investigation",
     )
-    handoffs.decide(catalog, laurent, to_fr.id, approve=True, reason="Within the JIT's purposes")
-    handoffs.dispatch(store, catalog, laurent, to_fr.id)
-    handoffs.receive(store, catalog, signer("FR"), clock, moreau, to_fr.id)
+    transfers.decide(catalog, laurent, to_fr.id, approve=True, reason="Within the JIT's purposes")
+    transfers.dispatch(store, catalog, laurent, to_fr.id)
+    transfers.receive(store, catalog, signer("FR"), clock, moreau, to_fr.id)
 
     photo = bg["phone-01/photos/IMG_0001.png"]
     basis = "ME request 2026/ME-114 under Art. 13(10) of the 2000 MLA Convention"
-    refused = handoffs.request_transfer(
+    refused = transfers.request_transfer(
         catalog,
         petrova,
         case_id=CASE,
@@ -234,9 +235,9 @@ def scenario(root: Path) -> tuple[SqlCatalog, LocalStore, Any]:
         purpose=Purpose.OTHER_OFFENCE,
         legal_basis=basis,
     )
-    handoffs.decide(catalog, laurent, refused.id, approve=True, reason="Needs BG's consent")
-    handoffs.decide(catalog, georgiev, refused.id, approve=False, reason="Identifies a witness")
-    failing = handoffs.request_transfer(
+    transfers.decide(catalog, laurent, refused.id, approve=True, reason="Needs BG's consent")
+    transfers.decide(catalog, georgiev, refused.id, approve=False, reason="Identifies a witness")
+    failing = transfers.request_transfer(
         catalog,
         petrova,
         case_id=CASE,
@@ -245,14 +246,14 @@ def scenario(root: Path) -> tuple[SqlCatalog, LocalStore, Any]:
         purpose=Purpose.OTHER_OFFENCE,
         legal_basis=basis,
     )
-    handoffs.decide(catalog, laurent, failing.id, approve=True, reason="Needs BG's consent")
-    handoffs.decide(catalog, georgiev, failing.id, approve=True, reason="Witness protected")
-    handoffs.dispatch(store, catalog, petrova, failing.id)
+    transfers.decide(catalog, laurent, failing.id, approve=True, reason="Needs BG's consent")
+    transfers.decide(catalog, georgiev, failing.id, approve=True, reason="Witness protected")
+    transfers.dispatch(store, catalog, petrova, failing.id)
     copy = store.root / "ME" / "objects" / failing.items[0].blake3[:2] / failing.items[0].blake3
     copy.chmod(stat.S_IRUSR | stat.S_IWUSR)
     copy.write_bytes(b"not the photo")  # the receiving team's re-read finds another content
-    handoffs.receive(store, catalog, signer("ME"), clock, vukovic, failing.id)  # TRANSFER_FAILED
-    cancelled = handoffs.request_transfer(
+    transfers.receive(store, catalog, signer("ME"), clock, vukovic, failing.id)  # TRANSFER_FAILED
+    cancelled = transfers.request_transfer(
         catalog,
         petrova,
         case_id=CASE,
@@ -260,13 +261,13 @@ def scenario(root: Path) -> tuple[SqlCatalog, LocalStore, Any]:
         to_team="ME",
         purpose=Purpose.JIT,
     )
-    handoffs.cancel(catalog, petrova, cancelled.id, "Sent through the JIT lead instead")
+    transfers.cancel(catalog, petrova, cancelled.id, "Sent through the JIT lead instead")
 
     invoice, scan = bg["invoice-4471.pdf"], bg["phone-01/photos/scan-0003.jpg"]
-    handoffs.set_handling(catalog, georgiev, CASE, invoice, Handling(HandlingCode.H1))
-    disclosure.consent_judicial_use(catalog, georgiev, CASE, invoice, "FR", "Marseille trial")
-    disclosure.set_sensitive(catalog, georgiev, CASE, scan, "Names an informant")
-    handoffs.download(store, catalog, moreau, bg["phone-01/chats/export.txt"], lambda _: None)
+    handling.set_handling(catalog, georgiev, CASE, invoice, Handling(HandlingCode.H1))
+    handling.consent_judicial_use(catalog, georgiev, CASE, invoice, "FR", "Marseille trial")
+    handling.set_sensitive(catalog, georgiev, CASE, scan, "Names an informant")
+    visibility.download(store, catalog, moreau, bg["phone-01/chats/export.txt"], lambda _: None)
 
     root.joinpath("work").mkdir()
     bundle = disclosure.create_bundle(

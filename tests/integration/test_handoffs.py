@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from evidence import handoffs, services
+from evidence import audit, handling, setup, transfers, visibility
+from evidence import ingest as ingesting
 from evidence.errors import Denied, IllegalTransition, InputError, IntegrityError
 from evidence.ledger import verify
 from evidence.models import (
@@ -48,7 +49,7 @@ class Jit:
         return self.catalog.person(name)
 
     def request(self, *refs: str, to: str = "FR", **kw: Any) -> str:
-        return handoffs.request_transfer(
+        return transfers.request_transfer(
             self.catalog,
             self.person(kw.pop("by", "Insp. Petrova")),
             case_id="DANUBE",
@@ -59,18 +60,18 @@ class Jit:
         ).id
 
     def approve(self, transfer_id: str, name: str = "Cdt. Laurent") -> TransferState:
-        return handoffs.decide(
+        return transfers.decide(
             self.catalog, self.person(name), transfer_id, approve=True, reason="ok"
         ).state
 
     def dispatch(self, transfer_id: str, store: ObjectStore | None = None) -> TransferState:
-        return handoffs.dispatch(
+        return transfers.dispatch(
             store or self.store, self.catalog, self.person("Cdt. Laurent"), transfer_id
         ).state
 
     def receive(self, transfer_id: str, name: str = "Lt. Moreau") -> TransferState:
         team = self.catalog.transfer(transfer_id).to_team
-        return handoffs.receive(
+        return transfers.receive(
             self.store,
             self.catalog,
             self.keys.signer(team),
@@ -86,18 +87,18 @@ class Jit:
 def setup_jit(catalog: SqlCatalog, store: Any, tmp_path: Path, files: int = 3) -> Jit:
     register_people(catalog)
     girard = Person("Cne. Girard", "FR", frozenset({Role.LEAD}))  # a second JIT lead
-    handoffs.add_person(catalog, "Adm. Horvat", girard)
-    services.open_case(catalog, replace(sample_case(), lead_team="FR"), "Adm. Horvat")
+    setup.add_person(catalog, "Adm. Horvat", girard)
+    setup.open_case(catalog, replace(sample_case(), lead_team="FR"), "Adm. Horvat")
     keys = KeyRing(tmp_path / "keys")
     for team in ("BG", "ME", "FR"):
-        handoffs.register_team_key(
+        setup.register_team_key(
             catalog, catalog.person("Adm. Horvat"), "DANUBE", team, keys.generate(team)
         )
     seized = tmp_path / "seized"
     seized.mkdir()
     for i in range(files):
         (seized / f"item-{i}.bin").write_bytes(bytes([i]) * (2000 + i))
-    plan = services.plan_ingest(
+    plan = ingesting.plan_ingest(
         catalog,
         case_id="DANUBE",
         team="BG",
@@ -106,7 +107,7 @@ def setup_jit(catalog: SqlCatalog, store: Any, tmp_path: Path, files: int = 3) -
         defaults=ExhibitMetadata(),
     )
     run = catalog.start_run("DANUBE", "BG", "Insp. Petrova", plan.fingerprint)
-    done = services.ingest_batch(store, catalog, plan, run, plan.files, commit_every=10)
+    done = ingesting.ingest_batch(store, catalog, plan, run, plan.files, commit_every=10)
     return Jit(catalog, store, keys, [o.reference for o in done if o.reference])
 
 
@@ -118,7 +119,7 @@ def jit(catalog: SqlCatalog, local_store: LocalStore, tmp_path: Path) -> Jit:
 def test_lifecycle_for_the_jit_purpose(catalog: SqlCatalog, store: Any, tmp_path: Path) -> None:
     jit = setup_jit(catalog, store, tmp_path)
     moreau = jit.person("Lt. Moreau")
-    assert handoffs.visible_exhibits(catalog, moreau, "DANUBE") == []
+    assert visibility.visible_exhibits(catalog, moreau, "DANUBE") == []
     tid = jit.request()
     transfer = catalog.transfer(tid)
     assert tid == "DANUBE-T-0001" and transfer.state is TransferState.REQUESTED
@@ -133,19 +134,19 @@ def test_lifecycle_for_the_jit_purpose(catalog: SqlCatalog, store: Any, tmp_path
         assert (info.size, info.blake3, info.sha256) == (item.size, item.blake3, item.sha256)
         assert info.retention_until is not None
     # Dispatched is not yet held: FR sees nothing before its receipt.
-    assert handoffs.visible_exhibits(catalog, moreau, "DANUBE") == []
+    assert visibility.visible_exhibits(catalog, moreau, "DANUBE") == []
 
     assert jit.receive(tid) is TransferState.RECEIVED
     done = catalog.transfer(tid)
-    assert handoffs.check_receipt(catalog, done).ok
+    assert transfers.check_receipt(catalog, done).ok
     assert done.receipt is not None and done.receipt.payload["received_by"] == "Lt. Moreau"
-    assert [e.reference for e in handoffs.visible_exhibits(catalog, moreau, "DANUBE")] == jit.refs
+    assert [e.reference for e in visibility.visible_exhibits(catalog, moreau, "DANUBE")] == jit.refs
     holders = catalog.holdings("DANUBE")[jit.refs[0]]
     assert [(h.team, h.purpose, h.transfer_id) for h in holders] == [
         ("BG", None, None),
         ("FR", Purpose.JIT, tid),
     ]
-    _, events = handoffs.continuity(catalog, moreau, jit.refs[0])
+    _, events = visibility.continuity(catalog, moreau, jit.refs[0])
     assert [e.action for e in events] == [
         Action.INGESTED,
         Action.TRANSFER_REQUESTED,
@@ -156,7 +157,7 @@ def test_lifecycle_for_the_jit_purpose(catalog: SqlCatalog, store: Any, tmp_path
     received = events[-1]
     assert (received.actor, received.team) == ("Lt. Moreau", "FR")
     assert received.details["blake3"] == done.items[0].blake3
-    assert services.verify_case(catalog, "DANUBE", store).ok
+    assert audit.verify_case(catalog, "DANUBE", store).ok
 
 
 def test_another_offence_needs_the_originating_team_s_consent(jit: Jit) -> None:
@@ -171,8 +172,8 @@ def test_another_offence_needs_the_originating_team_s_consent(jit: Jit) -> None:
         jit.approve(tid, "Insp. Vuković")
     georgiev = jit.person("Cmsr. Georgiev")
     with pytest.raises(InputError, match="why"):
-        handoffs.decide(jit.catalog, georgiev, tid, approve=False)
-    rejected = handoffs.decide(jit.catalog, georgiev, tid, approve=False, reason="a witness")
+        transfers.decide(jit.catalog, georgiev, tid, approve=False)
+    rejected = transfers.decide(jit.catalog, georgiev, tid, approve=False, reason="a witness")
     assert rejected.state is TransferState.REJECTED and "a witness" in rejected.failure
     with pytest.raises(IllegalTransition, match="rejected"):
         jit.approve(tid, "Cmsr. Georgiev")
@@ -210,7 +211,7 @@ def test_illegal_transitions_are_clear_errors(jit: Jit) -> None:
     jit.approve(tid)
     jit.dispatch(tid)
     with pytest.raises(IllegalTransition, match="dispatched"):
-        handoffs.cancel(jit.catalog, jit.person("Insp. Petrova"), tid, "too late")
+        transfers.cancel(jit.catalog, jit.person("Insp. Petrova"), tid, "too late")
     jit.receive(tid)
     with pytest.raises(IllegalTransition, match="received"):
         jit.receive(tid)
@@ -222,7 +223,7 @@ def test_a_request_cannot_overlap_an_open_one(jit: Jit) -> None:
     jit.request(jit.refs[0])
     with pytest.raises(InputError, match="already travel to FR with transfer DANUBE-T-0001"):
         jit.request(*jit.refs[:2])
-    cancelled = handoffs.cancel(jit.catalog, jit.person("Insp. Petrova"), "DANUBE-T-0001", "typo")
+    cancelled = transfers.cancel(jit.catalog, jit.person("Insp. Petrova"), "DANUBE-T-0001", "typo")
     assert cancelled.state is TransferState.CANCELLED
     assert jit.request(*jit.refs[:2]) == "DANUBE-T-0002"
 
@@ -239,7 +240,7 @@ def decide_at_once(
         person = own.person(name)
         barrier.wait()
         try:
-            outcomes[name] = handoffs.decide(own, person, tid, approve=approve, reason="r").state
+            outcomes[name] = transfers.decide(own, person, tid, approve=approve, reason="r").state
         except IllegalTransition as exc:
             outcomes[name] = exc
 
@@ -273,7 +274,7 @@ def test_concurrent_decisions_cannot_both_win(
             TransferState.APPROVED if final.decisions[0].approved else TransferState.REJECTED
         )
         if final.state is TransferState.APPROVED:  # free the exhibit for a later round
-            handoffs.cancel(catalog, jit.person("Insp. Petrova"), tid, "next round")
+            transfers.cancel(catalog, jit.person("Insp. Petrova"), tid, "next round")
     assert verify("DANUBE", catalog.events("DANUBE")).ok
 
 
@@ -342,7 +343,7 @@ def test_a_tampered_copy_fails_the_transfer(
     assert mismatch.details["transfer"] == tid
     assert mismatch.details["found"]["blake3"] != mismatch.details["expected"]["blake3"]
     assert all(Action.DISPATCHED not in jit.actions(r) for r in jit.refs)
-    assert handoffs.visible_exhibits(catalog, jit.person("Lt. Moreau"), "DANUBE") == []
+    assert visibility.visible_exhibits(catalog, jit.person("Lt. Moreau"), "DANUBE") == []
     with pytest.raises(IllegalTransition, match="failed"):
         jit.receive(tid)
     assert verify("DANUBE", catalog.events("DANUBE")).ok
@@ -353,11 +354,12 @@ def test_a_receipt_that_does_not_verify_is_reported(jit: Jit) -> None:
     jit.approve(tid)
     jit.dispatch(tid)
     with pytest.raises(InputError, match="not the registered key of team FR"):
-        handoffs.receive(
+        transfers.receive(
             jit.store, jit.catalog, jit.keys.signer("BG"), UtcClock(), jit.person("Lt. Moreau"), tid
         )
     jit.receive(tid)
-    assert handoffs.check_receipt(jit.catalog, jit.catalog.transfer(tid)).ok
+    check = transfers.check_receipt(jit.catalog, jit.catalog.transfer(tid))
+    assert check is not None and check.ok
     original = jit.catalog.transfer(tid).receipt
     assert original is not None
     flipped = ("0" if original.signature[0] != "0" else "1") + original.signature[1:]
@@ -365,8 +367,8 @@ def test_a_receipt_that_does_not_verify_is_reported(jit: Jit) -> None:
         conn.execute(
             update(receipts).where(receipts.c.transfer_id == tid).values(signature=flipped)
         )
-    status = handoffs.check_receipt(jit.catalog, jit.catalog.transfer(tid))
-    assert status.present and not status.ok and "differs" in status.message
+    status = transfers.check_receipt(jit.catalog, jit.catalog.transfer(tid))
+    assert status is not None and not status.ok and "differs" in status.text()
     with jit.catalog.engine.begin() as conn:
         conn.execute(
             update(receipts)
@@ -375,26 +377,27 @@ def test_a_receipt_that_does_not_verify_is_reported(jit: Jit) -> None:
         )
         other = KeyRing(jit.keys.path("FR").parent.parent / "other-keys").generate("FR")
         conn.execute(update(team_keys).where(team_keys.c.team == "FR").values(public_key=other))
-    status = handoffs.check_receipt(jit.catalog, jit.catalog.transfer(tid))
-    assert not status.ok and "not the one the ledger of case DANUBE records" in status.message
+    status = transfers.check_receipt(jit.catalog, jit.catalog.transfer(tid))
+    assert status is not None and not status.ok
+    assert "not the one the ledger of case DANUBE records" in status.text()
 
 
 def test_team_keys_are_recorded_once_in_the_ledger_and_never_replaced(jit: Jit) -> None:
     admin = jit.person("Adm. Horvat")
     key = jit.keys.public_key("FR")
-    assert key is not None and handoffs.ledger_team_key(jit.catalog, "DANUBE", "FR") == key
+    assert key is not None and setup.ledger_team_key(jit.catalog, "DANUBE", "FR") == key
     registered = [e for e in jit.catalog.events("DANUBE") if e.action == Action.TEAM_KEY_REGISTERED]
     assert [e.details["for_team"] for e in registered] == ["BG", "ME", "FR"]
-    handoffs.register_team_key(jit.catalog, admin, "DANUBE", "FR", key)  # again: no new event
+    setup.register_team_key(jit.catalog, admin, "DANUBE", "FR", key)  # again: no new event
     assert (
         len([e for e in jit.catalog.events("DANUBE") if e.action == Action.TEAM_KEY_REGISTERED])
         == 3
     )
     other = KeyRing(jit.keys.path("FR").parent.parent / "other-keys").generate("FR")
     with pytest.raises(InputError, match="never replaces one silently"):
-        handoffs.register_team_key(jit.catalog, admin, "DANUBE", "FR", other)
+        setup.register_team_key(jit.catalog, admin, "DANUBE", "FR", other)
     with pytest.raises(Denied, match="manage_people"):
-        handoffs.register_team_key(jit.catalog, jit.person("Cdt. Laurent"), "DANUBE", "FR", key)
+        setup.register_team_key(jit.catalog, jit.person("Cdt. Laurent"), "DANUBE", "FR", key)
 
 
 class CrashingStore:
@@ -453,21 +456,21 @@ def test_downloads_need_a_holding_and_are_verified_and_recorded(jit: Jit) -> Non
     moreau, ref = jit.person("Lt. Moreau"), jit.refs[0]
     got = bytearray()
     with pytest.raises(Denied, match="does not hold"):
-        handoffs.download(jit.store, jit.catalog, moreau, ref, got.extend)
+        visibility.download(jit.store, jit.catalog, moreau, ref, got.extend)
     tid = jit.request(ref)
     jit.approve(tid)
     jit.dispatch(tid)
     jit.receive(tid)
-    event = handoffs.download(jit.store, jit.catalog, moreau, ref, got.extend)
+    event = visibility.download(jit.store, jit.catalog, moreau, ref, got.extend)
     exhibit = jit.catalog.exhibit(ref)
     assert (event.action, event.actor, event.team) == (Action.ACCESSED, "Lt. Moreau", "FR")
     assert event.details["blake3"] == exhibit.blake3 and len(got) == exhibit.size
     with pytest.raises(Denied, match="download"):
-        handoffs.download(jit.store, jit.catalog, jit.person("Adm. Horvat"), ref, got.extend)
+        visibility.download(jit.store, jit.catalog, jit.person("Adm. Horvat"), ref, got.extend)
     # FR's own copy is damaged: the download is refused and the mismatch recorded.
     tamper_with(jit.store, None)("FR", exhibit.blake3)
     with pytest.raises(IntegrityError, match="does not match its ledger hashes"):
-        handoffs.download(jit.store, jit.catalog, moreau, ref, bytearray().extend)
+        visibility.download(jit.store, jit.catalog, moreau, ref, bytearray().extend)
     assert jit.actions(ref)[-1] == Action.HASH_MISMATCH
 
 
@@ -475,21 +478,21 @@ def test_only_the_originating_lead_changes_handling_and_it_binds_requests(jit: J
     ref = jit.refs[0]
     h2 = Handling(HandlingCode.H2, "source protection")
     with pytest.raises(Denied, match="'set_handling' belongs to the role lead"):
-        handoffs.set_handling(jit.catalog, jit.person("Insp. Petrova"), "DANUBE", ref, h2)
+        handling.set_handling(jit.catalog, jit.person("Insp. Petrova"), "DANUBE", ref, h2)
     with pytest.raises(Denied, match="only a lead of the originating team BG"):
-        handoffs.set_handling(jit.catalog, jit.person("Cdt. Laurent"), "DANUBE", ref, h2)
-    event = handoffs.set_handling(jit.catalog, jit.person("Cmsr. Georgiev"), "DANUBE", ref, h2)
+        handling.set_handling(jit.catalog, jit.person("Cdt. Laurent"), "DANUBE", ref, h2)
+    event = handling.set_handling(jit.catalog, jit.person("Cmsr. Georgiev"), "DANUBE", ref, h2)
     assert event.action == Action.HANDLING_CHANGED
     assert event.details["from"]["code"] == "H0" and event.details["to"]["code"] == "H2"
     assert jit.catalog.exhibit(ref).handling == h2
     with pytest.raises(InputError, match="nothing to change"):
-        handoffs.set_handling(jit.catalog, jit.person("Cmsr. Georgiev"), "DANUBE", ref, h2)
+        handling.set_handling(jit.catalog, jit.person("Cmsr. Georgiev"), "DANUBE", ref, h2)
     # H2: even a transfer for the JIT's purposes needs BG's consent.
     tid = jit.request(ref)
     assert catalog_pending(jit, tid) == [(Capacity.JIT_LEAD, "FR"), (Capacity.ORIGIN, "BG")]
     # Other offences agreed in advance: no consent needed for them on an H0 exhibit.
     other = jit.refs[1]
     agreed = Handling(purposes=(Purpose.JIT, Purpose.OTHER_OFFENCE))
-    handoffs.set_handling(jit.catalog, jit.person("Cmsr. Georgiev"), "DANUBE", other, agreed)
+    handling.set_handling(jit.catalog, jit.person("Cmsr. Georgiev"), "DANUBE", other, agreed)
     tid = jit.request(other, to="ME", purpose=Purpose.OTHER_OFFENCE, legal_basis="Art. 13(10)")
     assert catalog_pending(jit, tid) == [(Capacity.JIT_LEAD, "FR")]

@@ -108,7 +108,8 @@ CASES: dict[str, tuple[Tamper, int, str]] = {
 def test_untouched_chain_verifies(catalog: SqlCatalog) -> None:
     head = build_chain(catalog)
     result = verify("DANUBE", catalog.events("DANUBE"))
-    assert (result.ok, result.events, result.head_seq, result.head_hash) == (
+    facts = result.facts
+    assert (result.ok, facts.events, facts.head_seq, facts.head_hash) == (
         True,
         EVENTS,
         EVENTS,
@@ -127,11 +128,13 @@ def test_tampering_is_named(catalog: SqlCatalog, name: str) -> None:
     if kind == "head":
         # Deleting the newest events leaves a valid, shorter chain: only the
         # head hash written down elsewhere (a receipt, a bundle) shows it.
-        assert result.ok and result.head_seq == EVENTS - 1 and result.head_hash != head
+        assert result.ok and result.facts.head_seq == EVENTS - 1
+        assert result.facts.head_hash != head
         return
-    assert result.problem is not None, name
-    assert (result.problem.seq, result.problem.kind) == (seq, kind), result.problem.message
-    assert result.events == seq - 1  # every event before the bad one still holds
+    assert not result.ok, name
+    [problem] = result.findings
+    assert (result.facts.first_bad, problem.kind) == (seq, kind), problem.text()
+    assert result.facts.events == seq - 1  # every event before the bad one still holds
 
 
 def test_unparseable_details_are_shown_raw(catalog: SqlCatalog) -> None:
@@ -152,5 +155,5 @@ def test_rehashing_an_edited_event_breaks_the_next_link(catalog: SqlCatalog) -> 
         sql(f"UPDATE custody_events SET actor = 'mallory', hash = :h {WHERE}", h=forged, seq=4)(
             conn
         )
-    problem = verify("DANUBE", catalog.events("DANUBE")).problem
-    assert problem is not None and (problem.seq, problem.kind) == (5, "bad link")
+    result = verify("DANUBE", catalog.events("DANUBE"))
+    assert (result.facts.first_bad, result.findings[0].kind) == (5, "bad link")

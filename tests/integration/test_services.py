@@ -6,17 +6,18 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from evidence import services
+from evidence import audit, setup
+from evidence import ingest as ingesting
 from evidence.models import ExhibitMetadata
 from storage.objects.local import LocalStore
 from storage.sql.catalog import SqlCatalog
 from tests.fixtures_sql import register_people, sample_case
 
 
-def _plan(catalog: SqlCatalog, *paths: Path) -> services.IngestPlan:
+def _plan(catalog: SqlCatalog, *paths: Path) -> ingesting.IngestPlan:
     register_people(catalog)
-    services.open_case(catalog, sample_case(), "Cmsr. Georgiev")
-    return services.plan_ingest(
+    setup.open_case(catalog, sample_case(), "Cmsr. Georgiev")
+    return ingesting.plan_ingest(
         catalog,
         case_id="DANUBE",
         team="BG",
@@ -29,7 +30,7 @@ def _plan(catalog: SqlCatalog, *paths: Path) -> services.IngestPlan:
 def _ingest(catalog: SqlCatalog, store: LocalStore, *paths: Path) -> None:
     plan = _plan(catalog, *paths)
     run = catalog.start_run("DANUBE", "BG", "Insp. Petrova", plan.fingerprint)
-    services.ingest_batch(store, catalog, plan, run, plan.files, commit_every=10)
+    ingesting.ingest_batch(store, catalog, plan, run, plan.files, commit_every=10)
 
 
 def test_a_file_changed_after_planning_is_reported_and_not_committed(
@@ -42,7 +43,7 @@ def test_a_file_changed_after_planning_is_reported_and_not_committed(
     with moving.open("a") as log:
         log.write("appended while the ingest ran\n")
     run = catalog.start_run("DANUBE", "BG", "Insp. Petrova", plan.fingerprint)
-    outcomes = services.ingest_batch(local_store, catalog, plan, run, plan.files, commit_every=10)
+    outcomes = ingesting.ingest_batch(local_store, catalog, plan, run, plan.files, commit_every=10)
     status = {o.source: o for o in outcomes}
     assert status["steady.txt"].status == "stored"
     assert status["moving.log"].status == "changed"
@@ -64,13 +65,13 @@ def test_exhibit_rows_are_checked_against_the_ledger(
     evidence = tmp_path / "invoice.pdf"
     evidence.write_bytes(b"%PDF-1.4 invoice")
     _ingest(catalog, local_store, evidence)
-    assert services.verify_case(catalog, "DANUBE", local_store).ok
+    assert audit.verify_case(catalog, "DANUBE", local_store).ok
     with catalog.engine.begin() as conn:
         conn.execute(text("UPDATE exhibits SET sha256 = :h"), {"h": "0" * 64})
-    check = services.verify_case(catalog, "DANUBE")
-    assert check.chain.ok and not check.ok
+    check = audit.verify_case(catalog, "DANUBE")
+    assert not check.findings_of("chain") and not check.ok
     expected = hashlib.sha256(evidence.read_bytes()).hexdigest()
-    assert check.problems == [
+    assert [f.text() for f in check.findings_of("exhibits")] == [
         f"BG-EX-0001: catalog sha256 {'0' * 64} differs from the ledger's {expected}"
     ]
 
@@ -85,8 +86,8 @@ def test_verify_with_objects_rehashes_the_stored_bytes(
     stored = next((tmp_path / "objects").rglob(exhibit.storage_key))
     stored.chmod(0o644)  # only someone bypassing jitev (here: root) can do this
     stored.write_bytes(b"\xff\xd8\xff\xe0 PHOTO")
-    assert services.verify_case(catalog, "DANUBE").ok  # the rows alone cannot see it
-    check = services.verify_case(catalog, "DANUBE", local_store)
-    assert check.problems == [
+    assert audit.verify_case(catalog, "DANUBE").ok  # the rows alone cannot see it
+    check = audit.verify_case(catalog, "DANUBE", local_store)
+    assert [f.text() for f in check.findings] == [
         f"BG-EX-0001: stored object {exhibit.storage_key} does not match its hashes"
     ]

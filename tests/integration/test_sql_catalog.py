@@ -13,7 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from evidence.errors import CatalogError, InputError, NotFound
+from evidence.errors import Ambiguous, CatalogError, InputError, NotFound
 from evidence.ledger import GENESIS, verify
 from evidence.models import Action, Handling, exhibit_reference
 from evidence.ports import EventDraft
@@ -136,8 +136,9 @@ def test_exhibit_in_several_cases_needs_case(catalog: SqlCatalog) -> None:
     catalog.add_case(sample_case("RHINE"), opening())
     ingest(catalog, "BG", 1, "DANUBE")
     ingest(catalog, "BG", 2, "RHINE")
-    with pytest.raises(InputError, match="cases DANUBE, RHINE: say which with --case"):
+    with pytest.raises(Ambiguous, match="cases DANUBE, RHINE: say which case") as told:
         catalog.exhibit("BG-EX-0001")
+    assert (told.value.cases, told.value.field) == (("DANUBE", "RHINE"), "case")
     assert catalog.exhibit("BG-EX-0001", "RHINE").blake3 == b3(2)
 
 
@@ -259,7 +260,7 @@ def test_events_in_order_and_by_exhibit(
     assert [e.seq for e in catalog.events("DANUBE", exhibit="BG-EX-0001")] == [2, 4, 6, 8]
     assert [e.seq for e in catalog.events("DANUBE", action="CASE_OPENED")] == [1]
     assert [e.seq for e in catalog.events("DANUBE", "BG-EX-0002", action="NOTE")] == [3, 5, 7]
-    assert verify("DANUBE", catalog.events("DANUBE")).head_hash == appended[-1].hash
+    assert verify("DANUBE", catalog.events("DANUBE")).facts.head_hash == appended[-1].hash
 
 
 def test_event_times_never_go_back(catalog_url: str) -> None:

@@ -19,13 +19,10 @@ from evidence.access import (
     MAX_FAILURES,
     SESSION_LIFETIME,
     AccessAction,
-    NotSignedIn,
-    Session,
-    TooManyAttempts,
 )
-from evidence.errors import Denied, InputError, NotFound
+from evidence.errors import Denied, InputError, NotFound, NotSignedIn, TooManyAttempts
 from evidence.ledger import verify
-from evidence.models import Person
+from evidence.models import Person, Session
 from storage.passwords import Argon2Hasher
 from storage.sql.catalog import SqlCatalog
 from storage.sql.tables import access_events, api_tokens, credentials, web_sessions

@@ -49,7 +49,8 @@ def test_time_zone_does_not_change_the_hash() -> None:
 def test_valid_chain_verifies_and_reports_head() -> None:
     events = chain()
     result = ledger.verify("DANUBE", events)
-    assert result.ok and result.events == 6 and result.head_hash == events[-1].hash
+    assert result.ok and result.facts.events == 6 and result.facts.head_hash == events[-1].hash
+    assert result.facts.first_bad is None and result.findings == ()
 
 
 def test_empty_chain_is_valid() -> None:
@@ -74,8 +75,10 @@ def test_empty_chain_is_valid() -> None:
 def test_tampering_names_the_first_bad_event(tamper, seq: int, kind: str) -> None:
     result = ledger.verify("DANUBE", tamper(chain()))
     assert not result.ok
-    assert (result.problem.seq, result.problem.kind) == (seq, kind)
-    assert result.head_seq == seq - 1
+    [problem] = result.findings
+    assert (result.facts.first_bad, problem.kind, problem.check) == (seq, kind, "chain")
+    assert problem.where == f"event {seq}"
+    assert result.facts.head_seq == seq - 1
 
 
 def test_rewritten_hash_without_relinking_is_a_bad_link_downstream() -> None:
@@ -83,7 +86,7 @@ def test_rewritten_hash_without_relinking_is_a_bad_link_downstream() -> None:
     forged = replace(events[2], actor="X")
     forged = replace(forged, hash=ledger.event_hash(forged))
     result = ledger.verify("DANUBE", events[:2] + [forged] + events[3:])
-    assert (result.problem.seq, result.problem.kind) == (4, "bad link")
+    assert (result.facts.first_bad, result.findings[0].kind) == (4, "bad link")
 
 
 def test_floats_and_naive_times_are_refused() -> None:

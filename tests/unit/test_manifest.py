@@ -118,5 +118,9 @@ def test_handling_codes_come_from_the_manifest_or_the_flags(tmp_path: Path) -> N
     bad = write(tmp_path, "bad.csv", "path,handling_code\ninvoice.pdf,H3\n")
     with pytest.raises(ManifestError, match="line 2: handling code H3 needs the restriction"):
         manifest.load(bad, FILES)
-    with pytest.raises(InputError, match="--handling: handling code 'H9' is not valid"):
+    with pytest.raises(InputError, match="handling: handling code 'H9' is not valid") as bad_code:
         manifest.from_fields({"handling": "H9"})
+    assert bad_code.value.field == "handling"
+    with pytest.raises(InputError, match="H3 needs the restriction") as no_note:
+        manifest.from_fields({"handling": "H3"})
+    assert no_note.value.field == "handling_note"  # the CLI and the web name their own option

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -45,3 +46,18 @@ def test_importing_the_whole_domain_loads_no_framework() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_domain_errors_name_no_command_line_option() -> None:
+    """The domain says what is wrong and which input it is about; the CLI and
+    the web word the fix in their own terms (``--reason`` is the CLI's)."""
+    flag = re.compile(r"(^|[\s(`'\"])--[a-z]")
+    offenders = []
+    for path in EVIDENCE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                for part in ast.walk(node.exc):
+                    if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                        if flag.search(part.value):
+                            offenders.append(f"{path.relative_to(EVIDENCE)}:{part.lineno}")
+    assert offenders == []

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from evidence.errors import InputError, SourceChanged
+from evidence.ingest import PlannedFile, batches
 from evidence.models import ExhibitMetadata
-from evidence.services import PlannedFile, batches
 from evidence.sources import SourceFile, discover, open_once
 
 

@@ -22,8 +22,8 @@ from app.web.security import COOKIE
 from config.wiring import Wiring
 from evidence import access
 from evidence.access import ACCESS_LOG, SESSION_LIFETIME, AccessAction
+from evidence.hashing import read_back
 from evidence.ledger import verify
-from evidence.services import read_back
 from storage.passwords import Argon2Hasher
 from storage.sql.tables import access_events, api_tokens
 from tests.fixtures_web import PASSWORD, Served, log_in

@@ -41,7 +41,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from config.wiring import Wiring
-from evidence import disclosure, policy
+from evidence import handling, policy
 from evidence.models import Bundle, Case, Exhibit, Person, Role, Transfer, TransferState
 from evidence.policy import Right
 from tests.fixtures_web import PASSWORD, Served, log_in
@@ -230,7 +230,7 @@ def world(jit: Wiring, served: Served) -> Iterator[World]:
         w.consent_request()
         # kept out of bundles by BG's lead
         georgiev = jit.catalog.person("Cmsr. Georgiev")
-        disclosure.set_sensitive(jit.catalog, georgiev, CASE, ids["sensitive"], "informant")
+        handling.set_sensitive(jit.catalog, georgiev, CASE, ids["sensitive"], "informant")
         # Pr. Dubois discloses what FR received
         built = w.api("Pr. Dubois").post(
             "/api/v1/bundles", json={"case": CASE, "exhibits": [ids["shared"]]}

@@ -1,11 +1,14 @@
-"""Use cases over the ports: open a case, plan an ingest, store files, commit
-exhibits with their custody events, show continuity, verify a case.
+"""Ingest: plan, store, commit. The order is always **store → verify →
+commit**: ``store_file`` streams a file once through the digests into the
+store, which checks what it stored; only then ``commit`` writes the exhibits
+and their INGESTED events in one transaction. A crash in between leaves a
+stored object and no ledger entry; the re-run adopts the object (same
+content, same key).
 
-The order of an ingest is always: **store → verify → commit**. ``store_file``
-streams the file once through the digests into the store, which checks what
-it stored; only then ``commit`` writes the exhibit and its INGESTED event in
-one transaction. A crash in between leaves a stored object and no ledger
-entry; the re-run adopts the object (same content, same key).
+Everything a person can get wrong is checked by ``plan_ingest`` before a byte
+is stored. Each file ends as an ``Outcome`` (stored, quarantined, duplicate or
+changed); an ``IngestResult`` is what a whole run returns. Progress goes to a
+``Progress`` object passed in (the CLI's bar), silent by default.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import json
 import os
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -22,14 +26,12 @@ from blake3 import blake3
 
 from evidence import manifest as manifests
 from evidence import policy
-from evidence.errors import InputError, JitevError, SourceChanged
-from evidence.hashing import CHUNK, HashingReader, MultiHash
-from evidence.ledger import Verification, verify
+from evidence.errors import InputError, SourceChanged
+from evidence.hashing import CHUNK, HashingReader
 from evidence.mediatype import sniff
 from evidence.models import (
     Action,
     Case,
-    CustodyEvent,
     Digests,
     Exhibit,
     ExhibitMetadata,
@@ -41,26 +43,6 @@ from evidence.models import (
 from evidence.policy import Right
 from evidence.ports import ByteStream, Catalog, EventDraft, IngestRun, ObjectStore
 from evidence.sources import SourceFile, discover, open_once
-
-
-def open_case(catalog: Catalog, case: Case, actor: str) -> CustodyEvent:
-    """Open a case as ``actor``: an admin, or a lead of one of its teams."""
-    policy.decide(catalog.person(actor), Right.OPEN_CASE, case=case).require()
-    return catalog.add_case(
-        case,
-        EventDraft(
-            action=Action.CASE_OPENED,
-            actor=actor,
-            team=case.lead_team,
-            details={
-                "title": case.title,
-                "agreement": case.agreement_ref,
-                "teams": [t.code for t in case.teams],
-                "lead_team": case.lead_team,
-            },
-        ),
-    )
-
 
 # -- planning: everything is checked before anything is stored ---------------
 
@@ -96,7 +78,7 @@ def plan_ingest(
     manifest: str | None = None,
 ) -> IngestPlan:
     if not actor.strip():
-        raise InputError('say who is ingesting: --as "Insp. Petrova"')
+        raise InputError("say who is ingesting (a registered person)", field="actor")
     case = catalog.case(case_id)
     case.team(team)
     policy.decide(catalog.person(actor), Right.INGEST, case=case, team=team).require()
@@ -105,8 +87,9 @@ def plan_ingest(
     described = manifests.load(Path(manifest), relatives) if manifest else {}
     if defaults.declared is not None and len(found.files) != 1:
         raise InputError(
-            f"a declared hash on the command line is for one file, but {len(found.files)} "
-            "files were given: put per-file hashes in a manifest (--manifest)"
+            f"a declared hash given for the whole ingest is for one file, but "
+            f"{len(found.files)} files were given: put per-file hashes in a manifest",
+            field="declared_hash",
         )
     files = []
     for source in found.files:
@@ -206,12 +189,19 @@ def store_file(
     return stored
 
 
+class OutcomeStatus(StrEnum):
+    STORED = "stored"  # a new exhibit
+    QUARANTINED = "quarantined"  # a new exhibit whose declared hash did not match
+    DUPLICATE = "duplicate"  # the content is already an exhibit: DUPLICATE_SEEN
+    CHANGED = "changed"  # the file changed while it was read: nothing committed
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """The small receipt of one file: what the flow returns, never bytes."""
 
     source: str
-    status: str  # stored | quarantined | duplicate | changed
+    status: OutcomeStatus
     reference: str | None = None
     size: int = 0
     blake3: str = ""
@@ -221,7 +211,7 @@ class Outcome:
     seq: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__slots__}
+        return {k: getattr(self, k) for k in self.__slots__} | {"status": self.status.value}
 
 
 def _stored_details(item: Stored, run: IngestRun) -> dict[str, Any]:
@@ -257,7 +247,9 @@ def commit(
                 if item.stored:
                     details["store"] = f"{item.stored.namespace}/{item.stored.key}"
                 event = tx.append(EventDraft(Action.SOURCE_CHANGED, actor, team, None, details))
-                outcomes.append(Outcome(source, "changed", message=item.reason, seq=event.seq))
+                outcomes.append(
+                    Outcome(source, OutcomeStatus.CHANGED, message=item.reason, seq=event.seq)
+                )
                 continue
             d, details = item.digests, _stored_details(item, run)
             existing = tx.exhibit_by_blake3(d.blake3)
@@ -269,7 +261,7 @@ def commit(
                 outcomes.append(
                     Outcome(
                         source,
-                        "duplicate",
+                        OutcomeStatus.DUPLICATE,
                         existing.reference,
                         d.size,
                         d.blake3,
@@ -333,7 +325,7 @@ def commit(
             outcomes.append(
                 Outcome(
                     source,
-                    status.value,
+                    OutcomeStatus(status.value),
                     reference,
                     d.size,
                     d.blake3,
@@ -346,13 +338,22 @@ def commit(
     return outcomes
 
 
-@dataclass
 class Progress:
-    """Where ingest progress goes (the CLI's progress bar); silent by default."""
+    """Where an ingest reports its progress (the CLI's bar): override what you
+    need. Silent by default. It is passed in (to the flow, then to each
+    batch), never looked up; Prefect stores it as a placeholder, never its
+    contents (``__slots__``: not serializable)."""
 
-    on_plan: Callable[[IngestPlan, IngestRun], None] = field(default=lambda plan, run: None)
-    on_bytes: Callable[[int], None] = field(default=lambda n: None)
-    on_file: Callable[[Outcome], None] = field(default=lambda o: None)
+    __slots__ = ()
+
+    def planned(self, plan: IngestPlan, run: IngestRun) -> None:
+        """The run is about to start; ``run.done`` is what it committed before."""
+
+    def read(self, n: int) -> None:
+        """``n`` more bytes were read and hashed."""
+
+    def committed(self, outcome: Outcome) -> None:
+        """One more file has its outcome recorded."""
 
 
 def ingest_batch(
@@ -376,13 +377,13 @@ def ingest_batch(
         committed = commit(catalog, plan, run, pending)
         pending.clear()
         for outcome in committed:
-            progress.on_file(outcome)
+            progress.committed(outcome)
         outcomes.extend(committed)
 
     for planned in files:
         if planned.source.relative in done:
             continue
-        pending.append(store_file(store, plan.team, planned, progress.on_bytes))
+        pending.append(store_file(store, plan.team, planned, progress.read))
         if len(pending) >= commit_every:
             flush()
     if pending:
@@ -418,78 +419,63 @@ def ingest_upload(
     return outcome
 
 
-# -- reading and verifying -------------------------------------------------------
-
-
-def read_back(
-    store: ObjectStore,
-    namespace: str,
-    key: str,
-    write: Callable[[bytes], object] | None = None,
-) -> tuple[int, str, str]:
-    """Size, BLAKE3 and SHA-256 of a stored object, from its bytes, handing
-    each chunk to ``write`` too (a download) in the same pass."""
-    digest = MultiHash()
-    for chunk in store.open(namespace, key):
-        digest.update(chunk)
-        if write is not None:
-            write(chunk)
-    found = digest.digests()
-    return found.size, found.blake3, found.sha256
+# -- a run ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class CaseCheck:
-    chain: Verification
-    exhibits: int
-    problems: list[str]  # catalog rows or stored objects that disagree with the ledger
+class Skipped:
+    """A path that was not ingested, and why (symbolic links, special files)."""
 
-    @property
-    def ok(self) -> bool:
-        return self.chain.ok and not self.problems
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What one ingest command did: the run, each file's outcome, what was
+    skipped, and how much of a resumed run was already done."""
+
+    case: str
+    team: str
+    run: str
+    resumed: bool
+    already_done: int
+    outcomes: tuple[Outcome, ...]
+    skipped: tuple[Skipped, ...]
+
+    def statuses(self) -> set[OutcomeStatus]:
+        return {o.status for o in self.outcomes}
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            **self.chain.as_dict(),
-            "ok": self.ok,
-            "exhibits": self.exhibits,
-            "exhibit_problems": self.problems,
+            "case": self.case,
+            "team": self.team,
+            "run": self.run,
+            "resumed": self.resumed,
+            "already_done": self.already_done,
+            "outcomes": [o.as_dict() for o in self.outcomes],
+            "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
         }
 
 
-def verify_case(catalog: Catalog, case_id: str, store: ObjectStore | None = None) -> CaseCheck:
-    """Recompute the chain; check every exhibit row against its INGESTED event
-    (the ledger is the authority); with ``store``, re-read and re-hash every
-    stored object too."""
-    catalog.case(case_id)
-    events = list(catalog.events(case_id))
-    chain = verify(case_id, events)
-    ingested = {e.exhibit: e.details for e in events if e.action == Action.INGESTED}
-    problems: list[str] = []
-    exhibits = catalog.exhibits(case_id)
-    for ex in exhibits:
-        recorded = ingested.get(ex.reference)
-        if recorded is None:
-            problems.append(f"{ex.reference}: no INGESTED custody event")
-            continue
-        for name, value in (
-            ("size", ex.size),
-            ("blake3", ex.blake3),
-            ("sha256", ex.sha256),
-            ("store", f"{ex.team}/{ex.storage_key}"),
-        ):
-            if recorded.get(name) != value:
-                problems.append(
-                    f"{ex.reference}: catalog {name} {value} differs from the ledger's {recorded.get(name)}"
-                )
-        if store is not None:
-            try:
-                found = read_back(store, ex.team, ex.storage_key)
-            except JitevError as exc:
-                problems.append(f"{ex.reference}: stored object cannot be read: {exc}")
-                continue
-            if found != (ex.size, ex.blake3, ex.sha256):
-                problems.append(
-                    f"{ex.reference}: stored object {ex.storage_key} does not match its hashes"
-                )
-    return CaseCheck(chain, len(exhibits), problems)
+def pending(plan: IngestPlan, run: IngestRun) -> list[PlannedFile]:
+    """The files of the plan that the run has not committed yet."""
+    return [f for f in plan.files if f.source.relative not in run.done]
+
+
+def finish(
+    catalog: Catalog, plan: IngestPlan, run: IngestRun, outcomes: list[Outcome]
+) -> IngestResult:
+    """End the run once every file has its outcome; a run with a file that
+    changed while it was read stays open, so that the same command resumes it."""
+    if all(o.status is not OutcomeStatus.CHANGED for o in outcomes):
+        catalog.finish_run(run.id)
+    return IngestResult(
+        case=plan.case.id,
+        team=plan.team,
+        run=run.id,
+        resumed=run.resumed,
+        already_done=len(plan.files) - len(pending(plan, run)),
+        outcomes=tuple(outcomes),
+        skipped=tuple(Skipped(path, why) for path, why in plan.skipped),
+    )

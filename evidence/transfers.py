@@ -1,6 +1,6 @@
-"""Hand-offs between the teams of a case: people, handling codes, and the
-transfer lifecycle ``requested → approved → dispatched → received`` (or
-``rejected`` / ``cancelled`` / ``failed``).
+"""Hand-offs between the teams of a case: the transfer lifecycle
+``requested → approved → dispatched → received`` (or ``rejected`` /
+``cancelled`` / ``failed``; ``TRANSITIONS``).
 
 Every decision is taken under the case's chain lock (``Catalog.transaction``):
 the state is read, the policy asked, the custody events appended and the
@@ -20,248 +20,54 @@ with a DISPATCHED event are not copied or recorded twice.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from evidence import policy, receipts
-from evidence.errors import IllegalTransition, InputError, IntegrityError, JitevError
+from evidence.errors import IllegalTransition, InputError, JitevError
+from evidence.findings import Finding, Report
+from evidence.hashing import read_back
 from evidence.models import (
-    NEXT_STEP,
     Action,
-    Case,
     CustodyEvent,
     Decision,
-    Exhibit,
-    Handling,
+    Digests,
     Person,
     Purpose,
-    Role,
     Transfer,
     TransferItem,
     TransferState,
 )
 from evidence.policy import Right
 from evidence.ports import CaseTransaction, Catalog, Clock, EventDraft, ObjectStore, Signer
-from evidence.services import CaseCheck, read_back, verify_case
+from evidence.setup import ledger_team_key
+from evidence.visibility import checked_transfer
 
-# -- people ------------------------------------------------------------------------
+TRANSITIONS: dict[TransferState, frozenset[TransferState]] = {
+    TransferState.REQUESTED: frozenset(
+        {TransferState.APPROVED, TransferState.REJECTED, TransferState.CANCELLED}
+    ),
+    TransferState.APPROVED: frozenset(
+        {TransferState.DISPATCHED, TransferState.CANCELLED, TransferState.FAILED}
+    ),
+    TransferState.DISPATCHED: frozenset({TransferState.RECEIVED, TransferState.FAILED}),
+    TransferState.RECEIVED: frozenset(),
+    TransferState.REJECTED: frozenset(),
+    TransferState.CANCELLED: frozenset(),
+    TransferState.FAILED: frozenset(),
+}
 
-
-def add_person(catalog: Catalog, actor: str | None, person: Person) -> None:
-    """Register ``person``. The first person of an empty catalog must be an
-    admin and needs no actor; after that only an admin adds people."""
-    if not catalog.people():
-        if not person.has(Role.ADMIN):
-            raise InputError(
-                f"no people are registered yet: the first person must be an admin "
-                f"(add {person.name} after an admin, e.g. `jitev people add NAME --team CODE "
-                "--role admin`)"
-            )
-        catalog.add_person(person, added_by=person.name)
-        return
-    if actor is None:
-        raise InputError("say which admin adds this person: --as NAME")
-    policy.decide(catalog.person(actor), Right.MANAGE_PEOPLE).require()
-    catalog.add_person(person, added_by=actor)
-
-
-def register_team_key(catalog: Catalog, person: Person, case_id: str, team: str, key: str) -> None:
-    """Register ``team``'s receipt public key and record it in the case's
-    ledger (once), so that the ledger alone can check the team's receipts.
-    An admin does it, at setup."""
-    case = catalog.case(case_id)
-    case.team(team)
-    policy.decide(person, Right.MANAGE_PEOPLE).require()
-    catalog.add_team_key(team, key)  # refuses a different key for the team
-    if ledger_team_key(catalog, case_id, team) == key:
-        return
-    with catalog.transaction(case_id) as tx:
-        tx.append(
-            EventDraft(
-                Action.TEAM_KEY_REGISTERED,
-                person.name,
-                person.team,
-                None,
-                {
-                    "for_team": team,
-                    "algorithm": "ed25519",
-                    "public_key": key,
-                    "key_fingerprint": receipts.fingerprint(key),
-                },
-            )
-        )
-
-
-def ledger_team_key(catalog: Catalog, case_id: str, team: str) -> str | None:
-    """The team's public key as the case's ledger records it."""
-    found = None
-    for event in catalog.events(case_id, action=Action.TEAM_KEY_REGISTERED):
-        if event.details.get("for_team") == team:
-            found = event.details.get("public_key")
-    return found if isinstance(found, str) else None
-
-
-# -- visibility ----------------------------------------------------------------------
-
-
-def member_cases(catalog: Catalog, person: Person, case_id: str | None) -> list[Case]:
-    """``case_id``'s case, or every case that has the person's team."""
-    if case_id is not None:
-        return [catalog.case(case_id)]
-    return [c for c in catalog.cases() if person.team in {t.code for t in c.teams}]
-
-
-def visible_exhibits(
-    catalog: Catalog, person: Person, case_id: str | None = None, team: str | None = None
-) -> list[Exhibit]:
-    """The exhibits ``person`` may view (originating ``team`` only, if given)."""
-    seen: list[Exhibit] = []
-    for case in member_cases(catalog, person, case_id):
-        holders = catalog.holdings(case.id)
-        for ex in catalog.exhibits(case.id, team):
-            teams = [h.team for h in holders.get(ex.reference, [])]
-            if policy.decide(person, Right.VIEW, case=case, exhibit=ex, holders=teams).allowed:
-                seen.append(ex)
-    return seen
-
-
-def checked_exhibit(
-    catalog: Catalog, person: Person, right: Right, reference: str, case_id: str | None = None
-) -> Exhibit:
-    """The exhibit, if ``person`` has ``right`` on it (``Denied`` otherwise)."""
-    exhibit = catalog.exhibit(reference, case_id)
-    case = catalog.case(exhibit.case_id)
-    holders = [h.team for h in catalog.holdings(case.id).get(reference, [])]
-    policy.decide(person, right, case=case, exhibit=exhibit, holders=holders).require()
-    return exhibit
-
-
-def continuity(
-    catalog: Catalog, person: Person, reference: str, case_id: str | None = None
-) -> tuple[Exhibit, list[CustodyEvent]]:
-    exhibit = checked_exhibit(catalog, person, Right.VIEW, reference, case_id)
-    return exhibit, list(catalog.events(exhibit.case_id, exhibit=exhibit.reference))
-
-
-def audit_case(
-    catalog: Catalog, person: Person, case_id: str, store: ObjectStore | None = None
-) -> CaseCheck:
-    policy.decide(person, Right.AUDIT, case=catalog.case(case_id)).require()
-    return verify_case(catalog, case_id, store)
-
-
-def search_events(
-    catalog: Catalog,
-    person: Person,
-    case_id: str,
-    *,
-    exhibit: str | None = None,
-    action: str | None = None,
-    actor: str | None = None,
-    text: str | None = None,
-) -> list[CustodyEvent]:
-    """A case's custody events (auditors and leads of the case), filtered;
-    ``text`` matches anywhere in the event, case-insensitively."""
-    policy.decide(person, Right.AUDIT, case=catalog.case(case_id)).require()
-    needle = (text or "").casefold()
-    return [
-        e
-        for e in catalog.events(case_id, exhibit=exhibit, action=action)
-        if (actor is None or e.actor == actor)
-        and (not needle or needle in json.dumps(e.as_dict(), ensure_ascii=False).casefold())
-    ]
-
-
-def download(
-    store: ObjectStore,
-    catalog: Catalog,
-    person: Person,
-    reference: str,
-    write: Callable[[bytes], object],
-    case_id: str | None = None,
-) -> CustodyEvent:
-    """Stream the team's own copy of the exhibit to ``write``, hashing it on
-    the way, and record an ACCESSED custody event once the bytes matched the
-    ledger's hashes. On a mismatch the caller must discard what it wrote:
-    a HASH_MISMATCH event is recorded and ``IntegrityError`` raised."""
-    exhibit = checked_exhibit(catalog, person, Right.DOWNLOAD, reference, case_id)
-    found = read_back(store, person.team, exhibit.blake3, write)
-    details: dict[str, Any] = {
-        "size": found[0],
-        "blake3": found[1],
-        "sha256": found[2],
-        "store": f"{person.team}/{exhibit.blake3}",
-    }
-    matches = found == (exhibit.size, exhibit.blake3, exhibit.sha256)
-    with catalog.transaction(exhibit.case_id) as tx:
-        action = Action.ACCESSED if matches else Action.HASH_MISMATCH
-        event = tx.append(EventDraft(action, person.name, person.team, reference, details))
-    if not matches:
-        raise IntegrityError(
-            f"the stored copy of {reference} in {store.description} namespace {person.team} "
-            "does not match its ledger hashes: the download was discarded; report it to the auditor"
-        )
-    return event
-
-
-def visible_transfers(
-    catalog: Catalog, person: Person, case_id: str | None = None
-) -> list[Transfer]:
-    found = []
-    for case in member_cases(catalog, person, case_id):
-        found += [
-            t
-            for t in catalog.transfers(case.id)
-            if policy.can_see_transfer(person, case, t).allowed
-        ]
-    return found
-
-
-def checked_transfer(catalog: Catalog, person: Person, transfer_id: str) -> Transfer:
-    transfer = catalog.transfer(transfer_id)
-    policy.can_see_transfer(person, catalog.case(transfer.case_id), transfer).require()
-    return transfer
-
-
-# -- handling codes --------------------------------------------------------------------
-
-
-@contextmanager
-def as_originator(
-    catalog: Catalog, person: Person, case_id: str, reference: str
-) -> Iterator[tuple[CaseTransaction, Exhibit]]:
-    """A transaction on the exhibit's case in which ``person`` acts for its
-    originating team (a lead of it: the ``set_handling`` right), which
-    governs the exhibit's use: its handling, consents and sensitivity."""
-    with catalog.transaction(case_id) as tx:
-        exhibit = tx.exhibit(reference)
-        holders = [h.team for h in tx.holdings(reference)]
-        policy.decide(
-            person, Right.SET_HANDLING, case=tx.case, exhibit=exhibit, holders=holders
-        ).require()
-        yield tx, exhibit
-
-
-def set_handling(
-    catalog: Catalog, person: Person, case_id: str, reference: str, handling: Handling
-) -> CustodyEvent:
-    with as_originator(catalog, person, case_id, reference) as (tx, exhibit):
-        if handling == exhibit.handling:
-            raise InputError(f"exhibit {reference} already has this handling: nothing to change")
-        tx.set_handling(reference, handling)
-        return tx.append(
-            EventDraft(
-                Action.HANDLING_CHANGED,
-                person.name,
-                person.team,
-                reference,
-                {"from": exhibit.handling.as_dict(), "to": handling.as_dict()},
-            )
-        )
+NEXT_STEP = {  # in the domain's words; the CLI and the web add how to take the step
+    TransferState.REQUESTED: "it waits for the approvals it needs",
+    TransferState.APPROVED: "it waits for its dispatch",
+    TransferState.DISPATCHED: "it waits for the receiving team's receipt",
+    TransferState.RECEIVED: "it is complete",
+    TransferState.REJECTED: "it was rejected: make a new request if the reasons are addressed",
+    TransferState.CANCELLED: "it was cancelled: make a new request if still needed",
+    TransferState.FAILED: "it failed: make a new request once the cause is found",
+}
 
 
 # -- the lifecycle -----------------------------------------------------------------------
@@ -298,7 +104,9 @@ def _hashes(item: TransferItem) -> dict[str, Any]:
 def _in_state(transfer: Transfer, *states: TransferState) -> None:
     if transfer.state not in states:
         raise IllegalTransition(
-            f"transfer {transfer.id} is {transfer.state.value}: {NEXT_STEP[transfer.state]}"
+            f"transfer {transfer.id} is {transfer.state.value}: {NEXT_STEP[transfer.state]}",
+            transfer_id=transfer.id,
+            state=transfer.state.value,
         )
 
 
@@ -315,16 +123,18 @@ def request_transfer(
 ) -> Transfer:
     """A holder team asks to hand exhibits to another team of the case."""
     if not references:
-        raise InputError("name the exhibits to hand over, e.g. BG-EX-0001 BG-EX-0002")
+        raise InputError(
+            "name the exhibits to hand over, e.g. BG-EX-0001 BG-EX-0002", field="exhibits"
+        )
     refs = list(dict.fromkeys(references))
     with catalog.transaction(case_id) as tx:
         case = tx.case
         if not legal_basis.strip():
             if purpose is not Purpose.JIT:
                 raise InputError(
-                    f"a transfer for the purpose {purpose.value} needs its legal basis: "
-                    '--legal-basis "..." (e.g. the request for consent under Art. 13(10) '
-                    "of the 2000 MLA Convention)"
+                    f"a transfer for the purpose {purpose.value} needs its legal basis (e.g. "
+                    "the request for consent under Art. 13(10) of the 2000 MLA Convention)",
+                    field="legal_basis",
                 )
             legal_basis = f"JIT agreement {case.agreement_ref}"
         exhibits = []
@@ -393,7 +203,7 @@ def decide(
     not see the transfer is told only that (never its state)."""
     case_id = checked_transfer(catalog, person, transfer_id).case_id
     if not approve and not reason.strip():
-        raise InputError(f'say why transfer {transfer_id} is rejected: --reason "..."')
+        raise InputError(f"say why transfer {transfer_id} is rejected", field="reason")
     with catalog.transaction(case_id) as tx:
         transfer = tx.transfer(transfer_id)  # read again under the lock
         _in_state(transfer, TransferState.REQUESTED)
@@ -417,7 +227,7 @@ def decide(
 
 def cancel(catalog: Catalog, person: Person, transfer_id: str, reason: str) -> Transfer:
     if not reason.strip():
-        raise InputError(f'say why transfer {transfer_id} is cancelled: --reason "..."')
+        raise InputError(f"say why transfer {transfer_id} is cancelled", field="reason")
     case_id = checked_transfer(catalog, person, transfer_id).case_id
     with catalog.transaction(case_id) as tx:
         transfer = tx.transfer(transfer_id)
@@ -436,7 +246,7 @@ def _fail(
     person: Person,
     transfer_id: str,
     item: TransferItem,
-    found: tuple[int, str, str] | None,
+    found: Digests | None,
     why: str,
     *,
     expect: TransferState,
@@ -452,7 +262,7 @@ def _fail(
             "reason": why,
         }
         if found is not None:
-            details["found"] = {"size": found[0], "blake3": found[1], "sha256": found[2]}
+            details["found"] = {"size": found.size, "blake3": found.blake3, "sha256": found.sha256}
             details["store"] = f"{transfer.to_team}/{item.blake3}"
             tx.append(
                 EventDraft(Action.HASH_MISMATCH, person.name, person.team, item.reference, details)
@@ -462,12 +272,12 @@ def _fail(
     return catalog.transfer(transfer_id)
 
 
-def _mismatch(item: TransferItem, found: tuple[int, str, str], where: str) -> str | None:
-    if found == (item.size, item.blake3, item.sha256):
+def _mismatch(item: TransferItem, found: Digests, where: str) -> str | None:
+    if found.matches(item.size, item.blake3, item.sha256):
         return None
     return (
         f"the copy of {item.reference} in {where} does not match its ledger hashes "
-        f"(size {found[0]}, BLAKE3 {found[1][:16]}…, SHA-256 {found[2][:16]}…): "
+        f"(size {found.size}, BLAKE3 {found.blake3[:16]}…, SHA-256 {found.sha256[:16]}…): "
         "nothing was granted; report it to the auditor"
     )
 
@@ -593,43 +403,32 @@ def receive(
     return catalog.transfer(transfer_id)
 
 
-@dataclass(frozen=True, slots=True)
-class ReceiptStatus:
-    present: bool
-    ok: bool
-    message: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"present": self.present, "ok": self.ok, "message": self.message}
-
-
-def check_receipt(catalog: Catalog, transfer: Transfer) -> ReceiptStatus:
+def check_receipt(catalog: Catalog, transfer: Transfer) -> Report[None] | None:
     """Verify the receipt as the ledger records it (its RECEIVED events)
     against the receiving team's public key as the ledger records it (its
     TEAM_KEY_REGISTERED event), and check that the catalog's copies of the
-    receipt and of the key say the same."""
+    receipt and of the key say the same. ``None`` before the receipt."""
     if transfer.state is not TransferState.RECEIVED:
-        return ReceiptStatus(False, False, "no receipt yet")
+        return None
     events = [
         e
         for item in transfer.items
         for e in catalog.events(transfer.case_id, exhibit=item.reference, action=Action.RECEIVED)
         if e.details.get("transfer") == transfer.id
     ]
+    subject = f"receipt of transfer {transfer.id}"
     recorded = receipts.from_events(sorted(events, key=lambda e: e.seq))
     if recorded is None:
-        return ReceiptStatus(True, False, f"the ledger has no RECEIVED events of {transfer.id}")
-    if recorded != transfer.receipt:
-        return ReceiptStatus(
-            True, False, "the catalog's receipt differs from the one in the ledger: report it"
-        )
-    key = ledger_team_key(catalog, transfer.case_id, transfer.to_team)
-    if key != catalog.team_key(transfer.to_team):
-        return ReceiptStatus(
-            True,
-            False,
+        problem = "the ledger has no RECEIVED events of the transfer"
+    elif recorded != transfer.receipt:
+        problem = "the catalog's receipt differs from the one in the ledger: report it"
+    elif (key := ledger_team_key(catalog, transfer.case_id, transfer.to_team)) != catalog.team_key(
+        transfer.to_team
+    ):
+        problem = (
             f"the public key of team {transfer.to_team} in the catalog is not the one the "
-            f"ledger of case {transfer.case_id} records: report it",
+            f"ledger of case {transfer.case_id} records: report it"
         )
-    check = receipts.verify(recorded, key)
-    return ReceiptStatus(True, check.ok, check.message)
+    else:
+        return receipts.verify(recorded, key)
+    return Report(subject, None, (Finding("receipt", subject, problem),), summary=problem)

@@ -1,0 +1,354 @@
+"""The application layer: jitev's use cases over the typed ``Wiring``, one
+function each, shared by the CLI, the JSON API, the pages and the demo.
+
+An action takes the wiring, the person who acts and plain values; it calls
+the domain (``evidence``, where every rule and every policy decision lives)
+with the adapters the wiring holds, runs a Prefect flow where the work is a
+flow, and returns what it made: a ``Transfer``, a ``Bundle``, an
+``IngestResult``, a custody event or a ``Report``. It never prints and never
+words an error for a person: the CLI and the web do that, each in its terms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from config.jit import JitFile
+from config.orchestration import prefect_defaults
+from config.wiring import Wiring
+from evidence import audit, disclosure, handling, setup, transfers, visibility
+from evidence.audit import CaseFacts
+from evidence.disclosure import BundlePlan
+from evidence.errors import InputError
+from evidence.findings import Report
+from evidence.ingest import IngestPlan, IngestResult, Outcome, Progress, ingest_upload, plan_ingest
+from evidence.manifest import from_fields
+from evidence.models import (
+    Bundle,
+    Case,
+    CustodyEvent,
+    Handling,
+    Person,
+    Role,
+    Transfer,
+    parse_purpose,
+)
+from evidence.ports import ByteStream
+
+T = TypeVar("T")
+Fields = dict[str, str | None]  # exhibit metadata as given: title, seized_at, declared_hash, ...
+
+
+# -- setting up a JIT ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TeamKey:
+    team: str
+    public_key: str
+    here: bool  # the private key is on this machine
+
+
+@dataclass(frozen=True, slots=True)
+class SetupResult:
+    added: tuple[Person, ...]  # newly registered, in the file's order
+    kept: tuple[tuple[Person, Person], ...]  # (in the file, as registered): left unchanged
+    opened: Case | None  # the case, if this run opened it
+    keys: tuple[TeamKey, ...]
+
+
+def setup_jit(w: Wiring, jit: JitFile, source: str, acting: str | None) -> SetupResult:
+    """Open the JIT's case, register its people and each team's receipt key
+    (created on this machine if the catalog has none). Run again, it adds only
+    what is missing and replaces nothing. The file's first admin acts unless
+    someone else is named."""
+    catalog = w.catalog
+    first_admin = next((p for p in jit.people if p.has(Role.ADMIN)), None)
+    added: list[Person] = []
+    if not catalog.people():
+        if first_admin is None:
+            raise InputError(f"{source}: no people are registered yet, so list an admin first")
+        setup.add_person(catalog, None, first_admin)
+        added.append(first_admin)
+    acting = acting or (first_admin.name if first_admin else None)
+    known = {p.name: p for p in catalog.people()}
+    kept = []
+    for person in jit.people:
+        if person.name not in known:
+            setup.add_person(catalog, acting, person)
+            added.append(person)
+        elif known[person.name] != person:
+            kept.append((person, known[person.name]))
+    if acting is None:
+        raise InputError("say which admin sets up the JIT", field="actor")
+    admin = catalog.person(acting)
+    opened = None
+    if jit.case.id not in {c.id for c in catalog.cases()}:
+        setup.open_case(catalog, jit.case, admin.name)
+        opened = jit.case
+    elif catalog.case(jit.case.id) != jit.case:
+        raise InputError(
+            f"case {jit.case.id} exists with other teams or another lead team than {source} "
+            "says: a case's teams are fixed when it is opened"
+        )
+    keys = []
+    for team in jit.case.teams:
+        public = catalog.team_key(team.code) or w.keys.generate(team.code)
+        setup.register_team_key(catalog, admin, jit.case.id, team.code, public)
+        keys.append(TeamKey(team.code, public, w.keys.public_key(team.code) == public))
+    return SetupResult(tuple(added), tuple(kept), opened, tuple(keys))
+
+
+# -- ingest ------------------------------------------------------------------------
+
+
+def check_ingest(
+    w: Wiring,
+    person: Person,
+    *,
+    case_id: str,
+    team: str,
+    paths: list[str],
+    fields: Fields,
+    manifest: str | None,
+) -> IngestPlan:
+    """Everything a person can get wrong, checked in seconds before a flow
+    starts (the flow checks again, for runs that do not come from here)."""
+    return plan_ingest(
+        w.catalog,
+        case_id=case_id,
+        team=team,
+        actor=person.name,
+        paths=paths,
+        defaults=from_fields(fields),
+        manifest=manifest,
+    )
+
+
+def ingest(
+    w: Wiring,
+    person: Person,
+    *,
+    case_id: str,
+    paths: list[str],
+    team: str | None = None,
+    fields: Fields | None = None,
+    manifest: str | None = None,
+    progress: Progress | None = None,
+) -> IngestResult:
+    """Ingest files and folders as ``person`` into their team (or ``team``):
+    checked first, then run as the Prefect ingest flow in this process."""
+    team = team or person.team
+    fields = fields or {}
+    check_ingest(
+        w, person, case_id=case_id, team=team, paths=paths, fields=fields, manifest=manifest
+    )
+    prefect_defaults()
+    from flows.ingest import run_ingest
+
+    return run_ingest(
+        w.settings.ingest.concurrency,
+        case_id=case_id,
+        team=team,
+        actor=person.name,
+        paths=paths,
+        fields=fields,
+        manifest=manifest,
+        progress=progress,
+    )
+
+
+def upload(
+    w: Wiring,
+    person: Person,
+    *,
+    case_id: str,
+    name: str,
+    length: int,
+    body: ByteStream,
+    fields: Fields,
+) -> Outcome:
+    """One file arriving as a stream (an HTTP upload): the same checks and
+    custody events as ``ingest``, as a run of one file (no flow)."""
+    return ingest_upload(
+        w.store,
+        w.catalog,
+        case_id=case_id,
+        actor=person.name,
+        name=name,
+        length=length,
+        body=body,
+        metadata=from_fields(fields),
+    )
+
+
+# -- exhibits ----------------------------------------------------------------------
+
+
+def change_handling(
+    w: Wiring, person: Person, reference: str, new: Handling, case_id: str | None = None
+) -> CustodyEvent:
+    ex = w.catalog.exhibit(reference, case_id)
+    return handling.set_handling(w.catalog, person, ex.case_id, ex.reference, new)
+
+
+def consent(
+    w: Wiring, person: Person, reference: str, for_team: str, note: str, case_id: str | None = None
+) -> CustodyEvent:
+    ex = w.catalog.exhibit(reference, case_id)
+    return handling.consent_judicial_use(
+        w.catalog, person, ex.case_id, ex.reference, for_team, note
+    )
+
+
+def mark_sensitive(
+    w: Wiring, person: Person, reference: str, reason: str | None, case_id: str | None = None
+) -> CustodyEvent:
+    """``reason=None``: no longer sensitive."""
+    ex = w.catalog.exhibit(reference, case_id)
+    return handling.set_sensitive(w.catalog, person, ex.case_id, ex.reference, reason)
+
+
+def download_exhibit(
+    w: Wiring,
+    person: Person,
+    reference: str,
+    write: Callable[[bytes], object],
+    case_id: str | None = None,
+) -> CustodyEvent:
+    return visibility.download(w.store, w.catalog, person, reference, write, case_id)
+
+
+# -- hand-offs ---------------------------------------------------------------------
+
+
+def request_transfer(
+    w: Wiring,
+    person: Person,
+    *,
+    case_id: str,
+    references: list[str],
+    to_team: str,
+    purpose: str = "jit",
+    legal_basis: str = "",
+    note: str = "",
+) -> Transfer:
+    return transfers.request_transfer(
+        w.catalog,
+        person,
+        case_id=case_id,
+        references=references,
+        to_team=to_team,
+        purpose=parse_purpose(purpose),
+        legal_basis=legal_basis,
+        note=note,
+    )
+
+
+def approve(
+    w: Wiring,
+    person: Person,
+    transfer_id: str,
+    reason: str,
+    *,
+    then_dispatch: Callable[[Transfer], T] | None,
+) -> tuple[Transfer, T | None]:
+    """Approve in every capacity the person holds. When this was the last
+    approval and the person may dispatch (``transfers.dispatch_due``),
+    ``then_dispatch`` starts the dispatch: the CLI runs it, the web submits a
+    job. Returns the transfer and what ``then_dispatch`` returned."""
+    transfer = transfers.decide(w.catalog, person, transfer_id, approve=True, reason=reason)
+    if then_dispatch is None or not transfers.dispatch_due(w.catalog, person, transfer):
+        return transfer, None
+    return transfer, then_dispatch(transfer)
+
+
+def reject(w: Wiring, person: Person, transfer_id: str, reason: str) -> Transfer:
+    return transfers.decide(w.catalog, person, transfer_id, approve=False, reason=reason)
+
+
+def cancel(w: Wiring, person: Person, transfer_id: str, reason: str) -> Transfer:
+    return transfers.cancel(w.catalog, person, transfer_id, reason)
+
+
+def check_dispatch(w: Wiring, person: Person, transfer_id: str) -> Transfer:
+    """The transfer, if ``person`` may dispatch it now (before a flow starts)."""
+    return transfers.check_dispatch(w.catalog, person, transfer_id)
+
+
+def dispatch(w: Wiring, person: Person, transfer: Transfer) -> Transfer:
+    """Run (or finish, after a crash) the dispatch flow in this process."""
+    prefect_defaults()
+    from flows.dispatch import dispatch as dispatch_flow
+
+    dispatch_flow(transfer_id=transfer.id, actor=person.name)
+    return w.catalog.transfer(transfer.id)
+
+
+def receive(w: Wiring, person: Person, transfer_id: str) -> Transfer:
+    """Re-read the copies, then sign the receipt with the receiving team's key
+    (kept on this machine)."""
+    transfer = visibility.checked_transfer(w.catalog, person, transfer_id)
+    signer = w.keys.signer(transfer.to_team)
+    return transfers.receive(w.store, w.catalog, signer, w.clock, person, transfer_id)
+
+
+def receipt_check(w: Wiring, transfer: Transfer) -> Report[None] | None:
+    return transfers.check_receipt(w.catalog, transfer)
+
+
+# -- disclosure bundles -------------------------------------------------------------
+
+
+def check_bundle(
+    w: Wiring, person: Person, case_id: str, references: list[str] | None
+) -> BundlePlan:
+    """Who may disclose what, checked now: ``references=None`` is every
+    exhibit the person's team holds."""
+    return disclosure.plan_bundle(w.catalog, person, case_id, references)
+
+
+def create_bundle(w: Wiring, person: Person, case_id: str, references: list[str] | None) -> Bundle:
+    plan = check_bundle(w, person, case_id, references)
+    return disclosure.create_bundle(w.store, w.catalog, plan, workdir(w))
+
+
+def download_bundle(
+    w: Wiring, person: Person, bundle_id: str, write: Callable[[bytes], object], sensitive: bool
+) -> Bundle:
+    """Stream the stored bundle (or its sensitive schedule), checked against
+    its digest on the way; a bundle's download is an ACCESSED event for each
+    of its exhibits (its bytes went out), a sensitive schedule's is not."""
+    bundle = disclosure.checked_bundle(w.catalog, person, bundle_id, content=True)
+    disclosure.download_bundle(w.store, bundle, write, sensitive)
+    if not sensitive:
+        disclosure.record_bundle_access(w.catalog, person, bundle)
+    return bundle
+
+
+def bundle_name(bundle: Bundle, sensitive: bool) -> str:
+    """The file name of a downloaded bundle or sensitive schedule."""
+    return f"{bundle.id}-sensitive.csv" if sensitive else f"{bundle.id}.zip"
+
+
+# -- audit ---------------------------------------------------------------------------
+
+
+def verify_cases(
+    w: Wiring, person: Person, case_id: str | None, *, objects: bool = False
+) -> list[Report[CaseFacts]]:
+    """Each case's chain and catalog rows (and stored objects) checked."""
+    store = w.store if objects else None
+    return [
+        audit.audit_case(w.catalog, person, c.id, store)
+        for c in visibility.member_cases(w.catalog, person, case_id)
+    ]
+
+
+def workdir(w: Wiring) -> Path:
+    """Where jitev keeps temporary files of its own (a bundle being built)."""
+    w.settings.home.mkdir(parents=True, exist_ok=True)
+    return w.settings.home

@@ -1,0 +1,51 @@
+"""The ``jitev`` command line. Each group of commands lives in a module of
+its own; errors a person can fix are caught in one place (``main``) and
+printed as one clear message with the fix in command-line terms
+(``common.explain``), never a traceback."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.markup import escape
+from typer._click.exceptions import ClickException
+
+from app.cli import admin, bundles, exhibits, ingest, transfers
+from app.cli.common import err, explain
+from evidence.errors import JitevError
+
+app = typer.Typer(
+    help="jitev: evidence workflow for EU Joint Investigation Teams.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command()(ingest.ingest)
+app.add_typer(admin.case_app, name="case")
+app.add_typer(exhibits.exhibits_app, name="exhibits")
+app.add_typer(exhibits.custody_app, name="custody")
+app.add_typer(admin.ledger_app, name="ledger")
+app.add_typer(admin.people_app, name="people")
+app.add_typer(transfers.transfer_app, name="transfer")
+app.add_typer(bundles.bundle_app, name="bundle")
+app.command()(admin.setup)
+app.command()(admin.serve)
+app.command()(admin.demo)
+
+
+def main() -> None:
+    try:
+        code = app(standalone_mode=False)
+    except JitevError as exc:
+        err.print(f"[bold red]error:[/] {escape(explain(exc))}")
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,175 @@
+"""Setting up and looking after a JIT: ``jitev setup``, ``case``, ``people``,
+``ledger verify``, and ``serve`` and ``demo``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from app import actions, render
+from app.cli.common import AsOpt, CaseOpt, JsonFlag, as_person, console, current, err, print_json
+from evidence import access
+from evidence import setup as jit_setup
+from evidence.errors import InputError
+from evidence.models import Case, Person, Team, parse_role
+
+case_app = typer.Typer(help="JIT cases (operations) and their member teams.", no_args_is_help=True)
+people_app = typer.Typer(help="People, their team and roles.", no_args_is_help=True)
+ledger_app = typer.Typer(help="The custody ledger of each case.", no_args_is_help=True)
+
+
+def _team(spec: str) -> Team:
+    parts = spec.split(":", 2)
+    if len(parts) != 3 or not all(p.strip() for p in parts):
+        raise InputError(f"--team {spec!r}: use CODE:MEMBER_STATE:NAME, e.g. BG:Bulgaria:NIS")
+    return Team(parts[0].strip(), parts[1].strip(), parts[2].strip())
+
+
+@case_app.command("open")
+def case_open(
+    case_id: Annotated[str, typer.Option("--id", help="Case id, e.g. DANUBE.")],
+    title: Annotated[str, typer.Option(help="e.g. Operation Danube.")],
+    agreement: Annotated[str, typer.Option(help="JIT agreement reference.")],
+    team: Annotated[list[str], typer.Option(help="CODE:MEMBER_STATE:NAME; repeat per team.")],
+    lead: Annotated[str, typer.Option(help="Code of the lead team.")],
+    acting: AsOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Open a JIT case with its member teams (an admin, or a lead of one of them)."""
+    case = Case(case_id, title, agreement, tuple(_team(t) for t in team), lead)
+    event = jit_setup.open_case(current().catalog, case, as_person(acting).name)
+    if as_json:
+        print_json(event.as_dict())
+    else:
+        console.print(f"Case {case.id} opened: custody event #{event.seq} {event.hash}")
+
+
+@case_app.command("list")
+def case_list(acting: AsOpt = None, as_json: JsonFlag = False) -> None:
+    """List the cases of your team."""
+    person = as_person(acting)
+    cases = [c for c in current().catalog.cases() if person.team in {t.code for t in c.teams}]
+    if as_json:
+        print_json([c.as_dict() for c in cases])
+        return
+    for c in cases:
+        teams = ", ".join(t.code + (" (lead)" if t.code == c.lead_team else "") for t in c.teams)
+        console.print(
+            f"[bold]{c.id}[/] {escape(c.title)} — agreement {escape(c.agreement_ref)}; teams {teams}"
+        )
+
+
+@ledger_app.command("verify")
+def ledger_verify(
+    case: CaseOpt = None,
+    objects: Annotated[
+        bool, typer.Option("--objects", help="Also re-read and re-hash every stored object.")
+    ] = False,
+    acting: AsOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Recompute every case's custody chain and check the exhibits against it
+    (auditors and the JIT lead). Exits 1 when anything does not match."""
+    reports = actions.verify_cases(current(), as_person(acting), case, objects=objects)
+    if as_json:
+        print_json([r.as_dict() for r in reports])
+    else:
+        if not reports:
+            console.print("No cases yet.")
+        for report in reports:
+            render.report(console, report)
+    if not all(r.ok for r in reports):
+        raise typer.Exit(1)
+
+
+@people_app.command("add")
+def people_add(
+    name: Annotated[str, typer.Argument(help='e.g. "Insp. Petrova".')],
+    team: Annotated[str, typer.Option(help="Team code, e.g. BG.")],
+    role: Annotated[
+        list[str], typer.Option(help="investigator, lead, prosecutor, auditor or admin; repeat.")
+    ],
+    acting: AsOpt = None,
+) -> None:
+    """Register a person (an admin; the very first person must be an admin)."""
+    w = current()
+    person = Person(name, team, frozenset(parse_role(r) for r in role))
+    jit_setup.add_person(w.catalog, acting or w.settings.user.name, person)
+    render.added(console, person)
+
+
+@people_app.command("passwd")
+def people_passwd(
+    name: Annotated[str, typer.Argument(help='Whose password, e.g. "Insp. Petrova".')],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    acting: AsOpt = None,
+) -> None:
+    """Set a person's web password (argon2id): yourself, or anyone as an admin.
+    Without --as, whoever runs this on the server machine sets it (the operator)."""
+    from storage.passwords import Argon2Hasher
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt(f"New password for {name}", hide_input=True)
+        if typer.prompt("Repeat it", hide_input=True) != password:
+            raise InputError("the two passwords differ: nothing was changed")
+    actor = as_person(acting) if acting else None
+    access.set_password(current().catalog, Argon2Hasher(), actor, name, password)
+    console.print(f"Password set for {escape(name)}.")
+
+
+@people_app.command("list")
+def people_list(as_json: JsonFlag = False) -> None:
+    """List the registered people."""
+    found = current().catalog.people()
+    if as_json:
+        print_json([p.as_dict() for p in found])
+    else:
+        render.people(console, found)
+
+
+def setup(
+    jit_file: Annotated[str, typer.Argument(help="A JIT file, e.g. config/jit.example.toml.")],
+    acting: AsOpt = None,
+) -> None:
+    """Set up a JIT from a file: open its case, register its people, and create
+    each team's receipt signing key (private keys stay in the keys directory).
+    Run it again to add what is missing; nothing is replaced."""
+    from config.jit import load
+
+    w = current()
+    result = actions.setup_jit(w, load(Path(jit_file)), jit_file, acting or w.settings.user.name)
+    render.setup(console, err, result)
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address (default [web] host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default [web] port, 8000).")] = None,
+) -> None:
+    """Serve the web pages and the JSON API (/api/v1) until Ctrl-C."""
+    import uvicorn
+
+    from app.web import create_app
+    from config.orchestration import prefect_defaults
+
+    prefect_defaults()
+    w = current()
+    host = host or w.settings.web.host
+    port = port or w.settings.web.port
+    console.print(f"jitev on http://{host}:{port}/  (API: /api/v1, schema: /api/v1/openapi.json)")
+    uvicorn.run(create_app(w), host=host, port=port, log_level="warning")
+
+
+def demo() -> None:
+    """Operation Danube: open the JIT, generate a small evidence set, ingest it,
+    hand exhibits over, bundle and verify. Needs no servers."""
+    from app.demo import run
+
+    run(current(), console)

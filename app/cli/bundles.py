@@ -1,0 +1,118 @@
+"""``jitev bundle``: disclosure bundles: create, list, show, download, and
+verify offline with nothing but the ZIP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app import actions, render
+from app.cli.common import (
+    AsOpt,
+    CaseOpt,
+    JsonFlag,
+    as_person,
+    console,
+    current,
+    print_json,
+    write_new,
+)
+from evidence import disclosure
+from evidence.errors import InputError
+
+bundle_app = typer.Typer(
+    help="Disclosure bundles: create, list, show, download, verify (offline).",
+    no_args_is_help=True,
+)
+
+
+@bundle_app.command("create")
+def bundle_create(
+    case: Annotated[str, typer.Option("--case", help="Case id, e.g. DANUBE.")],
+    exhibits: Annotated[
+        list[str] | None, typer.Option("--exhibits", help="Exhibit references; repeat.")
+    ] = None,
+    all_held: Annotated[
+        bool, typer.Option("--all-held", help="Every exhibit your team holds.")
+    ] = False,
+    acting: AsOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Build a disclosure bundle of exhibits your team holds (a prosecutor),
+    store it write-once, and record a DISCLOSED custody event on each."""
+    if all_held == bool(exhibits):
+        raise InputError("name the exhibits with --exhibits REF (repeat), or use --all-held")
+    bundle = actions.create_bundle(
+        current(), as_person(acting), case, None if all_held else exhibits
+    )
+    if as_json:
+        print_json(bundle.as_dict())
+    else:
+        render.bundle(console, bundle)
+
+
+@bundle_app.command("list")
+def bundle_list(case: CaseOpt = None, acting: AsOpt = None, as_json: JsonFlag = False) -> None:
+    """The bundles of your team."""
+    found = disclosure.visible_bundles(current().catalog, as_person(acting), case)
+    if as_json:
+        print_json([b.as_dict() for b in found])
+    else:
+        for b in found:
+            render.bundle(console, b)
+
+
+@bundle_app.command("show")
+def bundle_show(bundle_id: str, acting: AsOpt = None, as_json: JsonFlag = False) -> None:
+    """One bundle: its exhibits, digests and sensitive schedule."""
+    b = disclosure.checked_bundle(current().catalog, as_person(acting), bundle_id)
+    if as_json:
+        print_json(b.as_dict())
+    else:
+        render.bundle(console, b)
+
+
+@bundle_app.command("download")
+def bundle_download(
+    bundle_id: str,
+    out: Annotated[str, typer.Option("--out", help="A file to create, or a folder.")],
+    sensitive: Annotated[
+        bool, typer.Option("--sensitive", help="The sensitive schedule instead of the bundle.")
+    ] = False,
+    acting: AsOpt = None,
+) -> None:
+    """Download a stored bundle (or its sensitive schedule), verified against
+    its recorded digests on the way."""
+    w = current()
+    person = as_person(acting)
+    b = disclosure.checked_bundle(w.catalog, person, bundle_id, content=True)
+    target = Path(out)
+    if target.is_dir():
+        target = target / actions.bundle_name(b, sensitive)
+    write_new(target, lambda write: actions.download_bundle(w, person, b.id, write, sensitive))
+    console.print(f"{b.id} → {target}")
+
+
+@bundle_app.command("verify")
+def bundle_verify(
+    bundle_zip: Annotated[str, typer.Argument(help="The bundle ZIP.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Check a bundle offline, with nothing but the ZIP: the bag, both
+    checksum files, the schedule against the natives and the PDF, the ledger
+    extract's chain and the receipts' signatures. Exits 1 when anything fails."""
+    from evidence.bundle.verify import verify_bundle
+
+    report = verify_bundle(bundle_zip)
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        render.report(console, report)
+        if report.ok:
+            console.print("[green]PASS: the bundle verifies[/]")
+        else:
+            console.print(f"[bold red]FAIL: {len(report.findings)} problem(s)[/]")
+    if not report.ok:
+        raise typer.Exit(1)

@@ -1,0 +1,90 @@
+"""``jitev ingest``: files and folders into write-once storage, each with its
+custody event, with a progress bar; resumable after a crash."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from app import actions, render
+from app.cli.common import AsOpt, JsonFlag, as_person, console, current, err, print_json
+from evidence.ingest import IngestResult, OutcomeStatus, Progress
+from evidence.ledger import verify
+
+
+def ingest(
+    paths: Annotated[list[str], typer.Argument(help="Files and folders to ingest.")],
+    case: Annotated[str, typer.Option("--case", help="Case id, e.g. DANUBE.")],
+    acting: AsOpt = None,
+    team: Annotated[
+        str | None, typer.Option("--team", help="Your team's code (default: your team).")
+    ] = None,
+    manifest: Annotated[
+        str | None, typer.Option(help="Sidecar manifest (CSV or JSON) with per-file metadata.")
+    ] = None,
+    title: Annotated[str | None, typer.Option(help="Title (default: file name).")] = None,
+    description: Annotated[str, typer.Option(help="Description for every file.")] = "",
+    seized_at: Annotated[
+        str | None, typer.Option(help="ISO 8601 with offset, e.g. 2026-03-14T09:30+02:00.")
+    ] = None,
+    seized_by: Annotated[str, typer.Option(help="Seizing officer.")] = "",
+    seized_from: Annotated[str, typer.Option(help="Place or person seized from.")] = "",
+    declared_hash: Annotated[
+        str | None, typer.Option(help="ALGORITHM:HEX from the seizing tool (one file only).")
+    ] = None,
+    handling: Annotated[
+        str, typer.Option(help="Handling code H0-H3 (see `jitev exhibits handling`).")
+    ] = "H0",
+    handling_note: Annotated[str, typer.Option(help="The restriction, for H3.")] = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """Ingest files: stream each once through BLAKE3 + SHA-256 into write-once
+    storage and record its custody event. Symbolic links are not followed.
+    Re-run the same command after a crash: it finishes the rest."""
+    fields: dict[str, str | None] = {
+        "title": title,
+        "description": description,
+        "seized_at": seized_at,
+        "seized_by": seized_by,
+        "seized_from": seized_from,
+        "declared_hash": declared_hash,
+        "handling": handling,
+        "handling_note": handling_note,
+    }
+    w = current()
+    person = as_person(acting)
+
+    def run(progress: Progress | None) -> IngestResult:
+        return actions.ingest(
+            w,
+            person,
+            case_id=case,
+            paths=paths,
+            team=team,
+            fields=fields,
+            manifest=manifest,
+            progress=progress,
+        )
+
+    if as_json:
+        result = run(None)
+    else:
+        with render.ingest_bar(err) as bar:
+            result = run(bar)
+    chain = verify(case, w.catalog.events(case))
+    if as_json:
+        print_json({**result.as_dict(), "ledger": chain.as_dict()})
+    else:
+        render.ingest_result(console, result, chain)
+    statuses = result.statuses()
+    if OutcomeStatus.QUARANTINED in statuses:
+        err.print(
+            "[bold red]Declared hash mismatch: the bytes are stored but the exhibit is QUARANTINED.[/]"
+        )
+        raise typer.Exit(3)
+    if OutcomeStatus.CHANGED in statuses:
+        err.print(
+            "[bold red]Some files changed while they were read and were not recorded: run the same command again.[/]"
+        )
+        raise typer.Exit(4)

@@ -1,0 +1,33 @@
+"""What the web application holds for every request: the wiring (the same as
+the CLI's), the password hasher, the flow runs it started (``jobs``) and the
+verification reports it made (``reports``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from app.web.jobs import Jobs
+from app.web.reports import Reports
+from config.wiring import Wiring
+from evidence.ports import PasswordHasher
+
+
+@dataclass(frozen=True)
+class WebContext:
+    wiring: Wiring
+    hasher: PasswordHasher
+    jobs: Jobs
+    reports: Reports
+
+
+def of(request: Request) -> WebContext:
+    context = request.app.state.jitev
+    assert isinstance(context, WebContext)
+    return context
+
+
+def wiring(request: Request) -> Wiring:
+    """The wiring, as a FastAPI dependency."""
+    return of(request).wiring

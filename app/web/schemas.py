@@ -1,0 +1,317 @@
+"""The JSON API's request bodies and answers, as pydantic models: what the
+OpenAPI schema (``/api/v1/openapi.json``) says each route takes and gives
+back. An answer is the ``as_dict()`` of a domain value (the same JSON as the
+CLI's ``--json``), validated against its model on the way out."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field
+
+from evidence.access import MAX_PASSWORD
+
+Text = Annotated[str, Field(max_length=2000)]
+Name = Annotated[str, Field(max_length=100)]
+PURPOSES = "^(jit|other_offence|urgent_public_security|outside_jit)$"
+
+# -- requests -------------------------------------------------------------------------------
+
+
+class Login(BaseModel):
+    name: Annotated[str, Field(max_length=200)]
+    password: Annotated[str, Field(max_length=MAX_PASSWORD)]
+
+
+class NewPassword(BaseModel):
+    current: Annotated[str, Field(max_length=MAX_PASSWORD)]
+    new: Annotated[str, Field(max_length=MAX_PASSWORD)]
+
+
+class NewToken(BaseModel):
+    label: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class NewHandling(BaseModel):
+    code: Annotated[str, Field(pattern="^H[0-3]$")]
+    note: Text = ""
+    purposes: Annotated[
+        list[Annotated[str, Field(pattern="^(other_offence|urgent_public_security|outside_jit)$")]],
+        Field(max_length=3),
+    ] = []
+
+
+class Consent(BaseModel):
+    for_team: Annotated[str, Field(min_length=1, max_length=20)]
+    note: Text
+
+
+class Sensitivity(BaseModel):
+    sensitive: bool
+    reason: Text = ""
+
+
+class NewTransfer(BaseModel):
+    case: Name
+    exhibits: Annotated[list[Name], Field(min_length=1, max_length=1000)]
+    to_team: Annotated[str, Field(max_length=20)]
+    purpose: Annotated[str, Field(pattern=PURPOSES)] = "jit"
+    legal_basis: Text = ""
+    note: Text = ""
+
+
+class Reason(BaseModel):
+    reason: Text = ""
+
+
+class NewBundle(BaseModel):
+    case: Name
+    exhibits: Annotated[list[Name] | None, Field(max_length=10000)] = None
+    all_held: bool = False
+
+
+# -- answers --------------------------------------------------------------------------------
+
+
+class PersonOut(BaseModel):
+    name: str
+    team: str
+    roles: list[str]
+
+
+class SessionOut(BaseModel):
+    person: PersonOut
+    csrf: str
+
+
+class MeOut(PersonOut):
+    csrf: str | None
+
+
+class LoggedOut(BaseModel):
+    logged_out: str
+
+
+class PasswordChanged(BaseModel):
+    password_changed: str
+
+
+class TokenOut(BaseModel):
+    id: str
+    person: str
+    label: str
+    created_at: str
+    revoked_at: str | None
+
+
+class NewTokenOut(TokenOut):
+    secret: str  # shown in this answer only
+
+
+class TeamOut(BaseModel):
+    code: str
+    member_state: str
+    name: str
+
+
+class CaseOut(BaseModel):
+    id: str
+    title: str
+    agreement: str
+    lead_team: str
+    teams: list[TeamOut]
+
+
+class HandlingOut(BaseModel):
+    code: str
+    note: str
+    purposes: list[str]
+
+
+class DeclaredHashOut(BaseModel):
+    algorithm: str
+    value: str
+
+
+class ExhibitOut(BaseModel):
+    reference: str
+    case: str
+    team: str
+    title: str
+    description: str
+    seized_at: str | None
+    seized_by: str
+    seized_from: str
+    original_name: str
+    relative_path: str
+    media_type: str
+    size: int
+    blake3: str
+    sha256: str
+    declared_hash: DeclaredHashOut | None
+    storage_key: str
+    retention_until: str | None
+    status: str
+    ingested_at: str
+    ingested_by: str
+    handling: HandlingOut
+
+
+class EventOut(BaseModel):
+    case: str
+    seq: int
+    exhibit: str | None
+    action: str
+    actor: str
+    team: str
+    at: str
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class ExhibitContinuityOut(ExhibitOut):
+    continuity: list[EventOut]
+
+
+class OutcomeOut(BaseModel):
+    source: str
+    status: str  # stored | quarantined | duplicate | changed
+    reference: str | None
+    size: int
+    blake3: str
+    sha256: str
+    media_type: str
+    message: str
+    seq: int
+
+
+class FindingOut(BaseModel):
+    check: str
+    where: str
+    kind: str
+    message: str
+
+
+class CheckOut(BaseModel):
+    name: str
+    ok: bool
+    detail: str
+
+
+class ReportOut(BaseModel):
+    """A report (``evidence.findings.Report``): its facts are the fields of
+    the subclasses below."""
+
+    subject: str
+    ok: bool
+    summary: str
+    checks: list[CheckOut]
+    findings: list[FindingOut]
+
+
+class ChainReportOut(ReportOut):
+    case: str
+    events: int
+    head_seq: int
+    head_hash: str
+    first_bad: int | None
+
+
+class CaseReportOut(ChainReportOut):
+    exhibits: int
+
+
+class BundleReportOut(ReportOut):
+    source: str
+    bundle: str
+
+
+class RequirementOut(BaseModel):
+    capacity: str
+    team: str
+
+
+class DecisionOut(BaseModel):
+    capacity: str
+    team: str
+    person: str
+    decision: str  # approved | rejected
+    reason: str
+    at: str
+    seq: int
+
+
+class TransferItemOut(BaseModel):
+    reference: str
+    origin_team: str
+    handling: HandlingOut
+    size: int
+    blake3: str
+    sha256: str
+    dispatched_seq: int | None
+
+
+class ReceiptOut(BaseModel):
+    transfer: str
+    payload: dict[str, Any]
+    signature: str
+    key_fingerprint: str
+
+
+class TransferOut(BaseModel):
+    id: str
+    case: str
+    from_team: str
+    to_team: str
+    purpose: str
+    legal_basis: str
+    note: str
+    state: str
+    requested_by: str
+    requested_at: str
+    exhibits: list[TransferItemOut]
+    required: list[RequirementOut]
+    pending: list[RequirementOut]
+    decisions: list[DecisionOut]
+    receipt: ReceiptOut | None
+    failure: str
+    receipt_check: ReportOut | None  # the receipt's signature and ledger checked; None before it
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: str  # bundle | dispatch
+    person: str
+    case: str
+    started_at: str
+    state: str  # PENDING, then Prefect's state names
+    finished: bool
+    flow_run_id: str | None
+    result: dict[str, Any]
+    error: str
+
+
+class ApprovalOut(TransferOut):
+    job: JobOut | None  # the dispatch this approval started, if it did
+
+
+class BundleOut(BaseModel):
+    id: str
+    case: str
+    team: str
+    prosecutor: str
+    created_at: str
+    ledger_head: int
+    root_digest: str
+    size: int
+    blake3: str
+    sha256: str
+    exhibits: list[str]
+    sensitive: list[str]
+    sensitive_schedule: str | None
+
+
+class AccessLogOut(BaseModel):
+    verification: ChainReportOut
+    events: list[EventOut]

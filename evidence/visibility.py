@@ -1,0 +1,119 @@
+"""Who sees what: the cases of a person's team, the exhibits and transfers
+they may view, an exhibit's continuity, and downloads of its bytes. Every
+answer goes through ``evidence.policy``; what a person may not see is not
+listed, and asking for it by name is ``Denied``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from evidence import policy
+from evidence.errors import IntegrityError
+from evidence.hashing import read_back
+from evidence.models import Action, Case, CustodyEvent, Exhibit, Person, Transfer
+from evidence.policy import Right
+from evidence.ports import Catalog, EventDraft, ObjectStore
+
+
+def member_cases(catalog: Catalog, person: Person, case_id: str | None) -> list[Case]:
+    """``case_id``'s case, or every case that has the person's team."""
+    if case_id is not None:
+        return [catalog.case(case_id)]
+    return [c for c in catalog.cases() if person.team in {t.code for t in c.teams}]
+
+
+def visible_exhibits(
+    catalog: Catalog,
+    person: Person,
+    case_id: str | None = None,
+    team: str | None = None,
+    *,
+    status: str | None = None,
+    handling: str | None = None,
+) -> list[Exhibit]:
+    """The exhibits ``person`` may view; only those of the originating
+    ``team``, in ``status`` (stored, quarantined) and with the ``handling``
+    code (H0-H3), when given."""
+    seen: list[Exhibit] = []
+    for case in member_cases(catalog, person, case_id):
+        holders = catalog.holdings(case.id)
+        for ex in catalog.exhibits(case.id, team):
+            if status is not None and ex.status.value != status:
+                continue
+            if handling is not None and ex.handling.code.value != handling:
+                continue
+            teams = [h.team for h in holders.get(ex.reference, [])]
+            if policy.decide(person, Right.VIEW, case=case, exhibit=ex, holders=teams).allowed:
+                seen.append(ex)
+    return seen
+
+
+def checked_exhibit(
+    catalog: Catalog, person: Person, right: Right, reference: str, case_id: str | None = None
+) -> Exhibit:
+    """The exhibit, if ``person`` has ``right`` on it (``Denied`` otherwise)."""
+    exhibit = catalog.exhibit(reference, case_id)
+    case = catalog.case(exhibit.case_id)
+    holders = [h.team for h in catalog.holdings(case.id).get(reference, [])]
+    policy.decide(person, right, case=case, exhibit=exhibit, holders=holders).require()
+    return exhibit
+
+
+def continuity(
+    catalog: Catalog, person: Person, reference: str, case_id: str | None = None
+) -> tuple[Exhibit, list[CustodyEvent]]:
+    """The exhibit and every custody event about it, in order."""
+    exhibit = checked_exhibit(catalog, person, Right.VIEW, reference, case_id)
+    return exhibit, list(catalog.events(exhibit.case_id, exhibit=exhibit.reference))
+
+
+def download(
+    store: ObjectStore,
+    catalog: Catalog,
+    person: Person,
+    reference: str,
+    write: Callable[[bytes], object],
+    case_id: str | None = None,
+) -> CustodyEvent:
+    """Stream the team's own copy of the exhibit to ``write``, hashing it on
+    the way, and record an ACCESSED custody event once the bytes matched the
+    ledger's hashes. On a mismatch the caller must discard what it wrote:
+    a HASH_MISMATCH event is recorded and ``IntegrityError`` raised."""
+    exhibit = checked_exhibit(catalog, person, Right.DOWNLOAD, reference, case_id)
+    found = read_back(store, person.team, exhibit.blake3, write)
+    details: dict[str, Any] = {
+        "size": found.size,
+        "blake3": found.blake3,
+        "sha256": found.sha256,
+        "store": f"{person.team}/{exhibit.blake3}",
+    }
+    matches = found.matches(exhibit.size, exhibit.blake3, exhibit.sha256)
+    with catalog.transaction(exhibit.case_id) as tx:
+        action = Action.ACCESSED if matches else Action.HASH_MISMATCH
+        event = tx.append(EventDraft(action, person.name, person.team, reference, details))
+    if not matches:
+        raise IntegrityError(
+            f"the stored copy of {reference} in {store.description} namespace {person.team} "
+            "does not match its ledger hashes: the download was discarded; report it to the auditor"
+        )
+    return event
+
+
+def visible_transfers(
+    catalog: Catalog, person: Person, case_id: str | None = None
+) -> list[Transfer]:
+    found = []
+    for case in member_cases(catalog, person, case_id):
+        found += [
+            t
+            for t in catalog.transfers(case.id)
+            if policy.can_see_transfer(person, case, t).allowed
+        ]
+    return found
+
+
+def checked_transfer(catalog: Catalog, person: Person, transfer_id: str) -> Transfer:
+    transfer = catalog.transfer(transfer_id)
+    policy.can_see_transfer(person, catalog.case(transfer.case_id), transfer).require()
+    return transfer
