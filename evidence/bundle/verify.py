@@ -739,11 +739,11 @@ class _Run:
         except Exception as exc:
             self.problem(where, f"{where}: the chain cannot be recomputed: {_say(exc)}")
         else:
-            if result.problem is not None:
-                p = result.problem
+            for f in result.findings:
                 self.problem(
-                    f"{where} event {p.seq}",
-                    f"{where}: the chain breaks at event {p.seq} ({p.kind}): {p.message}",
+                    f"{where} {f.where}",
+                    f"{where}: the chain breaks at event {result.facts.first_bad} ({f.kind}): "
+                    f"{f.where} {f.message}",
                 )
         last = events[-1]
         head = self.info.head
@@ -892,7 +892,7 @@ class _Run:
             if check.ok:
                 verified += 1
                 continue
-            message = f"{at}: {check.message}"
+            message = f"{at}: {'; '.join(f.message for f in check.findings)}"
             if received[-1].seq == events[-1].seq:
                 message += (
                     "; the extract ends with this receipt's events, so it may be cut short: "

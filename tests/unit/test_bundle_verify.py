@@ -473,7 +473,8 @@ def test_a_deleted_ledger_line_is_a_gap(parts: Parts) -> None:
     edited.set_ledger_lines(lines)
     report = verify(edited.zip())
     assert "ledger" in failed(report)
-    assert "event(s) 2 are missing" in messages(report, "ledger")
+    assert wheres(report, "ledger") == ["data/ledger/custody.jsonl event 2"]
+    assert "missing before event 3" in messages(report, "ledger")
     assert "keys" in failed(report)  # keys.json has FR's key, the extract no longer
 
 
