@@ -30,7 +30,6 @@ from evidence.bundle.bag import BagSummary, BagWriter, checksum_file
 from evidence.bundle.layout import Identity
 from evidence.bundle.provenance import BundleIdentity, provenance_jsonld
 from evidence.errors import InputError
-from evidence.ledger import format_time
 from evidence.models import Action, Case, CustodyEvent, Exhibit
 
 PDF_TYPES = {"application/pdf"}
@@ -123,6 +122,10 @@ def build(
     """Write the bundle ZIP to ``out`` (seekable: see ``bundle.bag``)."""
     if not exhibits:
         raise InputError("a bundle needs at least one exhibit")
+    if identity.case_id != case.id:
+        raise InputError(
+            f"bundle {identity.bundle_id} is of case {identity.case_id}, not {case.id}"
+        )
     refs = [ex.reference for ex in exhibits]
     if len(set(refs)) != len(refs):
         raise InputError("an exhibit is listed twice in the bundle")
@@ -169,19 +172,11 @@ def build(
                 )
                 for ex in exhibits
             ],
-            f"{case.id}-{identity.team}",
+            layout.bates_prefix(identity.case_id, identity.team),
             limits=limits or pdf.Limits(),
         )
         rendered.seek(0)
-        info = [
-            ("External-Identifier", identity.bundle_id),
-            ("Bundle-Case", case.id),
-            ("Bundle-Team", identity.team),
-            ("Bundle-Prosecutor", identity.prosecutor),
-            ("Bundle-Created", format_time(identity.created_at)),
-            ("Bundle-Root-Digest", root),
-            ("Ledger-Head", f"{head[0]} {head[1]}"),
-        ]
+        info = layout.bag_info(identity, root, head)
         with BagWriter(out, name=identity.bundle_id, when=identity.created_at, info=info) as bag:
             bag.add_stream(layout.PDF, iter(lambda: rendered.read(1024 * 1024), b""))
             bag.add_bytes(

@@ -2,7 +2,8 @@
 one description that ``build`` writes and ``verify`` checks.
 
 The bundle is a BagIt bag in a ZIP (``evidence.bundle.bag``) named after the
-bundle id (``DANUBE-FR-B-0001``). Its payload, under ``data/``::
+bundle id, ``<CASE>-<TEAM>-B-<NNNN>`` (``DANUBE-FR-B-0001``). Its payload,
+under ``data/``::
 
     bundle.pdf            cover, schedule, continuity, stamped exhibits (bundle.pdf)
     checksums.b3          b3sum --check format, over natives/ (paths "natives/<file>")
@@ -15,11 +16,25 @@ bundle id (``DANUBE-FR-B-0001``). Its payload, under ``data/``::
     provenance.jsonld     the chain of custody in CASE/UCO (bundle.provenance)
     schedule.csv          one row per exhibit (``SCHEDULE_FIELDS``)
 
-``bag-info.txt`` carries ``External-Identifier`` (the bundle id),
-``Bundle-Root-Digest`` and ``Ledger-Head`` (``<seq> <hash>``). The root digest
-(``root_digest``) binds the bundle's identity, the ledger head and every
-exhibit's hashes; it is computable before the PDF exists, so the cover shows
-it, and anyone can recompute it from ``schedule.csv`` and the ledger extract.
+``bag-info.txt`` carries, after the bag writer's own fields, ``INFO_FIELDS``
+in this order, one of each (``bag_info``; a verifier matches labels without
+regard to case and takes values as they are)::
+
+    External-Identifier   the bundle id; also the name of the bag folder in the ZIP
+    Bundle-Case           the case id (DANUBE): the ledger extract's case
+    Bundle-Team           the prosecutor's team code (FR)
+    Bundle-Prosecutor     the prosecutor's name, as in the root digest
+    Bundle-Created        format_time form (2026-03-14T09:30:00.000000Z): the time
+                          of the extract's last event
+    Bundle-Root-Digest    root_digest, 64 lowercase hex digits
+    Ledger-Head           "<seq> <hash>" of the extract's last event
+
+Every page of ``bundle.pdf`` carries its Bates number, ``bates(prefix, page)``
+(``DANUBE-FR-000123`` = bundle page 123), the prefix being ``<case>-<team>``
+(``bates_prefix``). The root digest (``root_digest``) binds the bundle's
+identity, the ledger head and every exhibit's hashes; it is computable before
+the PDF exists, so the cover shows it, and anyone can recompute it from
+``schedule.csv`` and the ledger extract.
 """
 
 from __future__ import annotations
@@ -27,6 +42,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -80,6 +96,26 @@ LOAD_COLUMNS = {  # load file field -> the schedule's field
 
 ROOT_DOMAIN = b"jitev-bundle-v1\n"
 
+INFO_BUNDLE_ID = "External-Identifier"
+INFO_CASE = "Bundle-Case"
+INFO_TEAM = "Bundle-Team"
+INFO_PROSECUTOR = "Bundle-Prosecutor"
+INFO_CREATED = "Bundle-Created"
+INFO_ROOT_DIGEST = "Bundle-Root-Digest"
+INFO_LEDGER_HEAD = "Ledger-Head"
+INFO_FIELDS = (
+    INFO_BUNDLE_ID,
+    INFO_CASE,
+    INFO_TEAM,
+    INFO_PROSECUTOR,
+    INFO_CREATED,
+    INFO_ROOT_DIGEST,
+    INFO_LEDGER_HEAD,
+)
+HEX64 = re.compile(r"[0-9a-f]{64}")  # a BLAKE3 or SHA-256 digest, the root digest
+LEDGER_HEAD = re.compile(r"([0-9]{1,15}) ([0-9a-f]{64})")  # Ledger-Head: "<seq> <hash>"
+BATES_PREFIX = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,47}$")
+
 
 @dataclass(frozen=True, slots=True)
 class Identity:
@@ -88,6 +124,35 @@ class Identity:
     team: str
     prosecutor: str
     created_at: datetime  # the time of the last included custody event
+
+
+def bates_prefix(case_id: str, team: str) -> str:
+    """``DANUBE-FR``: the Bates prefix of a bundle of case ``case_id`` by ``team``."""
+    return f"{case_id}-{team}"
+
+
+def bates(prefix: str, page: int) -> str:
+    """``DANUBE-FR-000123``: the Bates number of bundle page ``page`` (from 1)."""
+    return f"{prefix}-{page:06d}"
+
+
+def bundle_id_pattern(case_id: str, team: str) -> re.Pattern[str]:
+    """The bundle ids of case ``case_id`` by ``team``: ``DANUBE-FR-B-0001``."""
+    return re.compile(rf"{re.escape(case_id)}-{re.escape(team)}-B-\d{{4,}}")
+
+
+def bag_info(identity: Identity, root: str, head: tuple[int, str]) -> list[tuple[str, str]]:
+    """The bundle's ``bag-info.txt`` fields (``INFO_FIELDS``, in order)."""
+    values = (
+        identity.bundle_id,
+        identity.case_id,
+        identity.team,
+        identity.prosecutor,
+        format_time(identity.created_at),
+        root,
+        f"{head[0]} {head[1]}",
+    )
+    return list(zip(INFO_FIELDS, values, strict=True))
 
 
 def native_name(reference: str, original_name: str) -> str:
@@ -146,3 +211,14 @@ def load_file(rows: Iterable[Mapping[str, Any]]) -> bytes:
     table = [list(LOAD_FIELDS)] + [[row[LOAD_COLUMNS[f]] for f in LOAD_FIELDS] for row in rows]
     lines = [LOAD_SEPARATOR.join(f"{LOAD_QUOTE}{v}{LOAD_QUOTE}" for v in line) for line in table]
     return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def load_fields(line: str) -> list[str] | None:
+    """One line of ``load.dat`` as its fields, or ``None`` when a field is not
+    quoted with þ or holds one."""
+    fields = []
+    for raw in line.split(LOAD_SEPARATOR):
+        if len(raw) < 2 or raw[0] != LOAD_QUOTE or raw[-1] != LOAD_QUOTE or LOAD_QUOTE in raw[1:-1]:
+            return None
+        fields.append(raw[1:-1])
+    return fields

@@ -66,7 +66,6 @@ from __future__ import annotations
 import inspect
 import io
 import logging
-import re
 import threading
 import unicodedata
 import warnings
@@ -93,9 +92,9 @@ from pypdf.generic import (
     StreamObject,
 )
 
+from evidence.bundle.layout import BATES_PREFIX, bates
 from evidence.errors import InputError
 
-BATES_PREFIX = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,47}$")
 WIDEST_RANGE = "999999–999999"
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
 TRANSLIT_MARK = "[~]"
@@ -189,10 +188,6 @@ class Fonts:
 
 
 # -- the layout ---------------------------------------------------------------
-
-
-def bates(prefix: str, page: int) -> str:
-    return f"{prefix}-{page:06d}"
 
 
 @dataclass(frozen=True, slots=True)

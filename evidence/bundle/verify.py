@@ -4,19 +4,7 @@ store, no configuration), trusts nothing in it, never raises on what it holds,
 and collects every problem it finds, each naming the file, row, event or
 transfer concerned.
 
-Bag-info fields the builder must write (``bag-info.txt``, one of each; labels
-are matched without regard to case, values are taken as they are):
-
-    External-Identifier   the bundle id, ``<CASE>-<TEAM>-B-<NNNN>``; also the
-                          name of the bag folder in the ZIP
-    Bundle-Case           the case id (``DANUBE``): the ledger extract's case
-    Bundle-Team           the prosecutor's team code (``FR``); the Bates prefix
-                          is ``<Bundle-Case>-<Bundle-Team>`` (``DANUBE-FR``)
-    Bundle-Prosecutor     the prosecutor's name, as in the root digest
-    Bundle-Created        ``format_time`` form (``2026-03-14T09:30:00.000000Z``):
-                          the time of the extract's last event
-    Bundle-Root-Digest    ``layout.root_digest``, 64 lowercase hex digits
-    Ledger-Head           ``<seq> <hash>`` of the extract's last event
+The bag-info fields are ``layout.INFO_FIELDS`` (see ``evidence.bundle.layout``).
 
 The checks, always in this order (``CHECKS``); a check that needs a file
 another check found unusable says "not checked" and fails:
@@ -34,7 +22,7 @@ another check found unusable says "not checked" and fails:
    a row.
 5. ``pdf``: each row's pages lie in ``bundle.pdf``, in schedule order, without
    overlap, the last ending on the PDF's last page; BEGBATES/ENDBATES are
-   ``pdf.bates(<case>-<team>, page)``; the first and last page of each exhibit
+   ``layout.bates(<case>-<team>, page)``; the first and last page of each exhibit
    carry its Bates number and reference in their text (the stamp).
 6. ``load file``: ``load.dat``: a header row ``LOAD_FIELDS``, then one row per
    schedule row, in its order, with the same BEGBATES, ENDBATES, REFERENCE,
@@ -78,7 +66,7 @@ from pypdf import PdfReader
 from evidence import ledger, receipts
 from evidence.bundle import layout
 from evidence.bundle.bag import BagReader, BagReport, PayloadFile, Source, unsafe, verify_zip
-from evidence.bundle.pdf import bates
+from evidence.bundle.layout import bates
 from evidence.models import CASE_ID, REFERENCE, TEAM_CODE, Action, CustodyEvent
 
 CHECKS = (
@@ -93,23 +81,12 @@ CHECKS = (
     "receipts",
     "root digest",
 )
-INFO_FIELDS = (
-    "External-Identifier",
-    "Bundle-Case",
-    "Bundle-Team",
-    "Bundle-Prosecutor",
-    "Bundle-Created",
-    "Bundle-Root-Digest",
-    "Ledger-Head",
-)
 TEXT_LIMIT = 256 * 1024 * 1024  # schedule.csv, load.dat, checksums, keys.json read whole
 LINE_LIMIT = 16 * 1024 * 1024  # one line of the ledger extract
 SPOOL = 64 * 1024 * 1024  # bundle.pdf stays in memory up to this size, then goes to disk
 
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 _INT = re.compile(r"[0-9]{1,15}")
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
-_HEAD = re.compile(r"([0-9]{1,15}) ([0-9a-f]{64})")
 _CHECKSUM_LINE = re.compile(r"([0-9a-f]{64}) [ *](.+)")
 _EVENT_KEYS = frozenset(
     ("case", "seq", "exhibit", "action", "actor", "team", "at", "details", "prev_hash", "hash")
@@ -351,7 +328,7 @@ class _Run:
         for label, value in self.bag.info:
             found.setdefault(label.lower(), []).append(value)
         values: dict[str, str] = {}
-        for label in INFO_FIELDS:
+        for label in layout.INFO_FIELDS:
             got = found.get(label.lower(), [])
             if len(got) != 1:
                 what = "no" if not got else f"{len(got)} fields"
@@ -375,8 +352,7 @@ class _Run:
         if bundle is not None:
             info.bundle_id = bundle
             if info.case_id and info.team:
-                pattern = rf"{re.escape(info.case_id)}-{re.escape(info.team)}-B-\d{{4,}}"
-                if not re.fullmatch(pattern, bundle):
+                if not layout.bundle_id_pattern(info.case_id, info.team).fullmatch(bundle):
                     self.problem(
                         where,
                         f"{where}: External-Identifier {bundle!r} is not a bundle id of case "
@@ -407,7 +383,7 @@ class _Run:
                 info.created_text = created
         root = values.get("Bundle-Root-Digest")
         if root is not None:
-            if _HEX64.fullmatch(root):
+            if layout.HEX64.fullmatch(root):
                 info.root_digest = root
             else:
                 self.problem(
@@ -415,7 +391,7 @@ class _Run:
                 )
         head = values.get("Ledger-Head")
         if head is not None:
-            m = _HEAD.fullmatch(head)
+            m = layout.LEDGER_HEAD.fullmatch(head)
             if m:
                 info.head = (int(m[1]), m[2])
             else:
@@ -517,7 +493,7 @@ class _Run:
             if size is None:
                 self.problem(at, f"{at}: size {row['size']!r} is not a number of bytes")
             for algorithm in ("blake3", "sha256"):
-                if not _HEX64.fullmatch(row[algorithm]):
+                if not layout.HEX64.fullmatch(row[algorithm]):
                     self.problem(
                         at, f"{at}: {algorithm} {row[algorithm]!r} is not 64 lowercase hex digits"
                     )
@@ -598,7 +574,7 @@ class _Run:
         case, team = self.info.case_id, self.info.team
         if case is None or team is None:
             raise _NotChecked("bag-info.txt gives no usable Bundle-Case and Bundle-Team")
-        prefix = f"{case}-{team}"
+        prefix = layout.bates_prefix(case, team)
         previous = 0
         for row in rows:
             at = row.where()
@@ -663,7 +639,7 @@ class _Run:
             lines.pop()
         parsed: list[list[str] | None] = []
         for n, line in enumerate(lines, 1):
-            fields = _load_fields(line)
+            fields = layout.load_fields(line)
             if fields is None or len(fields) != len(layout.LOAD_FIELDS):
                 self.problem(
                     f"{where} line {n}",
@@ -1003,16 +979,6 @@ def _event(line: bytes) -> CustodyEvent | str:
         prev_hash=record["prev_hash"],
         hash=record["hash"],
     )
-
-
-def _load_fields(line: str) -> list[str] | None:
-    q = layout.LOAD_QUOTE
-    fields = []
-    for raw in line.split(layout.LOAD_SEPARATOR):
-        if len(raw) < 2 or raw[0] != q or raw[-1] != q or q in raw[1:-1]:
-            return None
-        fields.append(raw[1:-1])
-    return fields
 
 
 def _native_path(value: str) -> str:

@@ -25,7 +25,7 @@ from evidence import receipts
 from evidence.bundle import layout, pdf
 from evidence.bundle.bag import BagWriter, checksum_file
 from evidence.bundle.verify import CHECKS, BundleReport, verify_bundle
-from evidence.ledger import format_time, link
+from evidence.ledger import link
 from evidence.models import (
     Action,
     Capacity,
@@ -251,15 +251,7 @@ def make_parts(tmp_path: Path) -> Parts:
             layout.KEYS: layout.keys_document(keys),
             **{n.path: n.data for n in NATIVES},
         },
-        info=[
-            ("External-Identifier", BUNDLE_ID),
-            ("Bundle-Case", CASE),
-            ("Bundle-Team", TEAM),
-            ("Bundle-Prosecutor", PROSECUTOR),
-            ("Bundle-Created", format_time(identity.created_at)),
-            ("Bundle-Root-Digest", root),
-            ("Ledger-Head", f"{head[0]} {head[1]}"),
-        ],
+        info=layout.bag_info(identity, root, head),
         events=events,
         when=identity.created_at,
         keys=keys,
@@ -434,7 +426,7 @@ def test_a_schedule_row_with_wrong_pages_is_caught_by_the_pdf_check(parts: Parts
     rows = edited.schedule()
     first = int(rows[1]["first_page"])
     rows[1]["first_page"] = rows[1]["last_page"] = str(first - 1)  # onto EX1's last page
-    rows[1]["begbates"] = rows[1]["endbates"] = pdf.bates(PREFIX, first - 1)
+    rows[1]["begbates"] = rows[1]["endbates"] = layout.bates(PREFIX, first - 1)
     edited.set_schedule(rows)
     report = verify(edited.zip())
     assert report.check("schedule").ok

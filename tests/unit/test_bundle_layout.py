@@ -1,0 +1,60 @@
+"""The bundle's contract (evidence/bundle/layout.py): Bates numbers, bag-info
+fields in their order, the bundle id pattern, the load file's round trip."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from evidence.bundle import layout
+
+AT = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
+IDENTITY = layout.Identity("DANUBE-FR-B-0001", "DANUBE", "FR", "Pr. Dubois", AT)
+
+
+def test_bates_numbers_are_the_prefix_and_six_digits() -> None:
+    prefix = layout.bates_prefix("DANUBE", "FR")
+    assert prefix == "DANUBE-FR" and layout.BATES_PREFIX.match(prefix)
+    assert layout.bates(prefix, 123) == "DANUBE-FR-000123"
+    assert layout.bates(prefix, 1_234_567) == "DANUBE-FR-1234567"
+
+
+def test_bag_info_is_every_field_once_in_order() -> None:
+    info = layout.bag_info(IDENTITY, "ab" * 32, (7, "cd" * 32))
+    assert [label for label, _ in info] == list(layout.INFO_FIELDS)
+    assert info == [
+        ("External-Identifier", "DANUBE-FR-B-0001"),
+        ("Bundle-Case", "DANUBE"),
+        ("Bundle-Team", "FR"),
+        ("Bundle-Prosecutor", "Pr. Dubois"),
+        ("Bundle-Created", "2026-03-14T09:30:00.000000Z"),
+        ("Bundle-Root-Digest", "ab" * 32),
+        ("Ledger-Head", f"7 {'cd' * 32}"),
+    ]
+    head = layout.LEDGER_HEAD.fullmatch(info[-1][1])
+    assert head is not None and (int(head[1]), head[2]) == (7, "cd" * 32)
+
+
+def test_the_bundle_id_pattern_names_case_and_team() -> None:
+    pattern = layout.bundle_id_pattern("DANUBE", "FR")
+    assert pattern.fullmatch("DANUBE-FR-B-0001") and pattern.fullmatch("DANUBE-FR-B-12345")
+    for other in ("DANUBE-BG-B-0001", "DANUBE-FR-B-001", "DANUBE-FR-0001", "X-DANUBE-FR-B-0001"):
+        assert not pattern.fullmatch(other), other
+
+
+def test_a_load_file_line_reads_back_to_its_fields() -> None:
+    row = {
+        "begbates": "DANUBE-FR-000005",
+        "endbates": "DANUBE-FR-000007",
+        "reference": "BG-EX-0001",
+        "native": "natives/BG-EX-0001.pdf",
+        "size": 10,
+        "sha256": "b" * 64,
+        "blake3": "a" * 64,
+    }
+    header, line = layout.load_file([row]).decode().splitlines()
+    assert layout.load_fields(header) == list(layout.LOAD_FIELDS)
+    assert layout.load_fields(line) == [
+        str(row[layout.LOAD_COLUMNS[f]]) for f in layout.LOAD_FIELDS
+    ]
+    for bad in ("BG-EX-0001", "\u00feBG\u00feEX\u00fe", "\u00fe"):
+        assert layout.load_fields(bad) is None, bad
