@@ -65,10 +65,7 @@ from __future__ import annotations
 
 import inspect
 import io
-import logging
-import threading
 import unicodedata
-import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -93,6 +90,7 @@ from pypdf.generic import (
 )
 
 from evidence.bundle.layout import BATES_PREFIX, bates
+from evidence.bundle.quiet import Notes, quiet
 from evidence.errors import InputError
 
 WIDEST_RANGE = "999999–999999"
@@ -260,7 +258,7 @@ def build(
     limits = limits or Limits()
     text = _Text(fonts if fonts is not None else Fonts.find())
     generated = _Generated(text, cover.created_at)  # one fpdf2 document, one font subset
-    with _quiet_libraries() as notes:
+    with quiet("pypdf", "fpdf") as notes:
         try:
             sections = generated.sections(continuity, rows)
             dry = generated.front(cover, rows, bates_prefix, None)  # with the widest page numbers
@@ -293,7 +291,7 @@ def _merge_all(
     page_no: int,
     prefix: str,
     limits: Limits,
-    notes: _Notes,
+    notes: Notes,
 ) -> list[tuple[ExhibitPdf, int, int, str | None]]:
     """Each exhibit in turn: (exhibit, first page, pages, why not merged)."""
     merged = []
@@ -899,54 +897,6 @@ class _Counting:
     def flush(self) -> None:
         self._drain()
         self.out.flush()
-
-
-# -- quiet libraries --------------------------------------------------------------------
-
-
-class _Notes(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.context = "bundle"
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if len(self.lines) < 200:
-            try:
-                message = record.getMessage()
-            except Exception:
-                message = str(record.msg)
-            self.lines.append(f"{self.context}: {' '.join(message.split())[:300]}")
-
-
-_quiet_lock = threading.Lock()
-_quiet_depth = 0
-
-
-@contextmanager
-def _quiet_libraries() -> Iterator[_Notes]:
-    """pypdf's and fpdf2's log records (a damaged exhibit, a glyph missing from
-    the font) go to the layout's notes, not to the log; their ``warnings`` are
-    ignored (pytest's filterwarnings=error must not see them)."""
-    global _quiet_depth
-    loggers = [logging.getLogger(name) for name in ("pypdf", "fpdf")]
-    notes = _Notes()
-    with _quiet_lock:
-        _quiet_depth += 1
-        for logger in loggers:
-            logger.propagate = False
-            logger.addHandler(notes)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield notes
-    finally:
-        with _quiet_lock:
-            _quiet_depth -= 1
-            for logger in loggers:
-                logger.removeHandler(notes)
-                if _quiet_depth == 0:
-                    logger.propagate = True
 
 
 # -- generated pages (fpdf2) ------------------------------------------------------

@@ -50,13 +50,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import logging
 import os
 import re
 import tempfile
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -67,6 +64,7 @@ from evidence import ledger, receipts
 from evidence.bundle import layout
 from evidence.bundle.bag import BagReader, BagReport, PayloadFile, Source, unsafe, verify_zip
 from evidence.bundle.layout import bates
+from evidence.bundle.quiet import quiet
 from evidence.models import CASE_ID, REFERENCE, TEAM_CODE, Action, CustodyEvent
 
 CHECKS = (
@@ -539,7 +537,7 @@ class _Run:
             for chunk in reader.chunks(layout.PDF):
                 spool.write(chunk)
             spool.seek(0)
-            with _quiet():
+            with quiet("pypdf"):
                 state.reader = PdfReader(spool, strict=False)
                 if state.reader.is_encrypted:
                     raise ValueError("it is encrypted")
@@ -557,7 +555,7 @@ class _Run:
             return None
         if page not in state.texts:
             try:
-                with _quiet():
+                with quiet("pypdf"):
                     text = state.reader.pages[page - 1].extract_text()
             except Exception:
                 return None
@@ -984,17 +982,3 @@ def _event(line: bytes) -> CustodyEvent | str:
 def _native_path(value: str) -> str:
     value = value.replace("\\", "/")
     return value[2:] if value.startswith("./") else value
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """pypdf's warnings and log records on a damaged PDF are not the report's."""
-    log = logging.getLogger("pypdf")
-    level = log.level
-    log.setLevel(logging.CRITICAL + 1)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        log.setLevel(level)
