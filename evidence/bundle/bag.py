@@ -70,8 +70,9 @@ HEX_LENGTH = {  # manifests verify_zip can check (blake3: not BagIt's, read if p
     **{"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128},
     "blake3": 64,
 }
-CHUNK = 1024 * 1024
-TAG_LIMIT = 64 * 1024 * 1024  # a tag file larger than this is not read
+MiB = 1024 * 1024
+CHUNK = MiB  # the unit a member is streamed in or out of the ZIP
+TAG_LIMIT = 64 * MiB  # a tag file larger than this is not read
 FILE_MODE = 0o100644 << 16  # regular file, rw-r--r--
 FOLDER_MODE = (0o040755 << 16) | 0x10  # directory, rwxr-xr-x, MS-DOS directory bit
 

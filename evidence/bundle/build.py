@@ -26,14 +26,14 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from evidence.bundle import layout, pdf
-from evidence.bundle.bag import BagSummary, BagWriter, checksum_file
+from evidence.bundle.bag import CHUNK, BagSummary, BagWriter, MiB, checksum_file
 from evidence.bundle.layout import Identity
 from evidence.bundle.provenance import BundleIdentity, provenance_jsonld
 from evidence.errors import InputError
 from evidence.models import Action, Case, CustodyEvent, Exhibit
 
 PDF_TYPES = {"application/pdf"}
-SPOOL = 64 * 1024 * 1024  # the PDF stays in memory up to this size, then goes to disk
+SPOOL = 64 * MiB  # the PDF stays in memory up to this size, then goes to disk
 
 # Detail fields worded on continuity pages, in this order.
 WORDED = (
@@ -178,7 +178,7 @@ def build(
         rendered.seek(0)
         info = layout.bag_info(identity, root, head)
         with BagWriter(out, name=identity.bundle_id, when=identity.created_at, info=info) as bag:
-            bag.add_stream(layout.PDF, iter(lambda: rendered.read(1024 * 1024), b""))
+            bag.add_stream(layout.PDF, iter(lambda: rendered.read(CHUNK), b""))
             bag.add_bytes(
                 layout.CHECKSUMS_B3,
                 checksum_file((natives[ex.reference], ex.blake3) for ex in exhibits),

@@ -89,6 +89,7 @@ from pypdf.generic import (
     StreamObject,
 )
 
+from evidence.bundle.bag import MiB
 from evidence.bundle.layout import BATES_PREFIX, bates
 from evidence.bundle.quiet import Notes, quiet
 from evidence.errors import InputError
@@ -161,7 +162,7 @@ class Limits:
 
     max_pages: int = 5_000
     max_objects: int = 1_000_000
-    max_bytes: int = 512 * 1024 * 1024
+    max_bytes: int = 512 * MiB
 
 
 @dataclass(frozen=True, slots=True)
@@ -882,7 +883,7 @@ class _Counting:
 
     def write(self, data: Any) -> int:
         n = self.buffer.write(data)
-        if self.buffer.tell() >= 1 << 20:
+        if self.buffer.tell() >= MiB:
             self._drain()
         return n
 

@@ -62,7 +62,15 @@ from pypdf import PdfReader
 
 from evidence import ledger, receipts
 from evidence.bundle import layout
-from evidence.bundle.bag import BagReader, BagReport, PayloadFile, Source, unsafe, verify_zip
+from evidence.bundle.bag import (
+    BagReader,
+    BagReport,
+    MiB,
+    PayloadFile,
+    Source,
+    unsafe,
+    verify_zip,
+)
 from evidence.bundle.layout import bates
 from evidence.bundle.quiet import quiet
 from evidence.models import CASE_ID, REFERENCE, TEAM_CODE, Action, CustodyEvent
@@ -79,9 +87,9 @@ CHECKS = (
     "receipts",
     "root digest",
 )
-TEXT_LIMIT = 256 * 1024 * 1024  # schedule.csv, load.dat, checksums, keys.json read whole
-LINE_LIMIT = 16 * 1024 * 1024  # one line of the ledger extract
-SPOOL = 64 * 1024 * 1024  # bundle.pdf stays in memory up to this size, then goes to disk
+TEXT_LIMIT = 256 * MiB  # schedule.csv, load.dat, checksums, keys.json read whole
+LINE_LIMIT = 16 * MiB  # one line of the ledger extract
+SPOOL = 64 * MiB  # bundle.pdf stays in memory up to this size, then goes to disk
 
 _INT = re.compile(r"[0-9]{1,15}")
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
