@@ -1,9 +1,10 @@
-"""bundle.pdf (evidence/bundle/pdf.py): cover, schedule, continuity and exhibits,
+"""bundle.pdf (evidence/bundle/pdf/): cover, schedule, continuity and exhibits,
 Bates-stamped, outlined and labelled; hostile PDFs get placeholder pages; the
 same inputs give the same bytes; ``qpdf --check`` accepts the result."""
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import io
 import os
@@ -601,3 +602,30 @@ def test_text_the_fonts_cannot_show_never_breaks_the_build(fonts: Fonts | None) 
     )
     assert len(read(data).pages) == layout.page_count
     assert layout.exhibits[0].pages.count == 1  # the placeholder stays one page
+
+
+def test_only_compat_touches_pypdf_internals() -> None:
+    """pypdf's private attributes (``writer._objects``, ``_add_object``...) are
+    used in evidence/bundle/pdf/compat.py and nowhere else in the package."""
+    bundle = Path(__file__).resolve().parents[2] / "evidence" / "bundle" / "pdf"
+    found = []
+    for path in sorted(bundle.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            name = None
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+                owner = node.value
+                if not (isinstance(owner, ast.Name) and owner.id in ("self", "cls")):
+                    name = node.attr
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                name = node.value if re.fullmatch(r"_[a-z][a-z_]*", node.value) else None
+            if name and not name.startswith("__"):
+                found.append((path.relative_to(bundle).as_posix(), name))
+    assert {path for path, _ in found} == {"compat.py"}, found
+    assert {name for _, name in found} == {
+        "_add_object",
+        "_objects",
+        "_resolve_links",
+        "_unresolved_links",
+        "_merged_in_pages",
+        "_ID",
+    }
