@@ -62,15 +62,8 @@ from pypdf import PdfReader
 
 from evidence import ledger, receipts
 from evidence.bundle import layout
-from evidence.bundle.bag import (
-    BagReader,
-    BagReport,
-    MiB,
-    PayloadFile,
-    Source,
-    unsafe,
-    verify_zip,
-)
+from evidence.bundle.bag import MiB, PayloadFile, unsafe
+from evidence.bundle.bagcheck import BagReader, BagReport, Source, verify_zip
 from evidence.bundle.layout import bates
 from evidence.bundle.quiet import quiet
 from evidence.models import CASE_ID, REFERENCE, TEAM_CODE, Action, CustodyEvent
@@ -261,7 +254,7 @@ class _Run:
                 self.checks.append(Check(name, not found, detail))
         finally:
             self.close()
-        bundle = self.info.bundle_id or (self.bag.bag if self.bag else "")
+        bundle = self.info.bundle_id or (self.bag.facts.bag if self.bag else "")
         return BundleReport(self.label, bundle, tuple(self.checks), tuple(self.problems))
 
     def close(self) -> None:
@@ -309,19 +302,19 @@ class _Run:
 
     def check_bag(self) -> str:
         self.bag = verify_zip(self.source)
-        for p in self.bag.problems:
-            self.problem(p.path, p.message)
+        for f in self.bag.findings:
+            self.problem(f.where, f.text())
         try:
             self.reader = BagReader(self.source)
         except Exception as exc:
-            if not self.bag.problems:
+            if not self.bag.findings:
                 self.problem(self.label, f"the ZIP cannot be read: {_say(exc)}")
             return ""
         self.names = set(self.reader.names())
-        self.files = {f.path: f for f in self.bag.files}
+        self.files = {f.path: f for f in self.bag.facts.files}
         return (
-            f"bag {self.bag.bag}: {self.bag.payload_files} payload files, "
-            f"{self.bag.payload_bytes:,} bytes, both manifests and the tag manifests"
+            f"bag {self.bag.facts.bag}: {self.bag.facts.payload_files} payload files, "
+            f"{self.bag.facts.payload_bytes:,} bytes, both manifests and the tag manifests"
         )
 
     # -- 2. bag-info
@@ -331,7 +324,7 @@ class _Run:
             raise _NotChecked("the ZIP cannot be read")
         where = "bag-info.txt"
         found: dict[str, list[str]] = {}
-        for label, value in self.bag.info:
+        for label, value in self.bag.facts.info:
             found.setdefault(label.lower(), []).append(value)
         values: dict[str, str] = {}
         for label in layout.INFO_FIELDS:
@@ -364,10 +357,10 @@ class _Run:
                         f"{where}: External-Identifier {bundle!r} is not a bundle id of case "
                         f"{info.case_id} and team {info.team} ({info.case_id}-{info.team}-B-NNNN)",
                     )
-            if self.bag.bag != bundle:
+            if self.bag.facts.bag != bundle:
                 self.problem(
                     where,
-                    f"the bag folder is {self.bag.bag!r}, not the bundle id {bundle!r} "
+                    f"the bag folder is {self.bag.facts.bag!r}, not the bundle id {bundle!r} "
                     "(External-Identifier)",
                 )
         prosecutor = values.get("Bundle-Prosecutor")

@@ -21,15 +21,10 @@ import bagit
 import pytest
 from blake3 import blake3
 
-from evidence.bundle.bag import (
-    BagReader,
-    BagReport,
-    BagWriter,
-    PayloadFile,
-    checksum_file,
-    verify_zip,
-)
+from evidence.bundle.bag import BagWriter, PayloadFile, checksum_file
+from evidence.bundle.bagcheck import BagReader, BagReport, verify_zip
 from evidence.errors import InputError, IntegrityError, NotFound
+from evidence.findings import Finding
 from tests.conftest import need_tool
 from tests.unit.test_purity import FORBIDDEN
 
@@ -119,7 +114,7 @@ def extract(data: bytes, into: Path) -> Path:
 
 def test_the_bundle_package_loads_no_framework() -> None:
     code = (
-        "import sys, evidence.bundle.bag\n"
+        "import sys, evidence.bundle.bag, evidence.bundle.bagcheck\n"
         f"print(sorted(m for m in sys.modules if m.split('.')[0] in {sorted(FORBIDDEN)!r}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -139,7 +134,7 @@ def test_non_seekable_output_is_a_valid_deterministic_bag(tmp_path: Path) -> Non
         write_bag(pipe)
     assert pipes[0].data == pipes[1].data
     report = verify_zip(io.BytesIO(bytes(pipes[0].data)))
-    assert report.ok, report.problems
+    assert report.ok, report.findings
     bag = bagit.Bag(str(extract(bytes(pipes[0].data), tmp_path)))
     bag.validate()
 
@@ -212,8 +207,8 @@ def test_an_empty_bag_still_has_its_data_folder(tmp_path: Path) -> None:
     with BagWriter(out, name=NAME, when=WHEN):
         pass
     report = verify_zip(io.BytesIO(out.getvalue()))
-    assert report.ok and report.payload_files == 0
-    assert ("Payload-Oxum", "0.0") in report.info
+    assert report.ok and report.facts.payload_files == 0
+    assert ("Payload-Oxum", "0.0") in report.facts.info
     assert bagit.Bag(str(extract(out.getvalue(), tmp_path))).is_valid()
 
 
@@ -257,7 +252,7 @@ def test_expect_mismatch_names_the_path_and_abandons_the_bag() -> None:
     with pytest.raises(InputError, match="abandoned"):
         bag.close()
     assert not zipfile.is_zipfile(io.BytesIO(out.getvalue()))  # no central directory
-    assert verify_zip(io.BytesIO(out.getvalue())).problems[0].kind == "zip"
+    assert verify_zip(io.BytesIO(out.getvalue())).findings[0].kind == "zip"
 
 
 def test_expect_stops_reading_as_soon_as_there_are_too_many_bytes() -> None:
@@ -367,7 +362,7 @@ def test_time_is_taken_in_utc() -> None:
 
 def test_reader_streams_payload_files_by_path(good: bytes) -> None:
     with BagReader(io.BytesIO(good)) as reader:
-        assert reader.name == NAME and reader.problems == ()
+        assert reader.name == NAME and reader.findings == ()
         assert reader.names() == sorted([*PAYLOAD, "checksums.b3", "checksums.sha256"])
         assert "manifest-sha512.txt" in reader.tag_names()
         assert b"".join(reader.chunks(VUKOVIC)) == NATIVE
@@ -392,16 +387,18 @@ def test_reader_refuses_what_is_not_a_zip(tmp_path: Path) -> None:
 def test_verify_accepts_the_bag_from_a_path_and_reports_it(tmp_path: Path) -> None:
     path = build(tmp_path)
     report = verify_zip(path)
-    assert report.ok, report.problems
-    assert report.bag == NAME and report.source == str(path)
-    assert report.payload_files == 6 and report.tag_files == 6
-    assert report.payload_bytes == sum(len(d) for d in [*PAYLOAD.values(), *checksums().values()])
-    native = next(f for f in report.files if f.path == VUKOVIC)
+    assert report.ok, report.findings
+    facts = report.facts
+    assert facts.bag == NAME and report.subject == f"bag {NAME} ({path})"
+    assert facts.payload_files == 6 and facts.tag_files == 6
+    assert facts.payload_bytes == sum(len(d) for d in [*PAYLOAD.values(), *checksums().values()])
+    native = next(f for f in facts.files if f.path == VUKOVIC)
     assert native.blake3 == blake3(NATIVE).hexdigest()
     assert native.sha512 == hashlib.sha512(NATIVE).hexdigest()
     as_dict = report.as_dict()
-    assert as_dict["ok"] is True and as_dict["problems"] == []
+    assert as_dict["ok"] is True and as_dict["findings"] == []
     assert ["External-Identifier", "DANUBE-FR-B-0001"] in as_dict["info"]
+    assert "files" not in as_dict  # the digests of every file stay out of the JSON
 
 
 # ---------------------------------------------------------------- tampering
@@ -427,16 +424,21 @@ def rewrite(
     return out.getvalue()
 
 
+def repeats_where(f: Finding) -> bool:
+    return f.message.startswith(f.where) or repr(f.where) in f.message
+
+
 def problems(data: bytes) -> BagReport:
     report = verify_zip(io.BytesIO(data))
     assert not report.ok
-    for p in report.problems:
-        assert p.path in p.message or repr(p.path) in p.message, p
+    for f in report.findings:  # each names its place once: where, then the message
+        assert f.check == "bag" and f.where and not repeats_where(f), f
+        assert f.text() == f"{f.where}: {f.message}"
     return report
 
 
 def has(report: BagReport, path: str, kind: str) -> bool:
-    return any(p.path == path and p.kind == kind for p in report.problems)
+    return any(f.where == path and f.kind == kind for f in report.findings)
 
 
 def test_rewriting_alone_keeps_the_bag_valid(good: bytes) -> None:
@@ -454,15 +456,15 @@ def test_flipped_byte_in_a_payload_file(good: bytes) -> None:
         return b[:9] + bytes([b[9] ^ 1]) + b[10:] if name == f"data/{VUKOVIC}" else b
 
     report = problems(rewrite(good, flip))  # CRC-32 recomputed: the manifests catch it
-    mismatches = [p for p in report.problems if p.kind == "checksum"]
-    assert {p.path for p in mismatches} == {f"data/{VUKOVIC}"}
-    assert {m.message.split(":")[1].split()[0] for m in mismatches} == {"SHA256", "SHA512"}
+    mismatches = [f for f in report.findings if f.kind == "checksum"]
+    assert {f.where for f in mismatches} == {f"data/{VUKOVIC}"}
+    assert {m.text().split(":")[1].split()[0] for m in mismatches} == {"SHA256", "SHA512"}
 
 
 def test_missing_payload_file(good: bytes) -> None:
     report = problems(rewrite(good, lambda n, b: None if n == "data/schedule.csv" else b))
     assert has(report, "data/schedule.csv", "missing")
-    assert "manifest-sha256.txt, manifest-sha512.txt" in report.problems[0].message
+    assert "manifest-sha256.txt, manifest-sha512.txt" in report.findings[0].message
     assert has(report, "bag-info.txt", "oxum")
 
 
@@ -474,7 +476,7 @@ def test_extra_payload_file(good: bytes) -> None:
 
 def test_extra_unlisted_tag_file(good: bytes) -> None:
     report = problems(rewrite(good, add=((f"{NAME}/notes.txt", b"x"),)))
-    assert [(p.path, p.kind) for p in report.problems] == [("notes.txt", "extra")]
+    assert [(f.where, f.kind) for f in report.findings] == [("notes.txt", "extra")]
 
 
 def test_edited_manifest_line(good: bytes) -> None:
@@ -486,7 +488,7 @@ def test_edited_manifest_line(good: bytes) -> None:
     report = problems(rewrite(good, edit))
     assert has(report, "data/bundle.pdf", "checksum")
     assert has(report, "manifest-sha256.txt", "checksum")  # the tag manifests catch it too
-    assert len(report.problems) == 3  # bundle.pdf, and manifest-sha256.txt in both tag manifests
+    assert len(report.findings) == 3  # bundle.pdf, and manifest-sha256.txt in both tag manifests
 
 
 def test_malformed_manifest_lines(good: bytes) -> None:
@@ -504,8 +506,8 @@ def test_malformed_manifest_lines(good: bytes) -> None:
         )
 
     report = problems(rewrite(good, edit))
-    lines = [p.message for p in report.problems if p.kind == "manifest"]
-    assert len(lines) == 5 and all(m.startswith("manifest-sha512.txt line") for m in lines)
+    lines = [f.text() for f in report.findings if f.kind == "manifest"]
+    assert len(lines) == 5 and all(m.startswith("manifest-sha512.txt: line") for m in lines)
     assert "lists data/bundle.pdf again" in lines[-1]
 
 
@@ -533,12 +535,12 @@ def test_bad_bagit_txt(good: bytes) -> None:
 )
 def test_zip_slip_names_are_reported_not_read(good: bytes, name: str) -> None:
     report = problems(rewrite(good, add=((name, b"#!/bin/sh\n"),)))
-    assert [(p.path, p.kind) for p in report.problems] == [(name, "unsafe name")]
+    assert [(f.where, f.kind) for f in report.findings] == [(name, "unsafe name")]
 
 
 def test_entries_outside_the_bag_folder(good: bytes) -> None:
     report = problems(rewrite(good, add=(("OTHER/data/x", b"x"), ("toplevel.txt", b"x"))))
-    assert {(p.path, p.kind) for p in report.problems} == {
+    assert {(f.where, f.kind) for f in report.findings} == {
         ("OTHER/data/x", "outside"),
         ("toplevel.txt", "outside"),
     }
@@ -577,7 +579,7 @@ def test_huge_declared_sizes(good: bytes) -> None:
     assert has(report, "data/schedule.csv", "size")
     report = problems(patch(good, name, 20, "<I", 0xFFFFFFF0))  # compressed size
     assert has(report, "data/schedule.csv", "size")
-    assert "the ZIP has" in next(p.message for p in report.problems if p.kind == "size")
+    assert "the ZIP has" in next(f.message for f in report.findings if f.kind == "size")
 
 
 def test_overlapping_entries_are_not_read(good: bytes) -> None:
@@ -596,9 +598,10 @@ def test_not_a_zip(tmp_path: Path) -> None:
     path = tmp_path / "bundle.zip"
     path.write_bytes(b"%PDF-1.7 this is not a zip\n")
     report = verify_zip(path)
-    assert [(p.path, p.kind) for p in report.problems] == [(str(path), "zip")]
-    assert str(path) in report.problems[0].message
-    assert verify_zip(tmp_path / "missing.zip").problems[0].kind == "zip"
+    assert [(f.where, f.kind) for f in report.findings] == [(str(path), "zip")]
+    assert report.findings[0].text().startswith(f"{path}: not a readable ZIP file")
+    missing = verify_zip(tmp_path / "missing.zip").findings[0]
+    assert missing.kind == "zip" and str(tmp_path) not in missing.message
     assert not verify_zip(io.BytesIO(b"")).ok
 
 
@@ -634,7 +637,7 @@ def test_memory_stays_bounded_for_a_256_mib_payload(tmp_path: Path) -> None:
         _, verified_peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert big.size == chunk * count and report.ok and report.payload_bytes == chunk * count
-    assert report.files[0].sha512 == big.sha512
+    assert big.size == chunk * count and report.ok and report.facts.payload_bytes == chunk * count
+    assert report.facts.files[0].sha512 == big.sha512
     assert written_peak < 16 * 1024 * 1024, written_peak
     assert verified_peak < 16 * 1024 * 1024, verified_peak
