@@ -302,7 +302,7 @@ def child_verify(path: str) -> dict[str, Any]:
         "seconds": seconds,
         "ok": report.ok,
         "failed": [c.name for c in report.checks if not c.ok],
-        "problems": [f"{p.check}: {p.where}: {p.message}" for p in report.problems[:5]],
+        "problems": [f"{f.check}: {f.text()}" for f in report.findings[:5]],
     }
 
 

@@ -1,4 +1,4 @@
-"""Offline verification of a disclosure bundle (evidence/bundle/verify.py): a
+"""Offline verification of a disclosure bundle (evidence/bundle/verify/): a
 small but real bundle, built here by hand from the layout's parts (a real
 hash chain, a real signed receipt, a real bundle.pdf), passes every check;
 each kind of tampering is caught and named; a damaged ZIP is reported, never
@@ -11,6 +11,8 @@ import hashlib
 import io
 import json
 import random
+import subprocess
+import sys
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -24,7 +26,9 @@ from fpdf import FPDF
 from evidence import receipts
 from evidence.bundle import layout, pdf
 from evidence.bundle.bag import BagWriter, checksum_file
-from evidence.bundle.verify import CHECKS, BundleReport, verify_bundle
+from evidence.bundle.verify import CHECKS, TABLE, BundleFacts, BundleReport, verify_bundle
+from evidence.bundle.verify.parts import INFO_RULES
+from evidence.findings import Check
 from evidence.ledger import link
 from evidence.models import (
     Action,
@@ -268,7 +272,10 @@ def parts(tmp_path_factory: pytest.TempPathFactory) -> Parts:
 
 
 def verify(data: bytes) -> BundleReport:
-    return verify_bundle(io.BytesIO(data))
+    report = verify_bundle(io.BytesIO(data))
+    for f in report.findings:  # each names its place once: where, then the message
+        assert f.check in CHECKS and f.where and not f.message.startswith(f.where), f
+    return report
 
 
 def failed(report: BundleReport) -> set[str]:
@@ -276,11 +283,11 @@ def failed(report: BundleReport) -> set[str]:
 
 
 def wheres(report: BundleReport, check: str) -> list[str]:
-    return [p.where for p in report.problems_of(check)]
+    return [f.where for f in report.findings_of(check)]
 
 
 def messages(report: BundleReport, check: str) -> str:
-    return "\n".join(p.message for p in report.problems_of(check))
+    return "\n".join(f.text() for f in report.findings_of(check))
 
 
 def replace_member(data: bytes, name: str, content: bytes) -> bytes:
@@ -308,10 +315,12 @@ def relink(events: list[CustodyEvent]) -> list[CustodyEvent]:
 def test_a_good_bundle_passes_every_check(parts: Parts, tmp_path: Path) -> None:
     data = parts.zip()
     report = verify(data)
-    assert report.problems == (), report.problems
+    assert report.findings == (), report.findings
     assert [c.name for c in report.checks] == list(CHECKS)
-    assert all(c.ok for c in report.checks), report.checks
-    assert report.ok and report.bundle == BUNDLE_ID
+    assert all(isinstance(c, Check) and c.ok for c in report.checks), report.checks
+    assert report.ok and report.facts == BundleFacts("<stream>", BUNDLE_ID)
+    assert report.subject == f"bundle {BUNDLE_ID} (<stream>)"
+    assert report.summary.startswith(f"all {len(CHECKS)} checks passed")
     assert "1 of 1 receipts verified" in report.check("receipts").detail
     assert "6 events" in report.check("ledger").detail
     assert json.loads(json.dumps(report.as_dict()))["ok"] is True
@@ -375,7 +384,34 @@ def test_the_builders_bundle_passes_every_check(tmp_path: Path) -> None:
         open_native=lambda ex: iter([data[ex.reference]]),
     )
     report = verify(out.getvalue())
-    assert report.problems == () and report.ok, report.problems
+    assert report.findings == () and report.ok, report.findings
+
+
+def test_the_checks_and_the_bag_info_rules_are_tables_in_the_layouts_order() -> None:
+    assert len(CHECKS) == 10 and [name for name, _ in TABLE] == list(CHECKS)
+    assert [label for label, _ in INFO_RULES] == list(layout.INFO_FIELDS)
+
+
+def test_the_offline_verifier_loads_no_pdf_writer_or_framework(
+    parts: Parts, tmp_path: Path
+) -> None:
+    """``import evidence.bundle.verify`` and a whole verification, in a fresh
+    interpreter, load neither fpdf2 nor the application's frameworks."""
+    path = tmp_path / f"{BUNDLE_ID}.zip"
+    path.write_bytes(parts.zip())
+    forbidden = ["fpdf", "prefect", "sqlalchemy", "minio", "fastapi"]
+    code = (
+        "import sys\n"
+        "import evidence.bundle.verify\n"
+        f"report = evidence.bundle.verify.verify_bundle({str(path)!r})\n"
+        "assert report.ok, report.findings\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {forbidden!r}))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True
+    )
+    assert done.stdout.strip() == "[]"
 
 
 # -- tampering -----------------------------------------------------------------------
@@ -557,7 +593,7 @@ def test_a_checksum_file_missing_a_native_is_caught(parts: Parts) -> None:
     edited.payload[layout.CHECKSUMS_B3] = checksum_file([(NATIVES[0].path, NATIVES[0].hashes[1])])
     report = verify(edited.zip())
     assert failed(report) == {"checksums"}
-    assert "data/natives/BG-EX-0002.txt is a native file not listed in data/checksums.b3" in (
+    assert "data/natives/BG-EX-0002.txt: not listed in data/checksums.b3" in (
         messages(report, "checksums")
     )
 
@@ -588,11 +624,12 @@ def test_a_bundle_without_its_schedule_says_what_was_not_checked(parts: Parts) -
 def test_what_is_not_a_zip_is_reported_not_raised(tmp_path: Path) -> None:
     for data in (b"", b"not a zip at all", b"PK\x05\x06" + b"\0" * 18):
         report = verify(data)
-        assert not report.ok and report.problems
+        assert not report.ok and report.findings
         assert [c.name for c in report.checks] == list(CHECKS)
         assert report.check("bag").ok is False
     missing = verify_bundle(tmp_path / "nowhere.zip")
-    assert not missing.ok and "nowhere.zip" in missing.problems[0].message
+    assert not missing.ok and missing.findings[0].where.endswith("nowhere.zip")
+    assert missing.findings[0].kind == "zip" and "No such file" in missing.findings[0].message
 
 
 def test_damaged_bundles_never_raise(parts: Parts) -> None:
