@@ -94,10 +94,13 @@ def _label(source: Source) -> str:
     return str(getattr(source, "name", "<stream>"))
 
 
-def _say(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:  # not the path again
+def say(exc: BaseException) -> str:
+    """An exception in one line, for a finding (an OS error without its path:
+    the finding names the place)."""
+    if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
-    return str(exc) or type(exc).__name__
+    text = str(exc).strip() or type(exc).__name__
+    return text if len(text) <= 300 else text[:300] + "..."
 
 
 # ---------------------------------------------------------------- reading
@@ -125,7 +128,7 @@ class BagReader:
             infos = zf.infolist()
         except _ZIP_ERRORS as exc:
             self._release()
-            why = f"not a readable ZIP file: {_say(exc)}"
+            why = f"not a readable ZIP file: {say(exc)}"
             raise NotAZip(f"{self.source} is {why}", why=why) from exc
         self._zip = zf
         self.name = ""

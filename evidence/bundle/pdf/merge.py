@@ -19,7 +19,14 @@ from evidence.bundle.layout import bates
 from evidence.bundle.pdf import compat
 from evidence.bundle.pdf.inputs import ExhibitPdf, Limits
 from evidence.bundle.pdf.layout import Placed
-from evidence.bundle.pdf.sanitize import Unmergeable, admit, check_exhibit, open_reader, opened, say
+from evidence.bundle.pdf.sanitize import (
+    Unmergeable,
+    admit,
+    check_exhibit,
+    open_reader,
+    opened,
+    unparsable,
+)
 from evidence.bundle.pdf.stamp import Stamper
 from evidence.bundle.quiet import Notes
 
@@ -83,5 +90,4 @@ def _copy_pages(
         compat.resolve_links(writer)
     except Exception as exc:
         compat.roll_back(writer, before)
-        reason = str(exc) if isinstance(exc, Unmergeable) else f"could not be parsed: {say(exc)}"
-        raise Unmergeable(reason) from None
+        raise (exc if isinstance(exc, Unmergeable) else unparsable(exc)) from None

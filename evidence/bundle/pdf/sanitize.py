@@ -53,10 +53,11 @@ class Unmergeable(Exception):
     """An exhibit that gets a placeholder; the message is the reason."""
 
 
-def say(exc: BaseException) -> str:
-    """An exception in one line, for a placeholder's reason."""
+def unparsable(exc: BaseException) -> Unmergeable:
+    """The placeholder's reason for an exhibit whose reading raised ``exc``."""
     words = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {words[:200]}" if words else type(exc).__name__
+    said = f"{type(exc).__name__}: {words[:200]}" if words else type(exc).__name__
+    return Unmergeable(f"could not be parsed: {said}")
 
 
 def check_exhibit(ex: ExhibitPdf, limits: Limits) -> Callable[[], bytes | BinaryIO]:
@@ -100,7 +101,7 @@ def open_reader(stream: IO[bytes], limits: Limits) -> PdfReader:
     try:
         return compat.open_reader(stream, limits.max_objects)
     except Exception as exc:
-        raise Unmergeable(f"could not be parsed: {say(exc)}") from None
+        raise unparsable(exc) from None
 
 
 def admit(reader: PdfReader, limits: Limits) -> int:
@@ -121,7 +122,7 @@ def admit(reader: PdfReader, limits: Limits) -> int:
     except Unmergeable:
         raise
     except Exception as exc:
-        raise Unmergeable(f"could not be parsed: {say(exc)}") from None
+        raise unparsable(exc) from None
     return count
 
 

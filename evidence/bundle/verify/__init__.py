@@ -55,10 +55,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from evidence.bundle.bagcheck import Source
+from evidence.bundle.bagcheck import Source, say
 from evidence.bundle.verify import contents, custody, pages
 from evidence.bundle.verify.context import Context, NotChecked
-from evidence.bundle.verify.parts import say
 from evidence.findings import Check, Report
 
 TABLE: tuple[tuple[str, Callable[[Context], str]], ...] = (

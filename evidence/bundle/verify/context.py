@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import TypeVar
 
 from evidence.bundle.bag import PayloadFile
-from evidence.bundle.bagcheck import BagReader, BagReport, Source, verify_zip
+from evidence.bundle.bagcheck import BagReader, BagReport, NotAZip, Source, say, verify_zip
 from evidence.bundle.quiet import quiet
 from evidence.bundle.verify.parts import (
     BagInfo,
@@ -25,7 +25,6 @@ from evidence.bundle.verify.parts import (
     parse_schedule,
     read_events,
     read_text,
-    say,
 )
 from evidence.findings import Finding
 from evidence.models import CustodyEvent
@@ -90,6 +89,8 @@ class Context:
         """The ZIP opened for reading, or why it cannot be."""
         try:
             reader = BagReader(self.source)
+        except NotAZip as exc:
+            return None, exc.why
         except Exception as exc:
             return None, say(exc)
         self._closing.callback(reader.close)

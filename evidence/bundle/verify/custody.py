@@ -7,8 +7,9 @@ import json
 
 from evidence import ledger, receipts
 from evidence.bundle import layout
+from evidence.bundle.bagcheck import say
 from evidence.bundle.verify.context import Context, NotChecked
-from evidence.bundle.verify.parts import INFO, LEDGER, Row, say
+from evidence.bundle.verify.parts import INFO, LEDGER, Row
 from evidence.models import Action, CustodyEvent
 
 RECORDED = ("size", "blake3", "sha256")  # what INGESTED and RECEIVED events record of an exhibit

@@ -25,7 +25,7 @@ from pypdf import PdfReader
 from evidence import ledger
 from evidence.bundle import layout
 from evidence.bundle.bag import MiB
-from evidence.bundle.bagcheck import BagReader
+from evidence.bundle.bagcheck import BagReader, say
 from evidence.bundle.quiet import quiet
 from evidence.errors import InputError
 from evidence.models import CASE_ID, TEAM_CODE, CustodyEvent
@@ -64,11 +64,6 @@ class Unusable(Exception):
         super().__init__(why)
         self.issue = issue
         self.why = why
-
-
-def say(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text if len(text) <= 300 else text[:300] + "..."
 
 
 def read_text(reader: BagReader, names: frozenset[str], path: str) -> str:
