@@ -39,9 +39,8 @@ def insert_generated(
     page tree, thousands of inserts would cost a quadratic time."""
     pages = PdfReader(io.BytesIO(data)).pages
     n_merged = len(writer.pages)
-    n_front = front.cover + front.schedule
     n_sections = sum(r.count for r in layout.continuity.values())
-    generated = [*range(front.first, front.first + n_front), *range(n_sections)]
+    generated = [*range(front.first, front.first + front.pages), *range(n_sections)]
     for at, k in enumerate(generated, start=1):
         stamper.stamp(writer.add_page(pages[k]), layout.bates(at), None)
     order = list(range(n_merged, n_merged + len(generated)))
@@ -65,6 +64,9 @@ def insert_generated(
 def outline_and_labels(
     writer: PdfWriter, layout: PdfLayout, exhibits: Sequence[ExhibitPdf], prefix: str
 ) -> None:
+    """The outline (cover, schedule, the continuity sections and the exhibits
+    under theirs) and the page labels: Cover, S-1..., C-1..., then on exhibit
+    pages their Bates numbers."""
     writer.add_outline_item(title="Cover", page_number=layout.cover.first - 1)
     writer.add_outline_item(title="Schedule", page_number=layout.schedule.first - 1)
     if layout.continuity:
@@ -121,6 +123,8 @@ def finish(
     exhibits: Sequence[ExhibitPdf],
     prefix: str,
 ) -> None:
+    """Title, subject, author and dates from the cover; a fixed ``/ID``, the
+    digest of every input."""
     date = _pdf_date(cover.created_at)
     writer.add_metadata(
         {
