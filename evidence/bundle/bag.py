@@ -59,8 +59,6 @@ from evidence.hashing import MultiHash
 
 BAGIT_TXT = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 MANIFEST_ALGORITHMS = ("sha256", "sha512")  # what BagWriter writes and verify_zip requires
-MiB = 1024 * 1024
-CHUNK = MiB  # the unit a member is streamed in or out of the ZIP
 FILE_MODE = 0o100644 << 16  # regular file, rw-r--r--
 FOLDER_MODE = (0o040755 << 16) | 0x10  # directory, rwxr-xr-x, MS-DOS directory bit
 
@@ -333,7 +331,7 @@ class BagWriter:
                         raise IntegrityError(
                             f"payload file {path}: more than the {expect[0]} bytes promised were "
                             "read; these are not the recorded bytes. The bag is abandoned: "
-                            "check the stored object (jitev ledger verify --objects)"
+                            "verify the case's ledger with its stored objects"
                         )
                     entry.write(chunk)
             d = hasher.digests()
@@ -342,7 +340,7 @@ class BagWriter:
                 want = f"{expect[0]} bytes, BLAKE3 {expect[1]}, SHA-256 {expect[2]}"
                 raise IntegrityError(
                     f"payload file {path}: read {found}, expected {want}. The bag is "
-                    "abandoned: check the stored object (jitev ledger verify --objects)"
+                    "abandoned: verify the case's ledger with its stored objects"
                 )
         except BaseException:
             self._abandon()

@@ -27,11 +27,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, cast
 
-from evidence.bundle.bag import CHUNK, MANIFEST_ALGORITHMS, MiB, PayloadFile, unsafe
+from evidence.bundle.bag import MANIFEST_ALGORITHMS, PayloadFile, unsafe
 from evidence.errors import InputError, IntegrityError, NotFound
 from evidence.findings import Finding, Report, hidden
 from evidence.hashing import MultiHash
 from evidence.models import Digests
+from evidence.sizes import STREAM_CHUNK as CHUNK
+from evidence.sizes import MiB
 
 CHECK = "bag"  # the check named by the findings
 HEX_LENGTH = {  # manifests verify_zip can check (blake3: not BagIt's, read if present)

@@ -26,11 +26,13 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from evidence.bundle import layout, pdf
-from evidence.bundle.bag import CHUNK, BagSummary, BagWriter, MiB, checksum_file
+from evidence.bundle.bag import BagSummary, BagWriter, checksum_file
 from evidence.bundle.layout import Identity
 from evidence.bundle.provenance import BundleIdentity, provenance_jsonld
 from evidence.errors import InputError
 from evidence.models import Action, Case, CustodyEvent, Exhibit
+from evidence.sizes import STREAM_CHUNK as CHUNK
+from evidence.sizes import MiB
 
 PDF_TYPES = {"application/pdf"}
 SPOOL = 64 * MiB  # the PDF stays in memory up to this size, then goes to disk

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-from typing import Any
-
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from blake3 import blake3

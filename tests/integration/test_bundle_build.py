@@ -18,7 +18,7 @@ from app.demo import pdf as demo_pdf
 from evidence import ingest as ingesting
 from evidence import setup
 from evidence.bundle import layout
-from evidence.bundle.bag import verify_zip
+from evidence.bundle.bagcheck import verify_zip
 from evidence.bundle.build import build
 from evidence.errors import IntegrityError
 from evidence.models import Exhibit, ExhibitMetadata
@@ -82,7 +82,7 @@ def test_a_bundle_is_deterministic_and_passes_the_standard_tools(
     first = bundle(jit, exhibits)
     assert bundle(jit, exhibits) == first
     report = verify_zip(io.BytesIO(first))
-    assert report.ok, report.problems
+    assert report.ok, report.findings
     with zipfile.ZipFile(io.BytesIO(first)) as zf:
         zf.extractall(tmp_path / "out")
     bag = tmp_path / "out" / "DANUBE-FR-B-0001"

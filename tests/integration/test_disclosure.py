@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from evidence import disclosure, handling, setup
-from evidence.bundle.bag import verify_zip
+from evidence.bundle.bagcheck import verify_zip
 from evidence.errors import Denied, InputError
 from evidence.models import Action, Handling, HandlingCode, Person, Role
 from storage.sql.catalog import SqlCatalog

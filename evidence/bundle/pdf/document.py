@@ -18,11 +18,11 @@ from blake3 import blake3
 from pypdf import PdfReader, PdfWriter
 from pypdf.constants import PageLabelStyle
 
-from evidence.bundle.bag import MiB
 from evidence.bundle.pdf import compat
 from evidence.bundle.pdf.inputs import ContinuityEntry, Cover, ExhibitPdf, ScheduleRow
 from evidence.bundle.pdf.layout import Front, PdfLayout
 from evidence.bundle.pdf.stamp import Stamper
+from evidence.sizes import MiB
 
 
 def insert_generated(

@@ -24,11 +24,11 @@ from pypdf import PdfReader
 
 from evidence import ledger
 from evidence.bundle import layout
-from evidence.bundle.bag import MiB
 from evidence.bundle.bagcheck import BagReader, say
 from evidence.bundle.quiet import quiet
 from evidence.errors import InputError
 from evidence.models import CASE_ID, TEAM_CODE, CustodyEvent
+from evidence.sizes import MiB
 
 T = TypeVar("T")
 Issue = tuple[str, str, str]  # (where, message, kind): a finding before its check is known
