@@ -135,7 +135,7 @@ def token_of(client: httpx.Client, label: str) -> dict[str, Any]:
 def wait_for_jobs(served: Served) -> None:
     """Let any flow run the fuzzing started (an approval that completes a
     transfer starts its dispatch) finish before the JIT is torn down."""
-    jobs = served.app.state.jobs
+    jobs = served.app.state.jitev.jobs
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if all(j.finished for j in jobs._jobs.values()):

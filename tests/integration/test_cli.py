@@ -185,7 +185,8 @@ def test_tampered_ledger_fails_verification_naming_the_event(
     db.close()
     done = jitev(env, "ledger", "verify", "--as", AUDITOR, check=False)
     assert done.returncode == 1
-    assert "#2 (edited)" in done.stdout
+    assert "the chain breaks at event 2 (edited)" in done.stdout
+    assert "event 2: does not match its hash" in done.stdout
 
 
 @pytest.mark.parametrize(

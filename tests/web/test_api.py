@@ -63,12 +63,16 @@ def as_(served: Served) -> Iterator[Login]:
         c.close()
 
 
+FACTS = {"field", "transfer", "state", "consents", "cases"}  # what an error may add
+
+
 def error_of(answer: httpx.Response, status: int) -> dict[str, Any]:
-    """The answer is ``status`` with a JSON ``{"error", "kind"}`` and no trace."""
+    """The answer is ``status`` with a JSON ``{"error", "kind"}`` (and the
+    structured facts of the error, if it has any) and no trace."""
     assert answer.status_code == status, answer.text
     assert answer.headers["content-type"].startswith("application/json"), answer.headers
     body = answer.json()
-    assert set(body) == {"error", "kind"}, body
+    assert {"error", "kind"} <= set(body) <= {"error", "kind"} | FACTS, body
     assert body["error"] and body["kind"]
     assert "Traceback" not in answer.text and 'File "' not in answer.text
     return dict(body)
@@ -440,7 +444,9 @@ def test_upload_hashes_stores_and_records_the_exhibit(as_: Login, jit: Wiring) -
     assert out["blake3"] == blake3.blake3(data).hexdigest()
     assert out["size"] == len(data)
     reference = out["reference"]
-    assert read_back(jit.store, "BG", out["blake3"]) == (len(data), out["blake3"], out["sha256"])
+    assert read_back(jit.store, "BG", out["blake3"]).matches(
+        len(data), out["blake3"], out["sha256"]
+    )
     exhibit = jit.catalog.exhibit(reference, CASE)
     assert (exhibit.team, exhibit.title, exhibit.original_name) == ("BG", "Chat export", "chat.txt")
     [event] = events_of(jit, "INGESTED", reference)
@@ -601,7 +607,10 @@ def test_handoff_is_requested_approved_and_dispatched_as_a_flow_run(
     assert state.status_code == 200 and state.json()["state"] == "dispatched", state.text
     [event] = events_of(jit, "DISPATCHED", reference)
     assert event.actor == LAURENT and event.details["sha256"] == hashlib.sha256(data).hexdigest()
-    assert read_back(jit.store, "FR", blake3.blake3(data).hexdigest())[2] == event.details["sha256"]
+    assert (
+        read_back(jit.store, "FR", blake3.blake3(data).hexdigest()).sha256
+        == event.details["sha256"]
+    )
     # The job is the approver's: another person does not see it.
     error_of(petrova.get(f"{API}/jobs/{job['id']}"), 404)
 
@@ -616,7 +625,7 @@ def test_a_decision_is_given_once_by_the_right_person(as_: Login, jit: Wiring) -
         assert "approve" in body["error"]
     laurent = as_(LAURENT)
     body = error_of(laurent.post(f"{API}/transfers/{first}/reject", json={"reason": " "}), 400)
-    assert "why" in body["error"]
+    assert "why" in body["error"] and body["field"] == "reason"  # the client knows what to fill
     assert petrova.get(f"{API}/transfers/{first}").json()["state"] == "requested"
     rejected = laurent.post(f"{API}/transfers/{first}/reject", json={"reason": "not needed"})
     assert rejected.status_code == 200 and rejected.json()["state"] == "rejected", rejected.text
@@ -714,6 +723,7 @@ def test_a_bundle_with_an_h1_exhibit_without_consent_is_refused_at_once(
         dubois.post(f"{API}/bundles", json={"case": CASE, "exhibits": [reference]}), 403
     )
     assert reference in body["error"] and "consent" in body["error"]
+    assert body["consents"] == [{"reference": reference, "origin_team": "BG", "for_team": "FR"}]
     assert dubois.get(f"{API}/jobs").json() == []  # no build was started
     assert jit.catalog.bundles(CASE) == []
     assert events_of(jit, "DISCLOSED", reference) == []
