@@ -37,6 +37,10 @@ from evidence.models import (
     parse_purpose,
 )
 from evidence.ports import ByteStream
+from evidence.tlog import proofs
+from evidence.tlog.notes import NOTE_SIGNATURE, VerifierKey
+from evidence.tlog.policy import Policy
+from evidence.tlog.publish import Publication
 
 T = TypeVar("T")
 Fields = dict[str, str | None]  # exhibit metadata as given: title, seized_at, declared_hash, ...
@@ -58,6 +62,8 @@ class SetupResult:
     kept: tuple[tuple[Person, Person], ...]  # (in the file, as registered): left unchanged
     opened: Case | None  # the case, if this run opened it
     keys: tuple[TeamKey, ...]
+    policy: str  # the case log's trust policy (C2SP tlog-policy) as its ledger records it
+    publication: Publication | None
 
 
 def setup_jit(w: Wiring, jit: JitFile, source: str, acting: str | None) -> SetupResult:
@@ -99,7 +105,26 @@ def setup_jit(w: Wiring, jit: JitFile, source: str, acting: str | None) -> Setup
         public = catalog.team_key(team.code) or w.keys.generate(team.code)
         setup.register_team_key(catalog, admin, jit.case.id, team.code, public)
         keys.append(TeamKey(team.code, public, w.keys.public_key(team.code) == public))
-    return SetupResult(tuple(added), tuple(kept), opened, tuple(keys))
+    trust = log_policy(w, jit.case)
+    setup.register_log_policy(catalog, admin, jit.case.id, w.origin(jit.case.id), trust)
+    publication = w.publish(jit.case.id)
+    return SetupResult(tuple(added), tuple(kept), opened, tuple(keys), trust.text(), publication)
+
+
+def log_policy(w: Wiring, case: Case) -> Policy:
+    """The case log's trust policy from this deployment's keys and settings:
+    its log key (created here if this machine has none), each member team's
+    witness, and ``[ledger] quorum`` of them."""
+    log_key = w.keys.log.load_or_create()
+    origin = w.origin(case.id)
+    key = VerifierKey(origin, NOTE_SIGNATURE, bytes.fromhex(log_key.public_key))
+    witnesses = {witness.name: witness.key for witness in w.witnesses(case)}
+    count = w.settings.ledger.quorum_count()
+    if count is not None and count > len(witnesses):
+        raise InputError(
+            f"[ledger] quorum {count} is more than case {case.id}'s {len(witnesses)} witnesses"
+        )
+    return Policy.every_team(key, witnesses, count)
 
 
 # -- ingest ------------------------------------------------------------------------
@@ -173,7 +198,7 @@ def upload(
 ) -> Outcome:
     """One file arriving as a stream (an HTTP upload): the same checks and
     custody events as ``ingest``, as a run of one file (no flow)."""
-    return ingest_upload(
+    outcome = ingest_upload(
         w.store,
         w.catalog,
         case_id=case_id,
@@ -183,6 +208,8 @@ def upload(
         body=body,
         metadata=from_fields(fields),
     )
+    w.publish(case_id)
+    return outcome
 
 
 # -- exhibits ----------------------------------------------------------------------
@@ -192,7 +219,7 @@ def change_handling(
     w: Wiring, person: Person, reference: str, new: Handling, case_id: str | None = None
 ) -> CustodyEvent:
     ex = w.catalog.exhibit(reference, case_id)
-    return handling.set_handling(w.catalog, person, ex.case_id, ex.reference, new)
+    return _logged(w, handling.set_handling(w.catalog, person, ex.case_id, ex.reference, new))
 
 
 def consent(
@@ -209,7 +236,7 @@ def mark_sensitive(
 ) -> CustodyEvent:
     """``reason=None``: no longer sensitive."""
     ex = w.catalog.exhibit(reference, case_id)
-    return handling.set_sensitive(w.catalog, person, ex.case_id, ex.reference, reason)
+    return _logged(w, handling.set_sensitive(w.catalog, person, ex.case_id, ex.reference, reason))
 
 
 def download_exhibit(
@@ -219,7 +246,7 @@ def download_exhibit(
     write: Callable[[bytes], object],
     case_id: str | None = None,
 ) -> CustodyEvent:
-    return visibility.download(w.store, w.catalog, person, reference, write, case_id)
+    return _logged(w, visibility.download(w.store, w.catalog, person, reference, write, case_id))
 
 
 # -- hand-offs ---------------------------------------------------------------------
@@ -236,15 +263,18 @@ def request_transfer(
     legal_basis: str = "",
     note: str = "",
 ) -> Transfer:
-    return transfers.request_transfer(
-        w.catalog,
-        person,
-        case_id=case_id,
-        references=references,
-        to_team=to_team,
-        purpose=parse_purpose(purpose),
-        legal_basis=legal_basis,
-        note=note,
+    return _logged(
+        w,
+        transfers.request_transfer(
+            w.catalog,
+            person,
+            case_id=case_id,
+            references=references,
+            to_team=to_team,
+            purpose=parse_purpose(purpose),
+            legal_basis=legal_basis,
+            note=note,
+        ),
     )
 
 
@@ -260,18 +290,22 @@ def approve(
     approval and the person may dispatch (``transfers.dispatch_due``),
     ``then_dispatch`` starts the dispatch: the CLI runs it, the web submits a
     job. Returns the transfer and what ``then_dispatch`` returned."""
-    transfer = transfers.decide(w.catalog, person, transfer_id, approve=True, reason=reason)
+    transfer = _logged(
+        w, transfers.decide(w.catalog, person, transfer_id, approve=True, reason=reason)
+    )
     if then_dispatch is None or not transfers.dispatch_due(w.catalog, person, transfer):
         return transfer, None
     return transfer, then_dispatch(transfer)
 
 
 def reject(w: Wiring, person: Person, transfer_id: str, reason: str) -> Transfer:
-    return transfers.decide(w.catalog, person, transfer_id, approve=False, reason=reason)
+    return _logged(
+        w, transfers.decide(w.catalog, person, transfer_id, approve=False, reason=reason)
+    )
 
 
 def cancel(w: Wiring, person: Person, transfer_id: str, reason: str) -> Transfer:
-    return transfers.cancel(w.catalog, person, transfer_id, reason)
+    return _logged(w, transfers.cancel(w.catalog, person, transfer_id, reason))
 
 
 def check_dispatch(w: Wiring, person: Person, transfer_id: str) -> Transfer:
@@ -293,7 +327,7 @@ def receive(w: Wiring, person: Person, transfer_id: str) -> Transfer:
     (kept on this machine)."""
     transfer = visibility.checked_transfer(w.catalog, person, transfer_id)
     signer = w.keys.signer(transfer.to_team)
-    return transfers.receive(w.store, w.catalog, signer, w.clock, person, transfer_id)
+    return _logged(w, transfers.receive(w.store, w.catalog, signer, w.clock, person, transfer_id))
 
 
 def receipt_check(w: Wiring, transfer: Transfer) -> Report[None] | None:
@@ -313,7 +347,7 @@ def check_bundle(
 
 def create_bundle(w: Wiring, person: Person, case_id: str, references: list[str] | None) -> Bundle:
     plan = check_bundle(w, person, case_id, references)
-    return disclosure.create_bundle(w.store, w.catalog, plan, workdir(w))
+    return _logged(w, disclosure.create_bundle(w.store, w.catalog, plan, workdir(w)))
 
 
 def download_bundle(
@@ -326,6 +360,7 @@ def download_bundle(
     disclosure.download_bundle(w.store, bundle, write, sensitive)
     if not sensitive:
         disclosure.record_bundle_access(w.catalog, person, bundle)
+        w.publish(bundle.case_id)
     return bundle
 
 
@@ -343,7 +378,7 @@ def verify_cases(
     """Each case's chain and catalog rows (and stored objects) checked."""
     store = w.store if objects else None
     return [
-        audit.audit_case(w.catalog, person, c.id, store)
+        audit.audit_case(w.catalog, person, c.id, store, w.witnesses(c))
         for c in visibility.member_cases(w.catalog, person, case_id)
     ]
 
@@ -352,3 +387,24 @@ def workdir(w: Wiring) -> Path:
     """Where jitev keeps temporary files of its own (a bundle being built)."""
     w.settings.home.mkdir(parents=True, exist_ok=True)
     return w.settings.home
+
+
+Logged = TypeVar("Logged", CustodyEvent, Transfer, Bundle)
+
+
+def _logged(w: Wiring, made: Logged) -> Logged:
+    """``made`` (what an action appended events for), once a checkpoint was asked for."""
+    w.publish(made.case_id)
+    return made
+
+
+def log_extends(w: Wiring, case_id: str, saved: str) -> proofs.Extension:
+    """The proof that the case's log today extends a checkpoint saved earlier
+    (``LedgerError`` when it does not): published first, so today's
+    checkpoint covers every event."""
+    recorded = setup.log_policy(w.catalog, case_id)
+    if recorded is None:
+        raise InputError(f"case {case_id}'s ledger records no log policy: run `jitev setup` again")
+    w.publish(case_id)
+    origin, text = recorded
+    return proofs.extends(w.catalog, case_id, origin, Policy.parse(text), saved)

@@ -27,6 +27,7 @@ from evidence.ledger import ChainFacts
 from evidence.models import Bundle, CustodyEvent, Exhibit, Holding, Person, Transfer
 from evidence.ports import IngestRun
 from evidence.receipts import fingerprint as key_fingerprint
+from evidence.tlog.publish import Publication
 
 
 def size(n: int) -> str:
@@ -332,6 +333,8 @@ def report(console: Console, found: Report[Any]) -> None:
     for f in found.findings:
         where = f"[red]{esc(f.where)}[/]: " if f.where else ""
         console.print(f"    {where}{esc(f.message)}", soft_wrap=True)
+    for note in found.notes:
+        console.print(f"    [yellow]note:[/] {esc(note)}", soft_wrap=True)
 
 
 def ledger_summary(console: Console, chain: Report[ChainFacts]) -> None:
@@ -380,3 +383,16 @@ def setup(console: Console, err: Console, result: SetupResult) -> None:
         console.print(
             f"Team {key.team} receipt key: ed25519 {fingerprint(key.public_key)} (private key {where})"
         )
+    console.print("The case's log policy (C2SP tlog-policy), as its ledger records it:")
+    console.print(esc(result.policy), soft_wrap=True, highlight=False)
+    if result.publication is not None:
+        publication(console, result.publication)
+
+
+def publication(console: Console, p: Publication) -> None:
+    """One line on a checkpoint and who cosigned it."""
+    state = "[green]published[/]" if p.published else "[yellow]waiting for cosignatures[/]"
+    signed = ", ".join(p.cosigned) or "no witness yet"
+    console.print(f"Checkpoint of case {p.case} at {p.size} events: {state} (cosigned by {signed})")
+    for witness, why in p.missing.items():
+        console.print(f"  [yellow]witness {witness}[/]: {esc(why)}", soft_wrap=True)

@@ -3,7 +3,7 @@ environment prefix, and a TOML file as one more source.
 
 Precedence, highest first: keyword arguments (tests), environment variables
 (``JITEV_STORE_BACKEND=s3``), the ``[store]`` / ``[db]`` / ``[ingest]`` /
-``[user]`` / ``[keys]`` / ``[web]`` tables of the TOML file (``$JITEV_CONFIG``, else ``$JITEV_HOME/config.toml``),
+``[user]`` / ``[keys]`` / ``[web]`` / ``[ledger]`` / ``[witnesses]`` tables of the TOML file (``$JITEV_CONFIG``, else ``$JITEV_HOME/config.toml``),
 then the defaults below. ``config/default.toml`` documents every key.
 Nothing is read at import time: call ``load()``.
 """
@@ -121,6 +121,47 @@ class WebSettings(_Section):
     secure_cookies: bool | None = None
 
 
+class LedgerSettings(_Section):
+    """The custody ledger as a transparency log: each case's log is named
+    ``<origin>/<case id>``; its checkpoints are valid once ``quorum`` of the
+    member teams' witnesses cosigned them."""
+
+    table = "ledger"
+    model_config = SettingsConfigDict(env_prefix="JITEV_LEDGER_", extra="forbid")
+
+    origin: str = Field(default="jitev.local", pattern=r"^[^\s+]+$")  # the deployment's name
+    quorum: str = Field(default="all", pattern=r"^(all|any|[1-9][0-9]*)$")
+
+    def quorum_count(self) -> int | None:
+        """How many witnesses must cosign; ``None`` for all of them."""
+        if self.quorum == "all":
+            return None
+        return 1 if self.quorum == "any" else int(self.quorum)
+
+
+class WitnessEndpoint(BaseSettings):
+    """A team's witness on its own machine (``jitev witness serve`` there)."""
+
+    model_config = SettingsConfigDict(extra="forbid")
+
+    url: str  # its submission prefix, e.g. https://witness.bg.example/
+    vkey: str  # its verifier key, as `jitev witness key` prints it
+
+
+class WitnessSettings(_Section):
+    """``[witnesses.BG] url = ... vkey = ...``: a team not listed here has an
+    embedded witness in ``$JITEV_HOME/witnesses/<TEAM>`` (the default)."""
+
+    table = "witnesses"
+    model_config = SettingsConfigDict(env_prefix="JITEV_WITNESSES_", extra="allow")
+
+    def endpoints(self) -> dict[str, WitnessEndpoint]:
+        return {
+            team: WitnessEndpoint.model_validate(value)
+            for team, value in (self.model_extra or {}).items()
+        }
+
+
 class Settings:
     def __init__(
         self,
@@ -130,6 +171,8 @@ class Settings:
         user: UserSettings | None = None,
         keys: KeySettings | None = None,
         web: WebSettings | None = None,
+        ledger: LedgerSettings | None = None,
+        witnesses: WitnessSettings | None = None,
     ) -> None:
         self.home = home()
         self.store = store or StoreSettings()
@@ -138,6 +181,8 @@ class Settings:
         self.user = user or UserSettings()
         self.keys = keys or KeySettings()
         self.web = web or WebSettings()
+        self.ledger = ledger or LedgerSettings()
+        self.witnesses = witnesses or WitnessSettings()
 
     @property
     def keys_dir(self) -> Path:
@@ -150,6 +195,11 @@ class Settings:
     @property
     def store_root(self) -> Path:
         return self.store.root or self.home / "objects"
+
+    @property
+    def witnesses_dir(self) -> Path:
+        """Where the embedded witnesses keep their keys and state."""
+        return self.home / "witnesses"
 
 
 def load() -> Settings:

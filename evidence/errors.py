@@ -22,6 +22,7 @@ anything else is a bug and keeps its traceback.
     ├── IntegrityError                   bytes do not match a digest that was promised
     │   └── HashMismatch                 declared acquisition hash != computed
     ├── LedgerError                      the custody chain cannot be appended or read
+    ├── WitnessUnavailable               a team's witness did not answer (asked again next time)
     ├── StoreError (OSError)             the object store failed
     │   ├── StoreUnavailable             transient: unreachable, timeout, 5xx (retried)
     │   ├── StoreConfigError             credentials, missing bucket, no object lock
@@ -123,6 +124,10 @@ class HashMismatch(IntegrityError):
 
 class LedgerError(JitevError):
     pass
+
+
+class WitnessUnavailable(JitevError):
+    """A witness could not be reached or failed: not a refusal."""
 
 
 class StoreError(JitevError, OSError):

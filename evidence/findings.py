@@ -61,6 +61,7 @@ class Report(Generic[F]):
     findings: tuple[Finding, ...] = ()
     checks: tuple[Check, ...] = ()
     summary: str = ""  # one line for people: what was verified, or why it failed
+    notes: tuple[str, ...] = ()  # worth knowing, not failures (events not yet cosigned...)
 
     @property
     def ok(self) -> bool:
@@ -87,6 +88,7 @@ class Report(Generic[F]):
             "summary": self.summary,
             "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
             "findings": [f.as_dict() for f in self.findings],
+            "notes": list(self.notes),
         }
 
 

@@ -218,6 +218,11 @@ def _stored_details(item: Stored, run: IngestRun) -> dict[str, Any]:
     meta = item.planned.metadata
     details: dict[str, Any] = {
         "source": item.planned.source.relative,
+        "title": meta.title or item.planned.source.relative,
+        "description": meta.description,
+        "seized_at": meta.seized_at.isoformat() if meta.seized_at else None,
+        "seized_by": meta.seized_by,
+        "seized_from": meta.seized_from,
         "size": item.digests.size,
         "blake3": item.digests.blake3,
         "sha256": item.digests.sha256,

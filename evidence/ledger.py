@@ -37,6 +37,10 @@ from evidence.ports import EventDraft
 
 DOMAIN = b"jitev-custody-v1\n"
 GENESIS = "0" * 64
+# The details a catalog hands back for stored text that is not exactly the
+# canonical bytes of a JSON object (edited outside jitev): {UNPARSEABLE: text}.
+# Such an event cannot hash to its stored hash.
+UNPARSEABLE = "__unparseable__"
 
 
 def _check_json(value: Any, where: str) -> None:

@@ -146,6 +146,8 @@ class Action(StrEnum):
     JUDICIAL_USE_CONSENTED = "JUDICIAL_USE_CONSENTED"  # an H1 exhibit, for one team's courts
     SENSITIVITY_SET = "SENSITIVITY_SET"  # kept out of the defence-facing schedule, and why
     DISCLOSED = "DISCLOSED"  # included in a stored disclosure bundle
+    BUNDLE_SEALED = "BUNDLE_SEALED"  # a bundle's seal, cosigned before the bundle is stored
+    LOG_POLICY_SET = "LOG_POLICY_SET"  # the case log's key, its witnesses and their quorum
 
 
 class Role(StrEnum):

@@ -46,6 +46,8 @@ from evidence.models import (
     Transfer,
     TransferState,
 )
+from evidence.tlog.check import StoredCheckpoint
+from evidence.tlog.notes import VerifierKey
 
 
 class Clock(Protocol):
@@ -327,6 +329,64 @@ class AccessCatalog(Protocol):
     ) -> list[CustodyEvent]: ...
 
 
-class Catalog(CaseCatalog, PeopleCatalog, TransferCatalog, BundleCatalog, AccessCatalog, Protocol):
+class LogCatalog(Protocol):
+    """Each case's Merkle tree, its signed checkpoints and their cosignatures
+    (``evidence.tlog``). The tree grows with every appended event."""
+
+    def tree_size(self, case_id: str) -> int:
+        """The number of events, which are the tree's leaves."""
+        ...
+
+    def tree_nodes(
+        self, case_id: str, wanted: set[tuple[int, int]]
+    ) -> dict[tuple[int, int], bytes]:
+        """The nodes ``(level, index)`` asked for (``evidence.tlog.merkle``)."""
+        ...
+
+    def add_checkpoint(self, case_id: str, size: int, root: bytes, note: str) -> str:
+        """Store a signed checkpoint, once per size; return the stored note.
+        ``LedgerError`` if one of that size with another root exists."""
+        ...
+
+    def add_cosignature(self, case_id: str, size: int, witness: str, line: str) -> None: ...
+
+    def checkpoints(self, case_id: str) -> list[StoredCheckpoint]:
+        """Every stored checkpoint, in size order, with its cosignatures."""
+        ...
+
+    def witness_sizes(self, case_id: str) -> dict[str, int]:
+        """Per witness, the largest size it cosigned that the catalog holds."""
+        ...
+
+
+class NoteSigner(Protocol):
+    """The log's Ed25519 key (``storage.keys``): signatures only."""
+
+    public_key: str  # raw 32-byte public key, hex
+
+    def sign(self, message: bytes) -> bytes: ...
+
+
+class WitnessClient(Protocol):
+    """A member team's witness (C2SP tlog-witness), over HTTP or in this
+    process (``storage.witnesses``)."""
+
+    name: str  # its name in the case's policy: the team code
+    key: VerifierKey  # its cosigning key
+
+    def add_checkpoint(self, body: bytes) -> str:
+        """Its cosignature line(s) for an ``add-checkpoint`` body; raises
+        ``tlog.witness.Refused`` (with the protocol's status) or
+        ``WitnessUnavailable``."""
+        ...
+
+    def latest(self, origin: str) -> str | None:
+        """The last checkpoint it cosigned for ``origin`` (a signed note)."""
+        ...
+
+
+class Catalog(
+    CaseCatalog, PeopleCatalog, TransferCatalog, BundleCatalog, AccessCatalog, LogCatalog, Protocol
+):
     """The whole catalog (``storage.sql.SqlCatalog``). A use case asks for
     the role it needs where that is all it uses."""

@@ -10,6 +10,7 @@ from evidence.errors import InputError
 from evidence.models import Action, Case, CustodyEvent, Person, Role
 from evidence.policy import Right
 from evidence.ports import Catalog, EventDraft
+from evidence.tlog.policy import Policy as LogPolicy
 
 
 def open_case(catalog: Catalog, case: Case, actor: str) -> CustodyEvent:
@@ -83,3 +84,37 @@ def ledger_team_key(catalog: Catalog, case_id: str, team: str) -> str | None:
         if event.details.get("for_team") == team:
             found = event.details.get("public_key")
     return found if isinstance(found, str) else None
+
+
+def register_log_policy(
+    catalog: Catalog, person: Person, case_id: str, origin: str, trust: LogPolicy
+) -> None:
+    """Record the case log's trust policy (C2SP tlog-policy: the log's key,
+    each team's witness, the quorum) in its ledger, unless it is the one
+    recorded last, so that a verifier reads the keys from the ledger itself.
+    An admin does it, at setup."""
+    catalog.case(case_id)
+    policy.decide(person, Right.MANAGE_PEOPLE).require()
+    recorded = log_policy(catalog, case_id)
+    if recorded is not None and recorded == (origin, trust.text()):
+        return
+    with catalog.transaction(case_id) as tx:
+        tx.append(
+            EventDraft(
+                Action.LOG_POLICY_SET,
+                person.name,
+                person.team,
+                None,
+                {"origin": origin, "policy": trust.text()},
+            )
+        )
+
+
+def log_policy(catalog: Catalog, case_id: str) -> tuple[str, str] | None:
+    """The case log's origin and policy text as its ledger records them last."""
+    found = None
+    for event in catalog.events(case_id, action=Action.LOG_POLICY_SET):
+        origin, text = event.details.get("origin"), event.details.get("policy")
+        if isinstance(origin, str) and isinstance(text, str):
+            found = (origin, text)
+    return found

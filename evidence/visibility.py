@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from evidence import policy
-from evidence.errors import IntegrityError
+from evidence.errors import Denied, IntegrityError
 from evidence.hashing import read_back
 from evidence.models import Action, Case, CustodyEvent, Exhibit, Person, Transfer
 from evidence.policy import Right
@@ -21,6 +21,14 @@ def member_cases(catalog: Catalog, person: Person, case_id: str | None) -> list[
     if case_id is not None:
         return [catalog.case(case_id)]
     return [c for c in catalog.cases() if person.team in {t.code for t in c.teams}]
+
+
+def member_case(catalog: Catalog, person: Person, case_id: str) -> Case:
+    """The case, if the person's team is one of its members (``Denied`` otherwise)."""
+    case = catalog.case(case_id)
+    if person.team not in {t.code for t in case.teams}:
+        raise Denied(f"team {person.team} is not a member of case {case.id}")
+    return case
 
 
 def visible_exhibits(

@@ -23,7 +23,9 @@ def build_and_store(case_id: str, actor: str, exhibits: list[str] | None) -> dic
     w = wiring.current()
     plan = disclosure.plan_bundle(w.catalog, w.catalog.person(actor), case_id, exhibits)
     w.settings.home.mkdir(parents=True, exist_ok=True)
-    return disclosure.create_bundle(w.store, w.catalog, plan, w.settings.home).as_dict()
+    bundle = disclosure.create_bundle(w.store, w.catalog, plan, w.settings.home)
+    w.publish(case_id)
+    return bundle.as_dict()
 
 
 @flow(name="disclosure-bundle", persist_result=False)

@@ -32,6 +32,7 @@ from flows.retry import DELAYS, RETRIES, transient
 def copy_and_verify(transfer_id: str, actor: str) -> dict[str, Any]:
     w = wiring.current()
     transfer = transfers.dispatch(w.store, w.catalog, w.catalog.person(actor), transfer_id)
+    w.publish(transfer.case_id)
     return {"transfer": transfer.id, "state": transfer.state.value, "failure": transfer.failure}
 
 

@@ -85,7 +85,9 @@ def ingest(
         for group in groups
     ]
     outcomes = [o for future in futures for o in future.result()]
-    return ingesting.finish(w.catalog, plan, run, outcomes)
+    result = ingesting.finish(w.catalog, plan, run, outcomes)
+    w.publish(case_id)  # a checkpoint covering the run's events, cosigned by the witnesses
+    return result
 
 
 def run_ingest(

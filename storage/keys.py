@@ -44,7 +44,8 @@ def _public_hex(key: Ed25519PrivateKey) -> str:
 
 
 class TeamSigner:
-    """A team's signing key, implementing ``evidence.ports.Signer``."""
+    """An Ed25519 key held by this machine, implementing ``evidence.ports.Signer``
+    (a team's receipt key) and ``NoteSigner`` (the log's key, a witness's)."""
 
     __slots__ = ("team", "public_key", "_key")
 
@@ -61,33 +62,31 @@ class TeamSigner:
 
     def __reduce__(self) -> str | tuple[object, ...]:
         raise TypeError(
-            "a team's signing key is not copied or pickled: pass the team code and open "
+            "a signing key is not copied or pickled: pass its name and open "
             "the key ring where the key is kept"
         )
 
 
-class KeyRing:
-    """The teams' signing keys kept on this machine, in ``directory``."""
+class KeyFile:
+    """One Ed25519 private key in a PEM file (see the module docstring)."""
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
-        self.directory = Path(directory)
+    def __init__(self, path: Path, owner: str) -> None:
+        self.path = path
+        self.owner = owner  # whose key, for messages: "team BG", "the log"
 
-    def __repr__(self) -> str:
-        return f"KeyRing({str(self.directory)!r})"
+    def exists(self) -> bool:
+        return self.path.exists()
 
-    def path(self, team: str) -> Path:
-        return self.directory / f"{check_team_code(team)}{SUFFIX}"
-
-    def generate(self, team: str) -> str:
-        """Create the team's key if it has none; return its public key (hex).
+    def generate(self) -> str:
+        """Create the key if there is none; return its public key (hex).
         An existing key is kept as it is."""
-        path = self.path(team)
-        if path.exists():
-            return self._load(team).public_key
-        self._make_directory()
+        if self.path.exists():
+            return self.load().public_key
+        directory = self.path.parent
+        _make_directory(directory)
         key = Ed25519PrivateKey.generate()
         pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-        temporary = self.directory / f".{team}.{uuid.uuid4().hex}.tmp"
+        temporary = directory / f".{self.path.name}.{uuid.uuid4().hex}.tmp"
         try:
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
@@ -99,70 +98,46 @@ class KeyRing:
             finally:
                 os.close(fd)
             try:
-                os.link(temporary, path)  # never replaces an existing file
+                os.link(temporary, self.path)  # never replaces an existing file
             except FileExistsError:  # another process made the key first: keep that one
-                return self._load(team).public_key
-            self._sync_directory()
+                return self.load().public_key
+            _sync_directory(directory)
         except OSError as e:
             raise StoreError(
-                f"cannot write team {team}'s signing key to {path}: {e.strerror or e}; "
-                f"check that {self.directory} is writable by this user"
+                f"cannot write {self.owner}'s signing key to {self.path}: {e.strerror or e}; "
+                f"check that {directory} is writable by this user"
             ) from None
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary)
         return _public_hex(key)
 
-    def signer(self, team: str) -> TeamSigner:
-        """The team's signer; ``NotFound`` when its key is not on this machine."""
-        return self._load(team)
+    def load_or_create(self, name: str | None = None) -> TeamSigner:
+        """The key, created first if there is none."""
+        self.generate()
+        return self.load(name)
 
-    def public_key(self, team: str) -> str | None:
-        """The team's public key (hex of the raw 32 bytes), ``None`` if its key
-        is not on this machine."""
-        if not self.path(team).exists():
-            return None
-        return self._load(team).public_key
-
-    def _make_directory(self) -> None:
-        try:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if stat.S_IMODE(self.directory.stat().st_mode) & 0o077:
-                os.chmod(self.directory, 0o700)
-        except OSError as e:
-            raise StoreError(
-                f"cannot create the key directory {self.directory}: {e.strerror or e}"
-            ) from None
-
-    def _sync_directory(self) -> None:
-        fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def _load(self, team: str) -> TeamSigner:
-        path = self.path(team)
+    def load(self, name: str | None = None) -> TeamSigner:
+        path, whose = self.path, self.owner
         try:
             fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
             raise NotFound(
-                f"no signing key for team {team} in {self.directory}: team {team}'s receipts "
-                f"are signed on the machine where its key is kept; sign there, or run "
-                f"`jitev setup` there to create the team's key"
+                f"no signing key of {whose} in {path.parent}: {whose} signs on the machine "
+                f"where its key is kept; sign there, or run `jitev setup` there to create it"
             ) from None
         except OSError as e:
             raise StoreConfigError(
-                f"cannot read team {team}'s signing key {path}: {e.strerror or e}"
+                f"cannot read {whose}'s signing key {path}: {e.strerror or e}"
             ) from None
         try:
             info = os.fstat(fd)
             mode = stat.S_IMODE(info.st_mode)
             if not stat.S_ISREG(info.st_mode):
-                raise StoreConfigError(f"team {team}'s signing key {path} is not a regular file")
+                raise StoreConfigError(f"{whose}'s signing key {path} is not a regular file")
             if mode & 0o077:
                 raise StoreConfigError(
-                    f"team {team}'s signing key {path} can be read by other users "
+                    f"{whose}'s signing key {path} can be read by other users "
                     f"(mode {mode:04o}): run `chmod 600 {path}` and check who has seen it"
                 )
             with os.fdopen(fd, "rb", closefd=False) as f:
@@ -173,9 +148,65 @@ class KeyRing:
         del pem
         if key is None:
             raise StoreConfigError(
-                f"team {team}'s signing key {path} is not an unencrypted Ed25519 PKCS#8 PEM key"
+                f"{whose}'s signing key {path} is not an unencrypted Ed25519 PKCS#8 PEM key"
             )
-        return TeamSigner(team, key)
+        return TeamSigner(name or whose, key)
+
+
+class KeyRing:
+    """The signing keys kept on this machine, in ``directory``: each team's
+    receipt key, and the log's key that signs the cases' checkpoints."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+
+    def __repr__(self) -> str:
+        return f"KeyRing({str(self.directory)!r})"
+
+    def path(self, team: str) -> Path:
+        return self.directory / f"{check_team_code(team)}{SUFFIX}"
+
+    def _team(self, team: str) -> KeyFile:
+        return KeyFile(self.path(team), f"team {team}")
+
+    def generate(self, team: str) -> str:
+        """Create the team's key if it has none; return its public key (hex).
+        An existing key is kept as it is."""
+        return self._team(team).generate()
+
+    def signer(self, team: str) -> TeamSigner:
+        """The team's signer; ``NotFound`` when its key is not on this machine."""
+        return self._team(team).load(team)
+
+    def public_key(self, team: str) -> str | None:
+        """The team's public key (hex of the raw 32 bytes), ``None`` if its key
+        is not on this machine."""
+        key = self._team(team)
+        return key.load(team).public_key if key.exists() else None
+
+    @property
+    def log(self) -> KeyFile:
+        """The deployment's log key: it signs every case's checkpoints."""
+        return KeyFile(self.directory / f"log{SUFFIX}", "the log")
+
+
+def _make_directory(directory: Path) -> None:
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if stat.S_IMODE(directory.stat().st_mode) & 0o077:
+            os.chmod(directory, 0o700)
+    except OSError as e:
+        raise StoreError(
+            f"cannot create the key directory {directory}: {e.strerror or e}"
+        ) from None
+
+
+def _sync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _parse(pem: bytes) -> Ed25519PrivateKey | None:

@@ -365,7 +365,7 @@ def bundle_verification(bundle_id: str, who: Who, request: Request, w: W) -> Jso
 @router.get("/cases/{case_id}/verification", tags=["audit"], response_model=s.CaseReportOut)
 def case_verification(case_id: str, who: Who, w: W) -> Json:
     """Recompute the case's custody chain and check every exhibit row against it."""
-    return audit.audit_case(w.catalog, who.person, case_id).as_dict()
+    return actions.verify_cases(w, who.person, case_id)[0].as_dict()
 
 
 @router.get("/cases/{case_id}/events", tags=["audit"], response_model=list[s.EventOut])

@@ -354,7 +354,7 @@ def ledger_page(
         for c in visibility.member_cases(w.catalog, who.person, None)
         if policy.decide(who.person, Right.AUDIT, case=c).allowed
     ]
-    checks = [(c, audit.audit_case(w.catalog, who.person, c.id)) for c in auditable]
+    checks = [(c, actions.verify_cases(w, who.person, c.id)[0]) for c in auditable]
     events = None
     if case:
         events = audit.search_events(

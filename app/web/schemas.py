@@ -208,6 +208,7 @@ class ReportOut(BaseModel):
     summary: str
     checks: list[CheckOut]
     findings: list[FindingOut]
+    notes: list[str]  # worth knowing, not failures
 
 
 class ChainReportOut(ReportOut):
@@ -220,6 +221,8 @@ class ChainReportOut(ReportOut):
 
 class CaseReportOut(ChainReportOut):
     exhibits: int
+    covered: int  # events covered by the latest cosigned checkpoint
+    uncovered: int  # events not yet witnessed
 
 
 class BundleReportOut(ReportOut):

@@ -38,7 +38,9 @@ from evidence.models import (
 )
 from evidence.ports import Clock, EventDraft, IngestRun
 from evidence.receipts import fingerprint
-from storage.sql import access, records, transfers
+from evidence.tlog.check import StoredCheckpoint
+from evidence.tlog.merkle import Frontier
+from storage.sql import access, records, tlog, transfers
 from storage.sql import engine as db
 from storage.sql import migrate as alembic_migrate
 from storage.sql.tables import (
@@ -180,6 +182,7 @@ class SqlCatalog:
             )
             event = link(case.id, None, opening, now)
             conn.execute(insert(custody_events).values(records.event_values(event)))
+            tlog.add(conn, case.id, Frontier().append(bytes.fromhex(event.hash)))
         return event
 
     def case(self, case_id: str) -> Case:
@@ -491,3 +494,40 @@ class SqlCatalog:
     ) -> list[CustodyEvent]:
         with self._read() as conn:
             return access.events(conn, since, action, actor)
+
+    # -- the transparency log (evidence.tlog) ------------------------------------------
+
+    def tree_size(self, case_id: str) -> int:
+        with self._read() as conn:
+            self._load_case(conn, case_id)
+            return tlog.size(conn, case_id)
+
+    def tree_nodes(
+        self, case_id: str, wanted: set[tuple[int, int]]
+    ) -> dict[tuple[int, int], bytes]:
+        with self._read() as conn:
+            found = tlog.fetch(conn, case_id, wanted)
+        if len(found) == len(set(wanted)):
+            return found
+        with self._write() as conn:  # missing nodes: rebuilt from the events
+            return tlog.nodes(conn, case_id, wanted)
+
+    def add_checkpoint(self, case_id: str, size: int, root: bytes, note: str) -> str:
+        with self._write() as conn:
+            return tlog.add_checkpoint(
+                conn, case_id, size, root, note, self._clock.now(), self._postgres
+            )
+
+    def add_cosignature(self, case_id: str, size: int, witness: str, line: str) -> None:
+        with self._write() as conn:
+            tlog.add_cosignature(
+                conn, case_id, size, witness, line, self._clock.now(), self._postgres
+            )
+
+    def checkpoints(self, case_id: str) -> list[StoredCheckpoint]:
+        with self._read() as conn:
+            return tlog.stored(conn, case_id)
+
+    def witness_sizes(self, case_id: str) -> dict[str, int]:
+        with self._read() as conn:
+            return tlog.witness_sizes(conn, case_id)

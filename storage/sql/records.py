@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Row
 
 from evidence.errors import LedgerError
-from evidence.ledger import canonical_json, format_time
+from evidence.ledger import UNPARSEABLE, canonical_json, format_time
 from evidence.models import (
     Bundle,
     Capacity,
@@ -34,7 +34,6 @@ from evidence.models import (
 )
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # evidence.ledger.format_time
-UNPARSEABLE = "__unparseable__"
 # A stored time that is not in format_time form was edited outside jitev. The
 # event is returned with this time, which cannot hash to the stored hash, so
 # verification reports it as edited instead of crashing.
@@ -145,13 +144,22 @@ def parse_time(text: str) -> datetime:
         return UNREADABLE_TIME
 
 
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise ValueError("a key appears twice")
+    return found
+
+
 def parse_details(text: str) -> dict[str, Any]:
     """The stored details, or ``{"__unparseable__": text}`` when they are not
-    a JSON object that the ledger can encode (edited outside jitev)."""
+    exactly the canonical bytes of a JSON object (edited outside jitev): a
+    duplicate key, which Python and SQL's ``json_extract`` read differently,
+    a float, or any re-encoding. The event then cannot hash to its stored
+    hash, and verification names it."""
     try:
-        value = json.loads(text)
-        if isinstance(value, dict):
-            canonical_json(value)  # floats, NaN ...: not something jitev wrote
+        value = json.loads(text, object_pairs_hook=_unique)
+        if isinstance(value, dict) and canonical_json(value) == text.encode("utf-8"):
             return value
     except (ValueError, LedgerError, RecursionError):
         pass

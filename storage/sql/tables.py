@@ -24,6 +24,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     Table,
@@ -348,4 +349,46 @@ access_events = Table(
     Column("hash", Text, nullable=False),
     CheckConstraint("seq >= 1", name="seq"),
     Index(None, "action", "seq"),
+)
+
+
+# -- the transparency log of each case (revision 0005) ------------------------------
+
+# The Merkle tree of a case's custody events (evidence.tlog.merkle): node
+# (level, idx) is the hash of the complete subtree of 2**level leaves from
+# leaf idx * 2**level; leaf i is event i + 1. Derived from the events and
+# rebuilt from them when nodes are missing.
+tree_nodes = Table(
+    "tree_nodes",
+    metadata,
+    Column("case_id", Text, ForeignKey("cases.id"), nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("idx", BigInteger, nullable=False),
+    Column("hash", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("case_id", "level", "idx"),
+)
+
+# Every checkpoint the log signed: the note with the log's signature.
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("case_id", Text, ForeignKey("cases.id"), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("root", LargeBinary, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("signed_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("case_id", "size"),
+)
+
+# The witnesses' cosignature lines, one per witness and checkpoint.
+cosignatures = Table(
+    "cosignatures",
+    metadata,
+    Column("case_id", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("witness", Text, nullable=False),
+    Column("line", Text, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("case_id", "size", "witness"),
+    ForeignKeyConstraint(["case_id", "size"], ["checkpoints.case_id", "checkpoints.size"]),
 )

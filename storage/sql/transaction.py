@@ -27,8 +27,9 @@ from evidence.models import (
     TransferState,
 )
 from evidence.ports import Clock, EventDraft
+from evidence.tlog.merkle import Frontier
 from evidence.transfers import NEXT_STEP, TRANSITIONS
-from storage.sql import records
+from storage.sql import records, tlog
 from storage.sql import transfers as transfer_queries
 from storage.sql.tables import (
     bundles,
@@ -52,6 +53,7 @@ class SqlCaseTransaction:
         self._conn = conn
         self._clock = clock
         self._head: CustodyEvent | None = _UNREAD
+        self._tree: Frontier | None = None  # the Merkle tree's right edge, once read
         self._runs: set[str] = set()  # ingest runs already checked to belong to the case
         self._open = True
 
@@ -151,7 +153,11 @@ class SqlCaseTransaction:
         if head is not None and at < head.at:
             at = head.at
         event = link(self.case.id, head, draft, at)
-        self._db().execute(insert(custody_events).values(records.event_values(event)))
+        conn = self._db()
+        conn.execute(insert(custody_events).values(records.event_values(event)))
+        if self._tree is None:
+            self._tree = tlog.frontier(conn, self.case.id, event.seq - 1)
+        tlog.add(conn, self.case.id, self._tree.append(bytes.fromhex(event.hash)))
         self._head = event
         return event
 

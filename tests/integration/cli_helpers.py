@@ -13,9 +13,10 @@ from typing import Any
 JITEV = str(Path(sys.executable).parent / "jitev")
 # Case DANUBE (teams BG, ME, FR; FR leads) and its people, as `jitev setup` reads them.
 JIT_FILE = str(Path(__file__).resolve().parents[2] / "config" / "jit.example.toml")
-# What `jitev setup` writes in the ledger of the case: CASE_OPENED, then the
-# receipt key of each of its three teams (TEAM_KEY_REGISTERED).
-SETUP_EVENTS = 4
+# What `jitev setup` writes in the ledger of the case: CASE_OPENED, the receipt
+# key of each of its three teams (TEAM_KEY_REGISTERED), the log policy
+# (LOG_POLICY_SET: the log key and each team's witness key).
+SETUP_EVENTS = 5
 INVESTIGATOR = "Insp. Petrova"  # BG investigator: ingests and sees BG's exhibits
 AUDITOR = "Aud. Keller"  # FR auditor: verifies the ledger, sees every exhibit's metadata
 

@@ -43,6 +43,8 @@ from evidence.errors import Denied
 from evidence.ingest import Unreadable
 from evidence.manifest import from_fields
 from evidence.models import Action, CustodyEvent, Handling, HandlingCode, Purpose, Role
+from evidence.tlog.notes import COSIGNATURE, NOTE_SIGNATURE, VerifierKey
+from evidence.tlog.policy import Policy
 from storage.keys import TeamSigner
 from storage.objects.local import LocalStore
 from storage.passwords import Argon2Hasher
@@ -156,6 +158,17 @@ def scenario(root: Path) -> tuple[SqlCatalog, LocalStore, Any]:
     for team in jit.case.teams:
         public = signer(team.code).public_key
         setup.register_team_key(catalog, admin, CASE, team.code, public)
+    origin = f"jitev.local/{CASE}"
+    log_key = VerifierKey(origin, NOTE_SIGNATURE, bytes.fromhex(signer("log").public_key))
+    witnesses = {
+        t.code: VerifierKey(
+            f"jitev.local/witness/{t.code}",
+            COSIGNATURE,
+            bytes.fromhex(signer(f"witness {t.code}").public_key),
+        )
+        for t in jit.case.teams
+    }
+    setup.register_log_policy(catalog, admin, CASE, origin, Policy.every_team(log_key, witnesses))
 
     person = catalog.person
     ingest(

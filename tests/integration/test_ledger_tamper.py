@@ -12,11 +12,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, text
 
-from evidence.ledger import event_hash, verify
+from evidence.ledger import UNPARSEABLE, event_hash, verify
 from evidence.models import Action
 from evidence.ports import EventDraft
 from storage.sql.catalog import SqlCatalog
-from storage.sql.records import UNPARSEABLE
 from tests.fixtures_sql import opening, sample_case
 
 EVENTS = 10

@@ -47,6 +47,7 @@ def test_the_json_form_carries_the_facts_and_every_finding() -> None:
         "summary": "the chain breaks at event 3",
         "checks": [{"name": "chain", "ok": False, "detail": "1 problem"}],
         "findings": [{"check": "chain", "where": "event 3", "kind": "edited", "message": "edited"}],
+        "notes": [],
     }
     assert report.facts.files == ("a", "b")  # kept, only not in the JSON
     assert report.findings_of("chain") == list(report.findings) and report.findings_of("bag") == []

@@ -108,6 +108,7 @@ def test_a_valid_receipt_verifies(ring: KeyRing) -> None:
         "summary": check.summary,
         "checks": [],
         "findings": [],
+        "notes": [],
     }
 
 
