@@ -57,7 +57,7 @@ from storage.sql.tables import (
 )
 from storage.sql.transaction import SqlCaseTransaction
 
-EVENTS_PAGE = 1000
+EVENTS_PAGE = 5000  # events read at a time: memory stays bounded, queries few
 
 
 def _no_case(case_id: str) -> NotFound:
@@ -200,6 +200,7 @@ class SqlCatalog:
             tx = SqlCaseTransaction(conn, self._load_case(conn, case_id, lock=True), self._clock)
             try:
                 yield tx
+                tx.flush()  # the appends it still keeps, before the commit
             finally:
                 tx.close()
 
@@ -260,18 +261,38 @@ class SqlCatalog:
     def _event_pages(
         self, case_id: str, exhibit: str | None, action: str | None
     ) -> Iterator[CustodyEvent]:
+        c = custody_events.c
         after: int | None = None
+        parse_time, parse_details = records.parse_time, records.parse_details
         while True:
-            query = select(custody_events).where(custody_events.c.case_id == case_id)
+            # the columns in CustodyEvent's order, unpacked: reading a Row's
+            # attributes by name costs more than the rest of the conversion
+            query = select(
+                c.case_id,
+                c.seq,
+                c.exhibit,
+                c.action,
+                c.actor,
+                c.team,
+                c.at,
+                c.details,
+                c.prev_hash,
+                c.hash,
+            ).where(c.case_id == case_id)
             if exhibit is not None:
-                query = query.where(custody_events.c.exhibit == exhibit)
+                query = query.where(c.exhibit == exhibit)
             if action is not None:
-                query = query.where(custody_events.c.action == action)
+                query = query.where(c.action == action)
             if after is not None:
-                query = query.where(custody_events.c.seq > after)
-            query = query.order_by(custody_events.c.seq).limit(EVENTS_PAGE)
+                query = query.where(c.seq > after)
+            query = query.order_by(c.seq).limit(EVENTS_PAGE)
             with self._read() as conn:
-                page = [records.event_from_row(r) for r in conn.execute(query)]
+                page = [
+                    CustodyEvent(
+                        case, seq, ex, act, actor, team, parse_time(at), parse_details(d), prev, h
+                    )
+                    for case, seq, ex, act, actor, team, at, d, prev, h in conn.execute(query)
+                ]
             yield from page
             if len(page) < EVENTS_PAGE:
                 return

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from blake3 import blake3
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from evidence import ledger
 from evidence.errors import LedgerError
@@ -94,3 +97,46 @@ def test_floats_and_naive_times_are_refused() -> None:
         ledger.link("C1", None, EventDraft("X", "a", "BG", details={"ratio": 0.5}), T0)
     with pytest.raises(LedgerError, match="timezone"):
         ledger.link("C1", None, EventDraft("X", "a", "BG"), datetime(2026, 1, 1))
+
+
+# The fast encoder (orjson) must write the reference's bytes (json) for every
+# value the ledger admits, and fall back to it for what orjson would refuse.
+_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)))
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | _TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(details=st.dictionaries(_TEXT, _JSON, max_size=5))
+def test_the_fast_encoding_is_the_reference_bytes(details: dict[str, object]) -> None:
+    reference = json.dumps(
+        details, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+    assert ledger.canonical_json(details) == reference
+    assert ledger.canonical_details(reference.decode("utf-8")) == details
+    spaced = json.dumps(details, sort_keys=True, ensure_ascii=False)
+    if spaced.encode("utf-8") != reference:  # any re-encoding is refused
+        assert ledger.canonical_details(spaced) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(at=st.datetimes(timezones=st.timezones()))
+def test_the_fast_time_text_is_the_reference_text(at: datetime) -> None:
+    if at.utcoffset() is None:
+        return
+    try:
+        utc = at.astimezone(UTC)
+    except OverflowError:
+        return  # outside the years a datetime can hold in UTC
+    assert ledger.format_time(at) == utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_stored_details_with_a_duplicate_key_are_not_canonical() -> None:
+    assert ledger.canonical_details('{"title":"a","title":"b"}') is None
+    assert ledger.canonical_details('{"big":123456789012345678901234567890}') == {
+        "big": 123456789012345678901234567890
+    }
+    assert ledger.canonical_details('{"ratio":0.5}') is None
