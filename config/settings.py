@@ -17,10 +17,13 @@ from typing import ClassVar, Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from evidence.errors import InputError
 
 
 def home() -> Path:
@@ -43,10 +46,13 @@ class _Section(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml = TomlConfigSettingsSource(
-            settings_cls, toml_file=config_file(), toml_table_header=(cls.table,)
-        )
-        return (init_settings, env_settings, toml)
+        path = config_file()
+        table = TomlConfigSettingsSource(settings_cls, toml_file=path).toml_data.get(cls.table, {})
+        if not isinstance(table, dict):
+            raise InputError(f"{path}: [{cls.table}] is not a table: see config/default.toml")
+        # A table the file leaves out keeps its defaults (pydantic-settings's
+        # own table lookup raises KeyError for one).
+        return (init_settings, env_settings, InitSettingsSource(settings_cls, table))
 
 
 class StoreSettings(_Section):

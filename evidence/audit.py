@@ -18,7 +18,6 @@ from evidence.models import CustodyEvent, Exhibit, Person
 from evidence.policy import Right
 from evidence.ports import Catalog, ObjectStore, WitnessClient
 from evidence.setup import log_policy
-from evidence.tlog import proofs
 from evidence.tlog.check import LogState, check_log
 from evidence.tlog.policy import Policy as LogPolicy
 
@@ -69,14 +68,14 @@ def verify_case(
         for e in events
         if UNPARSEABLE in e.details
     ]
+    log_findings, notes, log = _check_log(catalog, case_id, events, witnesses)
+    findings += log_findings  # before the rows: a row that differs may only echo the events' loss
     exhibits = catalog.exhibits(case_id)
-    rows, notes = mirror.check_rows(
+    rows, row_notes = mirror.check_rows(
         events, exhibits, catalog.transfers(case_id), catalog.bundles(case_id)
     )
     findings += rows
-    log_findings, log_notes, log = _check_log(catalog, case_id, events, witnesses)
-    findings += log_findings
-    notes += log_notes
+    notes += row_notes
     if store is not None:
         findings += _objects(store, exhibits)
     c = chain.facts
@@ -132,11 +131,11 @@ def _check_log(
         except JitevError as exc:
             said.append(f"witness {witness.name} could not be asked for its checkpoint: {exc}")
 
-    def tree_root(size: int) -> bytes:
-        return proofs.root(catalog, case_id, size)
+    def tree(wanted: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        return catalog.tree_nodes(case_id, wanted)
 
     findings, notes, state = check_log(
-        events, origin, trust, catalog.checkpoints(case_id), views, tree_root
+        events, origin, trust, catalog.checkpoints(case_id), views, tree
     )
     return findings, said + notes, state
 

@@ -14,7 +14,9 @@ only part bound to checkpoints and witnesses).
   recorded it; each dispatched item at its DISPATCHED event; the state is the
   one its events lead to.
 - **Bundles** (check ``bundles``): each row lists the exhibits and digests of
-  its DISCLOSED events, in schedule order.
+  its DISCLOSED events, in schedule order, and the root digest its
+  BUNDLE_SEALED event sealed (a bundle made before bundles were sealed has
+  none: a note).
 
 Events recorded before INGESTED carried the descriptive fields (jitev 0.1)
 cannot bind them: that is said as a note, not a finding.
@@ -22,11 +24,13 @@ cannot bind them: that is said as a note, not a finding.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from evidence.findings import Finding
+from evidence.ledger import UNPARSEABLE
 from evidence.models import (
     Action,
     Bundle,
@@ -65,6 +69,7 @@ def check_rows(
     per_exhibit: dict[str, _ExhibitEvents] = {}
     per_transfer: dict[str, _TransferEvents] = {}
     disclosed: dict[str, list[CustodyEvent]] = {}
+    sealed: dict[str, CustodyEvent] = {}
     for e in events:
         if e.exhibit is not None:
             _exhibit_event(per_exhibit.setdefault(e.exhibit, _ExhibitEvents()), e)
@@ -75,11 +80,14 @@ def check_rows(
             _transfer_event(per_transfer.setdefault(transfer, _TransferEvents()), e)
         if e.action == Action.DISCLOSED and isinstance(e.details.get("bundle"), str):
             disclosed.setdefault(e.details["bundle"], []).append(e)
+        if e.action == Action.BUNDLE_SEALED and isinstance(e.details.get("bundle"), str):
+            sealed[e.details["bundle"]] = e
     findings: list[Finding] = []
     notes: list[str] = []
     _exhibits(exhibits, per_exhibit, findings, notes)
     _transfers(transfers, per_transfer, findings)
     _bundles(bundles, disclosed, findings)
+    _seals(bundles, sealed, findings, notes)
     return findings, notes
 
 
@@ -108,7 +116,7 @@ def _exhibits(
                     "exhibits",
                     ref,
                     f"its INGESTED event ({found.ingested.seq}) has no exhibit row: "
-                    "the row was deleted",
+                    "the row was deleted, or the event was added outside jitev",
                     "missing",
                 )
             )
@@ -120,6 +128,17 @@ def _exhibits(
             )
             continue
         e = events.ingested
+        if UNPARSEABLE in e.details:
+            findings.append(
+                Finding(
+                    "exhibits",
+                    ex.reference,
+                    f"its INGESTED event ({e.seq}) cannot be read (the chain check says why): "
+                    "the row is not checked against it",
+                    "unreadable",
+                )
+            )
+            continue
         recorded: dict[str, Any] = {
             "source": e.details.get("source"),
             "size": e.details.get("size"),
@@ -173,7 +192,8 @@ def _exhibits(
                     Finding(
                         "exhibits",
                         ex.reference,
-                        f"catalog {name} {value} differs from the ledger's {recorded[name]}",
+                        f"catalog {name} {_shown(value)} differs from the ledger's "
+                        f"{_shown(recorded[name])}",
                         "edited",
                     )
                 )
@@ -182,6 +202,13 @@ def _exhibits(
             f"{len(unbound)} exhibit(s) were ingested before their title, description and "
             f"seizure fields were recorded in the ledger (e.g. {unbound[0]}): those fields are not bound"
         )
+
+
+def _shown(value: Any) -> str:
+    """A value in a message: objects and lists as JSON, the rest as they are."""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
 
 
 def _transfer_event(seen: _TransferEvents, e: CustodyEvent) -> None:
@@ -344,3 +371,30 @@ def _bundles(
                     )
                 )
                 break
+
+
+def _seals(
+    rows: list[Bundle],
+    sealed: dict[str, CustodyEvent],
+    findings: list[Finding],
+    notes: list[str],
+) -> None:
+    unsealed = []
+    for b in rows:
+        seal = sealed.get(b.id)
+        if seal is None:
+            unsealed.append(b.id)
+        elif seal.details.get("root_digest") != b.root_digest:
+            findings.append(
+                Finding(
+                    "bundles",
+                    b.id,
+                    f"its root digest differs from the one its BUNDLE_SEALED event {seal.seq} sealed",
+                    "edited",
+                )
+            )
+    if unsealed:
+        notes.append(
+            f"bundle(s) {', '.join(unsealed)} have no BUNDLE_SEALED event: made before "
+            "bundles were sealed, their digests are bound by their DISCLOSED events only"
+        )

@@ -344,8 +344,10 @@ class LogCatalog(Protocol):
         ...
 
     def add_checkpoint(self, case_id: str, size: int, root: bytes, note: str) -> str:
-        """Store a signed checkpoint, once per size; return the stored note.
-        ``LedgerError`` if one of that size with another root exists."""
+        """Store a signed checkpoint, once per size; return the stored note with
+        the cosignatures stored for it so far (so a publication asks only the
+        witnesses still missing). ``LedgerError`` if one of that size with
+        another root exists."""
         ...
 
     def add_cosignature(self, case_id: str, size: int, witness: str, line: str) -> None: ...

@@ -12,15 +12,19 @@ witness's latest cosigned checkpoint's. Then:
 - each witness's latest checkpoint (asked over its protocol, or read from its
   own state) is validly signed and cosigned, and the stored events extend it
   (else: events were removed, the database was restored from an old backup,
-  or history was rewritten: the witness remembers what the catalog forgot);
+  or history was rewritten: the witness remembers what the catalog forgot),
+  and the catalog holds that checkpoint (the log stores each one before it
+  asks a witness: else its checkpoints were deleted or an old backup restored);
 - the catalog's own Merkle tree agrees with the events (it is rebuilt from
   them if not; a mismatch is reported);
 - the events a published (quorum) checkpoint does not yet cover are counted,
   with the witnesses whose cosignature is missing: a note, not a failure.
 
 Where a root disagrees, the first event that differs is named when a
-reference to compare with is at hand (the catalog's tree nodes), else the
-range between the last checkpoint that holds and the first that does not.
+reference to compare with is at hand (the catalog's tree nodes, when they are
+still the tree the contradicted checkpoint signed), else the range between the
+last stored checkpoint that holds (and shares a cosigner with it, so that it
+belongs to the same history) and the first that does not.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from evidence.errors import LedgerError
 from evidence.findings import Finding
 from evidence.models import CustodyEvent
 from evidence.tlog import merkle, notes
@@ -39,6 +44,10 @@ CHECK = "log"
 
 def span(first: int, last: int) -> str:
     return f"event {first}" if first == last else f"events {first}-{last}"
+
+
+def removed(first: int, last: int) -> str:
+    return f"{span(first, last)} {'was' if first == last else 'were'} removed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,15 +90,29 @@ def roots_at(
     return found, findings
 
 
+TreeNodes = Callable[[set[tuple[int, int]]], dict[tuple[int, int], bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Signed:
+    """A checkpoint someone signed: a stored one, or a witness's latest."""
+
+    where: str
+    size: int
+    root: bytes
+    cosigners: frozenset[str]
+
+
 def check_log(
     events: Sequence[CustodyEvent],
     origin: str,
     policy: Policy | None,
     stored: Sequence[StoredCheckpoint],
     witnessed: dict[str, str | None],
-    tree_root: Callable[[int], bytes] | None = None,
+    tree: TreeNodes | None = None,
 ) -> tuple[list[Finding], list[str], LogState]:
-    """Findings (failures), notes (worth saying, not failures) and the facts."""
+    """Findings (failures), notes (worth saying, not failures) and the facts.
+    ``tree`` reads the catalog's own Merkle tree nodes ``(level, index)``."""
     findings: list[Finding] = []
     said: list[str] = []
     count = len(events)
@@ -97,43 +120,33 @@ def check_log(
     sizes = {cp.size for cp in stored} | {v.size for v in views.values()} | {count}
     roots, bad = roots_at(events, sizes)
     findings += bad
+    before = len(findings)  # where the first rewritten event is named, once known
     published = 0
     latest_missing: tuple[str, ...] = ()
+    holding: list[_Signed] = []  # stored checkpoints whose root is the events'
+    contradicted: list[_Signed] = []  # checkpoints whose root is not
     for cp in sorted(stored, key=lambda c: c.size):
         where = f"checkpoint {cp.size}"
         cosigners = _checkpoint(cp, origin, policy, roots, count, findings, where)
         if cosigners is None:
             continue
+        if cp.size <= count:
+            signed = _Signed(where, cp.size, cp.root, frozenset(cosigners))
+            (holding if roots.get(cp.size) == cp.root else contradicted).append(signed)
         if policy is not None and policy.satisfied(cosigners):
             published = max(published, cp.size)
         latest_missing = tuple(policy.missing(cosigners)) if policy else ()
+    stored_sizes = {cp.size for cp in stored}
     for name, view in views.items():
-        where = f"witness {name}"
-        if view.size > count:
-            findings.append(
-                Finding(
-                    CHECK,
-                    where,
-                    (
-                        f"cosigned a tree of {view.size} events; the log holds {count}: "
-                        f"{span(count + 1, view.size)} were removed, or the database was restored from a backup"
-                    ),
-                    "missing",
-                )
-            )
-        elif roots.get(view.size) != view.root:
-            findings.append(
-                Finding(
-                    CHECK,
-                    where,
-                    (
-                        f"cosigned events 1-{view.size} with another root than the stored events give: "
-                        "history was rewritten (or the database restored and appended differently)"
-                    ),
-                    "rewritten",
-                )
-            )
-    if tree_root is not None and count and tree_root(count) != roots[count]:
+        finding = _witness_finding(f"witness {name}", view, count, roots, stored_sizes)
+        if finding is not None:
+            findings.append(finding)
+        if finding is not None and finding.kind == "rewritten":
+            contradicted.append(_Signed(finding.where, view.size, view.root, frozenset([name])))
+    first = _first_rewritten(events, contradicted, holding, tree)
+    if first is not None:
+        findings.insert(before, first)
+    if tree is not None and count and _tree_root_or_none(tree, count) not in (None, roots[count]):
         findings.append(
             Finding(
                 CHECK,
@@ -160,6 +173,126 @@ def check_log(
     return findings, said, state
 
 
+def _witness_finding(
+    where: str, view: _View, count: int, roots: dict[int, bytes], stored_sizes: set[int]
+) -> Finding | None:
+    """What a witness's latest checkpoint says about the stored events."""
+    if view.size > count:
+        return Finding(
+            CHECK,
+            where,
+            (
+                f"cosigned a tree of {view.size} events; the log holds {count}: "
+                f"{removed(count + 1, view.size)}, or the database was restored from a backup"
+            ),
+            "missing",
+        )
+    if roots.get(view.size) != view.root:
+        return Finding(
+            CHECK,
+            where,
+            (
+                f"cosigned events 1-{view.size} with another root than the stored events give: "
+                "history was rewritten (or the database restored and appended differently)"
+            ),
+            "rewritten",
+        )
+    if view.size and view.size not in stored_sizes:
+        # The log stores each checkpoint before it asks a witness to cosign it.
+        return Finding(
+            CHECK,
+            where,
+            (
+                f"cosigned a checkpoint of {view.size} events that the catalog does not hold: "
+                "its checkpoints were deleted, or the database was restored from a backup"
+            ),
+            "missing",
+        )
+    return None
+
+
+def _tree_root(tree: TreeNodes, size: int) -> bytes:
+    def compute(nodes: merkle.Nodes) -> bytes:
+        return merkle.root(nodes, size)
+
+    found = tree(merkle.needed(compute))
+    return compute(lambda level, index: found[(level, index)])
+
+
+def _first_rewritten(
+    events: Sequence[CustodyEvent],
+    contradicted: list[_Signed],
+    holding: list[_Signed],
+    tree: TreeNodes | None,
+) -> Finding | None:
+    """The first event that is not what the smallest contradicted checkpoint
+    signed: exactly, when the catalog's tree still holds the leaves that
+    checkpoint signed; else the range after the last stored checkpoint that
+    holds and shares a cosigner with it (a witness cosigns only extensions of
+    what it cosigned before, so that checkpoint is a prefix of the same
+    history)."""
+    if not contradicted:
+        return None
+    first = min(contradicted, key=lambda s: s.size)
+    names = [s.where for s in contradicted if s.where.startswith("checkpoint")][:1]
+    teams = [w for s in contradicted if s.where.startswith("witness") for w in s.cosigners]
+    if teams:
+        names.append(f"witness{'es' if len(teams) > 1 else ''} {', '.join(teams)}")
+    who = " and ".join(names)
+    exact = _first_leaf(events, first, tree) if tree is not None else None
+    if exact is not None:
+        return Finding(
+            CHECK,
+            f"event {exact}",
+            (
+                f"is not the event that {who} signed: the events were rewritten from it on "
+                "(the catalog's Merkle tree still holds the one signed)"
+            ),
+            "rewritten",
+        )
+    good = max(
+        (h.size for h in holding if h.size < first.size and h.cosigners & first.cosigners),
+        default=0,
+    )
+    return Finding(
+        CHECK,
+        span(good + 1, first.size),
+        (
+            f"{'one of them' if good + 1 < first.size else 'it'} is not what {who} signed: "
+            "history was rewritten"
+        ),
+        "rewritten",
+    )
+
+
+def _tree_root_or_none(tree: TreeNodes, size: int) -> bytes | None:
+    """The catalog's root, or ``None`` when its tree cannot be read (an event
+    without a 32-byte hash: ``roots_at`` names it)."""
+    try:
+        return _tree_root(tree, size)
+    except LedgerError:
+        return None
+
+
+def _first_leaf(events: Sequence[CustodyEvent], signed: _Signed, tree: TreeNodes) -> int | None:
+    """The seq of the first event whose leaf differs from the catalog's tree,
+    if that tree is the one ``signed`` signed."""
+    try:
+        if _tree_root_or_none(tree, signed.size) != signed.root:
+            return None
+        leaves = tree({(0, i) for i in range(signed.size)})
+    except LedgerError:
+        return None
+    for i, event in enumerate(events[: signed.size]):
+        try:
+            leaf = merkle.leaf_hash(bytes.fromhex(event.hash))
+        except ValueError:
+            return event.seq
+        if leaves[(0, i)] != leaf:
+            return event.seq
+    return None
+
+
 def _checkpoint(
     cp: StoredCheckpoint,
     origin: str,
@@ -183,9 +316,7 @@ def _checkpoint(
             Finding(
                 CHECK,
                 where,
-                (
-                    f"covers {cp.size} events; the log holds {count}: {span(count + 1, cp.size)} were removed"
-                ),
+                (f"covers {cp.size} events; the log holds {count}: {removed(count + 1, cp.size)}"),
                 "missing",
             )
         )

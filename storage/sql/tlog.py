@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, func, insert, select, tuple_
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from evidence.errors import LedgerError
@@ -53,12 +53,14 @@ def fetch(conn: Connection, case_id: str, wanted: Iterable[Node]) -> dict[Node, 
     return found
 
 
-def nodes(conn: Connection, case_id: str, wanted: set[Node]) -> dict[Node, bytes]:
+def nodes(
+    conn: Connection, case_id: str, wanted: set[Node], leaves: int | None = None
+) -> dict[Node, bytes]:
     """``wanted`` nodes of the case's tree, rebuilding the tree from its
-    events if any of them is missing."""
+    events (its first ``leaves``, default all) if any of them is missing."""
     found = fetch(conn, case_id, wanted)
     if len(found) < len(wanted):
-        rebuild(conn, case_id)
+        rebuild(conn, case_id, leaves)
         found = fetch(conn, case_id, wanted)
         if len(found) < len(wanted):
             raise LedgerError(f"case {case_id}: asked for tree nodes beyond its events")
@@ -66,10 +68,38 @@ def nodes(conn: Connection, case_id: str, wanted: set[Node]) -> dict[Node, bytes
 
 
 def frontier(conn: Connection, case_id: str, leaves: int) -> Frontier:
-    """The right edge of the tree of ``leaves`` events, to append to."""
+    """The right edge of the tree of ``leaves`` events, to append to. Nodes
+    beyond them (of events deleted outside jitev) are dropped first, or the
+    case could never be appended to again: the tree is derived data, and the
+    witnesses remember the deleted events."""
+    _drop_beyond(conn, case_id, leaves)
     wanted = set(Frontier.levels(leaves))
-    found = nodes(conn, case_id, wanted)
+    found = nodes(conn, case_id, wanted, leaves)  # not the event being appended
     return Frontier.load(leaves, lambda level, idx: found[(level, idx)])
+
+
+def _drop_beyond(conn: Connection, case_id: str, leaves: int) -> None:
+    of_case = tree_nodes.c.case_id == case_id
+    beyond = conn.execute(
+        select(tree_nodes.c.idx)
+        .where(of_case, tree_nodes.c.level == 0, tree_nodes.c.idx >= leaves)
+        .limit(1)
+    ).first()
+    if beyond is None:
+        return
+    top = conn.execute(select(func.max(tree_nodes.c.level)).where(of_case)).scalar() or 0
+    # Node (level, idx) covers leaves idx * 2**level up to (idx + 1) * 2**level.
+    conn.execute(
+        delete(tree_nodes).where(
+            of_case,
+            or_(
+                *(
+                    and_(tree_nodes.c.level == level, tree_nodes.c.idx >= leaves >> level)
+                    for level in range(top + 1)
+                )
+            ),
+        )
+    )
 
 
 def add(conn: Connection, case_id: str, made: Iterable[tuple[int, int, bytes]]) -> None:
@@ -78,14 +108,16 @@ def add(conn: Connection, case_id: str, made: Iterable[tuple[int, int, bytes]]) 
         conn.execute(insert(tree_nodes), rows)
 
 
-def rebuild(conn: Connection, case_id: str) -> Frontier:
-    """Drop the case's nodes and build them again from its events."""
+def rebuild(conn: Connection, case_id: str, leaves: int | None = None) -> Frontier:
+    """Drop the case's nodes and build them again from its events (its first
+    ``leaves``, default all)."""
     conn.execute(delete(tree_nodes).where(tree_nodes.c.case_id == case_id))
     built, pending, after = Frontier(), [], 0
+    bound = [] if leaves is None else [custody_events.c.seq <= leaves]
     while True:
         page = conn.execute(
             select(custody_events.c.seq, custody_events.c.hash)
-            .where(custody_events.c.case_id == case_id, custody_events.c.seq > after)
+            .where(custody_events.c.case_id == case_id, custody_events.c.seq > after, *bound)
             .order_by(custody_events.c.seq)
             .limit(EVENTS_PER_PAGE)
         ).all()
@@ -120,8 +152,9 @@ def add_checkpoint(
     at: datetime,
     postgres: bool,
 ) -> str:
-    """Store a signed checkpoint once per size; the stored note. A stored one
-    with another root means the log was rewritten: refused."""
+    """Store a signed checkpoint once per size; the stored note, with the
+    cosignatures stored for it so far. A stored one with another root means
+    the log was rewritten: refused."""
     dialect = postgresql if postgres else sqlite
     conn.execute(
         dialect.insert(checkpoints)
@@ -138,7 +171,12 @@ def add_checkpoint(
             f"case {case_id}: a checkpoint of size {tree_size} with another root was signed "
             "before: the events were rewritten since; no new checkpoint is signed (verify the ledger)"
         )
-    return str(row.note)
+    lines = conn.execute(
+        select(cosignatures.c.line)
+        .where(cosignatures.c.case_id == case_id, cosignatures.c.size == tree_size)
+        .order_by(cosignatures.c.witness)
+    ).scalars()
+    return str(row.note) + "".join(lines)
 
 
 def add_cosignature(
