@@ -347,7 +347,7 @@ def check_bundle(
 
 def create_bundle(w: Wiring, person: Person, case_id: str, references: list[str] | None) -> Bundle:
     plan = check_bundle(w, person, case_id, references)
-    return _logged(w, disclosure.create_bundle(w.store, w.catalog, plan, workdir(w)))
+    return _logged(w, disclosure.create_bundle(w.store, w.catalog, plan, workdir(w), w.checkpoint))
 
 
 def download_bundle(

@@ -68,6 +68,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from app import actions
 from evidence import ingest as ingesting
 from evidence import setup
 
@@ -77,6 +78,7 @@ if str(REPO) not in sys.path:
 
 from bench.ingest import (  # noqa: E402 - after the path is set
     ACTOR,
+    ADMIN,
     TEAM,
     GiB,
     MiB,
@@ -152,6 +154,8 @@ def ingest(home: Path, folder: Path) -> tuple[str, list[str]]:
 
     w = configure(home)
     case_id = open_case(w, people=(Person(PROSECUTOR, TEAM, frozenset({Role.PROSECUTOR})),))
+    trust = actions.log_policy(w, w.catalog.case(case_id))  # embedded witnesses in the home
+    setup.register_log_policy(w.catalog, w.catalog.person(ADMIN), case_id, w.origin(case_id), trust)
     plan = ingesting.plan_ingest(
         w.catalog,
         case_id=case_id,
@@ -248,19 +252,24 @@ def child_create(home: str, case_id: str) -> dict[str, Any]:
 
     w, plan, planned = prosecutor_plan(home, case_id)
     start = time.perf_counter()
-    bundle = disclosure.create_bundle(w.store, w.catalog, plan, w.settings.home)
+    bundle = disclosure.create_bundle(w.store, w.catalog, plan, w.settings.home, w.checkpoint)
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "plan": planned, "bundle": bundle.id, "size": bundle.size}
 
 
 def child_build(home: str, case_id: str, out: str) -> dict[str, Any]:
-    """``build`` alone, with what ``create_bundle`` gives it (prepared untimed)."""
+    """``build`` alone, with what ``create_bundle`` gives it (prepared untimed):
+    the payload (``prepare``) and the bag (``write``) are timed; the seal's
+    event and its cosigned checkpoint between them are not."""
     from evidence.bundle import build as builder
     from evidence.bundle.layout import Identity
+    from evidence.models import Action
+    from evidence.ports import EventDraft
+    from evidence.tlog import proofs
 
     w, plan, planned = prosecutor_plan(home, case_id)
     person, case = plan.prosecutor, plan.case
-    chain = builder.included_events(plan.events, {ex.reference for ex in plan.exhibits})
+    chain = builder.disclosed_events(plan.events, {ex.reference for ex in plan.exhibits})
     keys = {
         t.code: key
         for t in case.teams
@@ -269,18 +278,35 @@ def child_build(home: str, case_id: str, out: str) -> dict[str, Any]:
     with w.catalog.transaction(case.id) as tx:
         bundle_id = tx.next_bundle_id(person.team)
     identity = Identity(bundle_id, case.id, person.team, person.name, chain[-1].at)
+    recorded = setup.log_policy(w.catalog, case.id)
+    assert recorded is not None
     start = time.perf_counter()
-    with open(out, "wb") as f:
-        built = builder.build(
-            f,
-            identity=identity,
-            case=case,
-            exhibits=plan.exhibits,
-            events=chain,
-            keys=keys,
-            open_native=lambda ex: w.store.open(person.team, ex.blake3),
+    with builder.prepare(
+        identity=identity,
+        case=case,
+        exhibits=plan.exhibits,
+        events=plan.events,
+        keys=keys,
+        open_native=lambda ex: w.store.open(person.team, ex.blake3),
+    ) as payload:
+        prepared = time.perf_counter() - start
+        with w.catalog.transaction(case.id) as tx:
+            draft = EventDraft(
+                Action.BUNDLE_SEALED, person.name, person.team, None, payload.seal_details()
+            )
+            seal = tx.append(draft)
+        cosigned = w.checkpoint(case.id)
+        assert cosigned is not None and cosigned.published, cosigned
+        seqs = [e.seq for e in payload.events] + [seal.seq]
+        material = builder.LogMaterial(
+            cosigned.checkpoint,
+            recorded[1],
+            proofs.inclusions(w.catalog, case.id, seqs, cosigned.size),
         )
-    seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        with open(out, "wb") as f:
+            built = payload.write(f, seal, material)
+        seconds = prepared + time.perf_counter() - start
     layout = built.pdf
     return {
         "seconds": seconds,

@@ -16,12 +16,26 @@ Rules (``plan_bundle``), decided before a byte is read:
 Consents and sensitivity are custody events on the exhibit, decided by a lead
 of its originating team (``evidence.handling``).
 
-``create_bundle`` builds the ZIP (``evidence.bundle.build``) from the chain
-as it stands, stores it write-once in the ``bundles`` namespace of the store,
-and records a DISCLOSED event on each included exhibit with the bundle's
-id and digests, all in one transaction. The bundle's time is the time of the
-last included custody event, and it is built from the chain prefix up to
-then, so building it again from the same ledger state gives the same bytes.
+``create_bundle`` makes a bundle in this order, so that nothing meaningful
+in it can be edited without a verifier noticing:
+
+1. the witnesses cosign the log as it stands; if the policy's quorum is not
+   met the bundle is refused, nothing recorded (a bundle carries a checkpoint
+   every member team's witness cosigned; other work goes on without one);
+2. the payload is built from the chain as it stands (``bundle.build``): the
+   extract holds only the events of the bundle's exhibits and the case-level
+   events a verifier needs (selective disclosure); the bundle's time is the
+   time of the extract's last event, so building it again from the same
+   ledger state gives the same payload;
+3. its seal (``layout.seal_digest``) is recorded in a BUNDLE_SEALED custody
+   event, and the witnesses cosign a checkpoint covering it. A quorum missing
+   now leaves the seal event alone in the ledger and refuses the bundle;
+4. the bag is written with that checkpoint, the policy, an inclusion proof
+   of every disclosed event, and a consistency proof from each earlier
+   bundle's checkpoint; stored write-once in the ``bundles`` namespace;
+5. a DISCLOSED event on each included exhibit records the bundle's id,
+   digests and the checkpoint's size, with the bundle's row, in one
+   transaction.
 """
 
 from __future__ import annotations
@@ -37,7 +51,13 @@ from typing import Any
 from evidence import policy
 from evidence.bundle import build as builder
 from evidence.bundle.layout import Identity
-from evidence.errors import Consent, ConsentMissing, InputError, IntegrityError
+from evidence.errors import (
+    Consent,
+    ConsentMissing,
+    InputError,
+    IntegrityError,
+    WitnessUnavailable,
+)
 from evidence.handling import use_of
 from evidence.hashing import HashingReader, read_back
 from evidence.models import (
@@ -51,7 +71,9 @@ from evidence.models import (
 )
 from evidence.policy import Right
 from evidence.ports import Catalog, EventDraft, ObjectStore
-from evidence.setup import ledger_team_key
+from evidence.setup import ledger_team_key, log_policy
+from evidence.tlog import proofs
+from evidence.tlog.publish import Publication, Publish
 from evidence.visibility import member_cases
 
 NAMESPACE = "bundles"  # where bundles are stored, write-once
@@ -149,30 +171,80 @@ def _put(store: ObjectStore, path: Path) -> tuple[int, str, str]:
     return stored.size, stored.blake3, stored.sha256
 
 
-def create_bundle(store: ObjectStore, catalog: Catalog, plan: BundlePlan, workdir: Path) -> Bundle:
-    """Build, store write-once, and record the bundle (see the module docstring)."""
+def _published(publication: Publication | None, case_id: str, when: str) -> Publication:
+    """The publication, if the policy's quorum cosigned it; else the bundle is refused."""
+    if publication is None:
+        raise InputError(
+            f"case {case_id}'s ledger records no log policy, so no bundle of it can carry a "
+            "cosigned checkpoint: an admin sets the JIT up again to register the policy"
+        )
+    if not publication.published:
+        missing = "; ".join(f"witness {w}: {why}" for w, why in publication.missing.items())
+        raise WitnessUnavailable(
+            f"no bundle of case {case_id} was stored: the checkpoint {when} lacks the "
+            f"cosignatures its policy requires ({missing or 'none asked'}). A bundle carries a "
+            "checkpoint every member team's witness cosigned; make it again once they answer "
+            "(other evidence work goes on meanwhile)"
+        )
+    return publication
+
+
+def create_bundle(
+    store: ObjectStore, catalog: Catalog, plan: BundlePlan, workdir: Path, publish: Publish
+) -> Bundle:
+    """Build, seal, store write-once, and record the bundle (see the module
+    docstring). ``publish`` asks the case's witnesses to cosign its log."""
     person, case = plan.prosecutor, plan.case
-    chain = builder.included_events(plan.events, {ex.reference for ex in plan.exhibits})
+    recorded = log_policy(catalog, case.id)
+    _published(publish(case.id), case.id, "before the seal")  # refused early, nothing recorded
+    assert recorded is not None  # publish found it too
     keys = {
         t.code: key
         for t in case.teams
         if (key := ledger_team_key(catalog, case.id, t.code)) is not None
     }
+    refs = {ex.reference for ex in plan.exhibits}
+    events = _unchanged_since(plan, list(catalog.events(case.id)), refs)
+    earlier = sorted(
+        {
+            size
+            for e in events
+            if e.action == Action.DISCLOSED and isinstance(size := e.details.get("checkpoint"), int)
+        }
+    )
     with catalog.transaction(case.id) as tx:  # reserve nothing: only read the next id
         bundle_id = tx.next_bundle_id(person.team)
-    identity = Identity(bundle_id, case.id, person.team, person.name, chain[-1].at)
-    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+    head_at = builder.disclosed_events(events, refs)[-1].at
+    identity = Identity(bundle_id, case.id, person.team, person.name, head_at)
+    with (
+        tempfile.TemporaryDirectory(dir=workdir) as tmp,
+        builder.prepare(
+            identity=identity,
+            case=case,
+            exhibits=plan.exhibits,
+            events=events,
+            keys=keys,
+            open_native=lambda ex: store.open(person.team, ex.blake3),
+        ) as payload,
+    ):
+        with catalog.transaction(case.id) as tx:
+            _still_next(tx.next_bundle_id(person.team), bundle_id, person.team)
+            seal = tx.append(
+                EventDraft(
+                    Action.BUNDLE_SEALED, person.name, person.team, None, payload.seal_details()
+                )
+            )
+        cosigned = _published(publish(case.id), case.id, f"of the seal (event {seal.seq})")
+        seqs = [e.seq for e in payload.events] + [seal.seq]
+        log = builder.LogMaterial(
+            cosigned.checkpoint,
+            recorded[1],
+            proofs.inclusions(catalog, case.id, seqs, cosigned.size),
+            {m: proofs.consistency(catalog, case.id, m, cosigned.size) for m in earlier},
+        )
         zip_path = Path(tmp) / f"{bundle_id}.zip"
         with zip_path.open("wb") as out:
-            built = builder.build(
-                out,
-                identity=identity,
-                case=case,
-                exhibits=plan.exhibits,
-                events=chain,
-                keys=keys,
-                open_native=lambda ex: store.open(person.team, ex.blake3),
-            )
+            built = payload.write(out, seal, log)
         size, blake3, sha256 = _put(store, zip_path)
         sensitive_key = None
         if plan.sensitive:
@@ -201,12 +273,10 @@ def create_bundle(store: ObjectStore, catalog: Catalog, plan: BundlePlan, workdi
         "blake3": blake3,
         "sha256": sha256,
         "store": f"{NAMESPACE}/{blake3}",
+        "checkpoint": cosigned.size,
     }
     with catalog.transaction(case.id) as tx:
-        if tx.next_bundle_id(person.team) != bundle_id:
-            raise InputError(
-                f"another bundle of team {person.team} was made meanwhile: run the command again"
-            )
+        _still_next(tx.next_bundle_id(person.team), bundle_id, person.team)
         for number, ex in enumerate(plan.exhibits, start=1):
             tx.append(
                 EventDraft(
@@ -219,6 +289,27 @@ def create_bundle(store: ObjectStore, catalog: Catalog, plan: BundlePlan, workdi
             )
         tx.add_bundle(bundle)
     return bundle
+
+
+def _unchanged_since(
+    plan: BundlePlan, events: list[CustodyEvent], refs: set[str]
+) -> list[CustodyEvent]:
+    """The case's events now, if the bundle's exhibits have none the plan did
+    not see (a consent withdrawn, a sensitivity set meanwhile): the plan's
+    decisions still hold."""
+    seen = {e.seq for e in plan.events if e.exhibit in refs}
+    new = sorted({str(e.exhibit) for e in events if e.exhibit in refs and e.seq not in seen})
+    if new:
+        raise InputError(
+            f"exhibit(s) {', '.join(new)} gained custody events since the bundle "
+            "was planned: make the bundle again, so that what is disclosed is decided on them"
+        )
+    return events
+
+
+def _still_next(found: str, bundle_id: str, team: str) -> None:
+    if found != bundle_id:
+        raise InputError(f"another bundle of team {team} was made meanwhile: make it again")
 
 
 # -- reading bundles ------------------------------------------------------------

@@ -39,6 +39,17 @@ raw public key into a PEM (its DER is the fixed 12-byte prefix
 In the ledger, a receipt is kept as one ``RECEIVED`` custody event per
 exhibit (``event_details``), from which ``from_events`` rebuilds the very
 payload that was signed, byte for byte.
+
+Each ``RECEIVED`` event also carries the team's signature of that one exhibit
+(``item_signature``, the same key and form) over::
+
+    b"jitev-receipt-item-v1\\n" + canonical_json(item payload)
+
+where the item payload is the receipt's payload with ``"exhibits"`` replaced
+by ``"exhibit": {"reference", "size", "blake3", "sha256"}`` of that exhibit.
+A disclosure bundle that holds some of a hand-off's exhibits, not all (the
+others being another team's use, or sensitive), proves each of them received
+with ``verify_item`` without disclosing, or hinting at, the rest.
 """
 
 from __future__ import annotations
@@ -59,6 +70,7 @@ from evidence.models import Action, CustodyEvent, Receipt, Transfer
 from evidence.ports import Signer
 
 DOMAIN = b"jitev-receipt-v1\n"
+ITEM_DOMAIN = b"jitev-receipt-item-v1\n"
 
 _HEX = re.compile(r"[0-9a-fA-F]*")
 
@@ -202,12 +214,59 @@ def verify(receipt: Receipt, public_key_hex: str | None) -> Report[None]:
     return Report(what, None, summary=summary)
 
 
+def item_message(body: dict[str, Any], item: dict[str, Any]) -> bytes:
+    """The signed message of one exhibit of the receipt with payload ``body``."""
+    shared = {k: v for k, v in body.items() if k != "exhibits"}
+    return ITEM_DOMAIN + canonical_json({**shared, "exhibit": item})
+
+
+def sign_items(signer: Signer, receipt: Receipt) -> dict[str, str]:
+    """The receiving team's signature of each exhibit of ``receipt`` (hex), by reference."""
+    return {
+        item["reference"]: signer.sign(item_message(receipt.payload, item)).hex()
+        for item in receipt.payload["exhibits"]
+    }
+
+
+def verify_item(event: CustodyEvent, public_key_hex: str | None) -> str | None:
+    """Check the ``item_signature`` of one ``RECEIVED`` event with the
+    receiving team's registered key; what is wrong, or ``None``."""
+    d = event.details
+    signature = _hex_bytes(d.get("item_signature"), 64)
+    if signature is None:
+        return "it carries no item_signature of 128 hex digits"
+    raw_key = _public_key_bytes(public_key_hex or "")
+    if raw_key is None:
+        return f"no valid public key is registered for team {event.team} before it"
+    if d.get("key_fingerprint") != hashlib.sha256(raw_key).hexdigest():
+        return f"it was signed with another key than the one registered for team {event.team}"
+    try:
+        body = {
+            "case": event.case_id,
+            "transfer": d["transfer"],
+            "from_team": d["from_team"],
+            "to_team": d["to_team"],
+            "purpose": d["purpose"],
+            "received_by": event.actor,
+            "team": event.team,
+            "at": d["received_at"],
+        }
+        item = {"reference": event.exhibit, **{k: d[k] for k in _PER_EXHIBIT}}
+        Ed25519PublicKey.from_public_bytes(raw_key).verify(signature, item_message(body, item))
+    except KeyError as exc:
+        return f"it has no {exc.args[0]!r} in its details"
+    except (InvalidSignature, TypeError, ValueError):
+        return f"team {event.team}'s signature does not match what the event says was received"
+    return None
+
+
 # -- in the ledger ------------------------------------------------------------------
 
 
-def event_details(receipt: Receipt, item_reference: str) -> dict[str, Any]:
+def event_details(receipt: Receipt, item_reference: str, item_signature: str) -> dict[str, Any]:
     """The ``details`` of the ``RECEIVED`` custody event of one exhibit of
-    ``receipt``. The caller records the event with ``exhibit=item_reference``,
+    ``receipt`` (``item_signature``: its own, from ``sign_items``). The caller
+    records the event with ``exhibit=item_reference``,
     ``actor=payload["received_by"]``, ``team=payload["team"]``, one per exhibit
     in the payload's order, and adds ``"store"`` (where the receiving team's
     copy is kept) itself: ``from_events`` ignores it."""
@@ -225,6 +284,7 @@ def event_details(receipt: Receipt, item_reference: str) -> dict[str, Any]:
                 "received_at": body["at"],
                 "receipt_signature": receipt.signature,
                 "key_fingerprint": receipt.key_fingerprint,
+                "item_signature": item_signature,
             }
     raise InputError(
         f"exhibit {item_reference} is not part of the receipt of {receipt.transfer_id}"

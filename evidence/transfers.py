@@ -384,6 +384,7 @@ def receive(
                 catalog, person, transfer.id, item, found, problem, expect=TransferState.DISPATCHED
             )
     receipt = receipts.sign(signer, transfer, received_by=person.name, at=clock.now())
+    signed = receipts.sign_items(signer, receipt)
     with catalog.transaction(case.id) as tx:
         current = tx.transfer(transfer.id)
         _in_state(current, TransferState.DISPATCHED)
@@ -394,7 +395,7 @@ def receive(
             person,
             {},
             lambda item: {
-                **receipts.event_details(receipt, item.reference),
+                **receipts.event_details(receipt, item.reference, signed[item.reference]),
                 "store": f"{transfer.to_team}/{item.blake3}",
             },
         )

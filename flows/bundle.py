@@ -23,7 +23,7 @@ def build_and_store(case_id: str, actor: str, exhibits: list[str] | None) -> dic
     w = wiring.current()
     plan = disclosure.plan_bundle(w.catalog, w.catalog.person(actor), case_id, exhibits)
     w.settings.home.mkdir(parents=True, exist_ok=True)
-    bundle = disclosure.create_bundle(w.store, w.catalog, plan, w.settings.home)
+    bundle = disclosure.create_bundle(w.store, w.catalog, plan, w.settings.home, w.checkpoint)
     w.publish(case_id)
     return bundle.as_dict()
 

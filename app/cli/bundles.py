@@ -98,14 +98,22 @@ def bundle_download(
 @bundle_app.command("verify")
 def bundle_verify(
     bundle_zip: Annotated[str, typer.Argument(help="The bundle ZIP.")],
+    against: Annotated[
+        str | None,
+        typer.Option(
+            "--against",
+            help="An earlier bundle of the case: show that the log only grew between the two.",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Check a bundle offline, with nothing but the ZIP: the bag, both
     checksum files, the schedule against the natives and the PDF, the ledger
-    extract's chain and the receipts' signatures. Exits 1 when anything fails."""
+    extract's events, the receipts' signatures, the cosigned checkpoint and
+    each event's inclusion proof, and the seal. Exits 1 when anything fails."""
     from evidence.bundle.verify import verify_bundle
 
-    report = verify_bundle(bundle_zip)
+    report = verify_bundle(bundle_zip, against)
     if as_json:
         print_json(report.as_dict())
     else:

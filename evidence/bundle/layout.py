@@ -8,13 +8,51 @@ under ``data/``::
     bundle.pdf            cover, schedule, continuity, stamped exhibits (bundle.pdf)
     checksums.b3          b3sum --check format, over natives/ (paths "natives/<file>")
     checksums.sha256      sha256sum -c format, the same files
-    keys.json             the teams' Ed25519 public keys, as the ledger records them
-    ledger/custody.jsonl  the case's custody events 1..N (N = the last event of an
-                          included exhibit), one JSON object a line (``event_line``)
+    keys.json             the teams' Ed25519 receipt keys, as the ledger records them
+    ledger/               the seal's own material (not covered by the seal):
+      checkpoint          the case log's checkpoint (C2SP tlog-checkpoint, a signed
+                          note with the witnesses' cosignatures) covering every event
+                          of custody.jsonl, the seal included
+      consistency/<m>.tlog-consistency
+                          for each earlier bundle of the case that carried a
+                          checkpoint of size m: a consistency proof from m to this
+                          checkpoint (``proofs.consistency_file``)
+      custody.jsonl       the disclosed custody events (``disclosed``), one JSON object
+                          a line (``event_line``), in sequence order; the last is
+                          this bundle's BUNDLE_SEALED event
+      policy              the case log's trust policy (C2SP tlog-policy: the log's key,
+                          each team's witness key, the quorum), as the extract's last
+                          LOG_POLICY_SET event records it
+      proofs/<seq>.tlog-proof
+                          for each event of custody.jsonl: its inclusion proof (C2SP
+                          tlog-proof, index seq - 1) under the checkpoint, verbatim
     load.dat              a Concordance load file (``LOAD_FIELDS``), one row per exhibit
     natives/<REF><.ext>   the exhibits' bytes, byte-identical, named by reference
     provenance.jsonld     the chain of custody in CASE/UCO (bundle.provenance)
     schedule.csv          one row per exhibit (``SCHEDULE_FIELDS``)
+
+**Selective disclosure.** The extract holds only the events about the
+bundle's exhibits, the case-level events a verifier needs (``CASE_EVENTS``:
+the case's opening, the teams' key registrations, the log policy) and the
+bundle's own sealing event. Every other event of the case (another team's
+exhibits, other bundles) appears only as hashes inside the proofs.
+
+**The seal** (``seal_digest``) is the SHA-256 of the lines of
+``manifest-sha256.txt`` for every payload file *outside* ``data/ledger/``::
+
+    grep -v '  data/ledger/' manifest-sha256.txt | sha256sum
+
+so it covers the PDF, the checksum files, keys.json, the load file, the
+natives, the provenance and the schedule, and any file added among them. It
+is recorded, with the root digest and the digest of the extract's events
+(``extract_digest``: no event can be dropped from or slipped into the
+extract), in the BUNDLE_SEALED custody event
+(``seal_details``), which the log's witnesses cosign (the checkpoint the bag
+carries) *before* the bundle is stored: a meaningful file edited or removed,
+and the bag's manifests recomputed, no longer matches the cosigned seal. The
+seal's own material (the extract, the checkpoint, the proofs, the policy)
+lives in ``data/ledger/``, which the seal does not cover and which the
+checkpoint's signatures and the proofs protect instead.
 
 ``bag-info.txt`` carries, after the bag writer's own fields, ``INFO_FIELDS``
 in this order, one of each (``bag_info``; a verifier matches labels without
@@ -25,9 +63,10 @@ regard to case and takes values as they are)::
     Bundle-Team           the prosecutor's team code (FR)
     Bundle-Prosecutor     the prosecutor's name, as in the root digest
     Bundle-Created        format_time form (2026-03-14T09:30:00.000000Z): the time
-                          of the extract's last event
+                          of the ledger head
     Bundle-Root-Digest    root_digest, 64 lowercase hex digits
-    Ledger-Head           "<seq> <hash>" of the extract's last event
+    Ledger-Head           "<seq> <hash>" of the extract's last event before the seal
+    Bundle-Seal           "<seq> <seal digest>": the BUNDLE_SEALED event and its seal
 
 Every page of ``bundle.pdf`` carries its Bates number, ``bates(prefix, page)``
 (``DANUBE-FR-000123`` = bundle page 123), the prefix being ``<case>-<team>``
@@ -40,6 +79,7 @@ the PDF exists, so the cover shows it, and anyone can recompute it from
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -51,13 +91,18 @@ from typing import Any
 from blake3 import blake3
 
 from evidence.ledger import canonical_json, format_time
-from evidence.models import CustodyEvent
+from evidence.models import Action, CustodyEvent
 
 PDF = "bundle.pdf"
 CHECKSUMS_B3 = "checksums.b3"
 CHECKSUMS_SHA256 = "checksums.sha256"
 KEYS = "keys.json"
-LEDGER = "ledger/custody.jsonl"
+LEDGER_DIR = "ledger"
+LEDGER = f"{LEDGER_DIR}/custody.jsonl"
+CHECKPOINT = f"{LEDGER_DIR}/checkpoint"
+POLICY = f"{LEDGER_DIR}/policy"
+PROOFS = f"{LEDGER_DIR}/proofs"
+CONSISTENCY = f"{LEDGER_DIR}/consistency"
 LOAD_FILE = "load.dat"
 NATIVES = "natives"
 PROVENANCE = "provenance.jsonld"
@@ -96,6 +141,9 @@ LOAD_COLUMNS = {  # load file field -> the schedule's field
 
 ROOT_DOMAIN = b"jitev-bundle-v1\n"
 
+# The case-level events every extract holds: what a verifier needs to read the rest.
+CASE_EVENTS = frozenset({Action.CASE_OPENED, Action.TEAM_KEY_REGISTERED, Action.LOG_POLICY_SET})
+
 INFO_BUNDLE_ID = "External-Identifier"
 INFO_CASE = "Bundle-Case"
 INFO_TEAM = "Bundle-Team"
@@ -103,6 +151,7 @@ INFO_PROSECUTOR = "Bundle-Prosecutor"
 INFO_CREATED = "Bundle-Created"
 INFO_ROOT_DIGEST = "Bundle-Root-Digest"
 INFO_LEDGER_HEAD = "Ledger-Head"
+INFO_SEAL = "Bundle-Seal"
 INFO_FIELDS = (
     INFO_BUNDLE_ID,
     INFO_CASE,
@@ -111,9 +160,10 @@ INFO_FIELDS = (
     INFO_CREATED,
     INFO_ROOT_DIGEST,
     INFO_LEDGER_HEAD,
+    INFO_SEAL,
 )
 HEX64 = re.compile(r"[0-9a-f]{64}")  # a BLAKE3 or SHA-256 digest, the root digest
-LEDGER_HEAD = re.compile(r"([0-9]{1,15}) ([0-9a-f]{64})")  # Ledger-Head: "<seq> <hash>"
+LEDGER_HEAD = re.compile(r"([0-9]{1,15}) ([0-9a-f]{64})")  # Ledger-Head, Bundle-Seal
 BATES_PREFIX = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,47}$")
 
 
@@ -141,7 +191,9 @@ def bundle_id_pattern(case_id: str, team: str) -> re.Pattern[str]:
     return re.compile(rf"{re.escape(case_id)}-{re.escape(team)}-B-\d{{4,}}")
 
 
-def bag_info(identity: Identity, root: str, head: tuple[int, str]) -> list[tuple[str, str]]:
+def bag_info(
+    identity: Identity, root: str, head: tuple[int, str], seal: tuple[int, str]
+) -> list[tuple[str, str]]:
     """The bundle's ``bag-info.txt`` fields (``INFO_FIELDS``, in order)."""
     values = (
         identity.bundle_id,
@@ -151,6 +203,7 @@ def bag_info(identity: Identity, root: str, head: tuple[int, str]) -> list[tuple
         format_time(identity.created_at),
         root,
         f"{head[0]} {head[1]}",
+        f"{seal[0]} {seal[1]}",
     )
     return list(zip(INFO_FIELDS, values, strict=True))
 
@@ -189,6 +242,53 @@ def root_digest(
         ],
     }
     return blake3(ROOT_DOMAIN + canonical_json(body)).hexdigest()
+
+
+def proof_name(seq: int) -> str:
+    """``ledger/proofs/12.tlog-proof``: the inclusion proof of event ``seq``."""
+    return f"{PROOFS}/{seq}.tlog-proof"
+
+
+def consistency_name(size: int) -> str:
+    """``ledger/consistency/40.tlog-consistency``: the proof from an earlier
+    bundle's checkpoint of ``size`` events."""
+    return f"{CONSISTENCY}/{size}.tlog-consistency"
+
+
+def sealed(path: str) -> bool:
+    """Does the seal cover payload file ``path`` (relative to ``data/``)?"""
+    return not path.startswith(f"{LEDGER_DIR}/")
+
+
+def seal_digest(files: Iterable[tuple[str, str]]) -> str:
+    """The seal over ``(path, sha256 hex)`` of the payload files: SHA-256 of
+    their ``manifest-sha256.txt`` lines, outside ``data/ledger/``, in path order."""
+    lines = sorted((p.encode(), f"{h}  data/{p}\n".encode()) for p, h in files if sealed(p))
+    return hashlib.sha256(b"".join(line for _, line in lines)).hexdigest()
+
+
+def extract_digest(events: Iterable[CustodyEvent]) -> str:
+    """SHA-256 of the concatenated 32-byte hashes of the extract's events
+    before the seal, in order: what binds the extract to the seal."""
+    return hashlib.sha256(b"".join(bytes.fromhex(e.hash) for e in events)).hexdigest()
+
+
+def seal_details(
+    identity: Identity, root: str, seal: str, files: int, extract: list[CustodyEvent]
+) -> dict[str, Any]:
+    """What the BUNDLE_SEALED event records: the bundle, its root digest, the
+    seal and how many files it covers, and the extract's digest and length
+    (a case-level event: the exhibits are bound through the root digest, not
+    named, so that no member team learns another's disclosures from the
+    case's events)."""
+    return {
+        "bundle": identity.bundle_id,
+        "root_digest": root,
+        "seal": seal,
+        "files": files,
+        "events": len(extract),
+        "extract": extract_digest(extract),
+    }
 
 
 def keys_document(keys: dict[str, str]) -> bytes:

@@ -6,6 +6,7 @@ bundles what FR received.)"""
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import zipfile
 from pathlib import Path
@@ -19,12 +20,15 @@ from evidence import ingest as ingesting
 from evidence import setup
 from evidence.bundle import layout
 from evidence.bundle.bagcheck import verify_zip
-from evidence.bundle.build import build
+from evidence.bundle.build import LogMaterial, disclosed_events, prepare
 from evidence.errors import IntegrityError
-from evidence.models import Exhibit, ExhibitMetadata
+from evidence.ledger import link
+from evidence.models import Action, Exhibit, ExhibitMetadata
+from evidence.ports import EventDraft
 from storage.sql.catalog import SqlCatalog
 from tests.conftest import need_tool
 from tests.integration.test_handoffs import Jit, setup_jit
+from tests.memory_log import MemoryLog
 
 
 def received_by_fr(jit: Jit, tmp_path: Path) -> list[Exhibit]:
@@ -50,27 +54,35 @@ def received_by_fr(jit: Jit, tmp_path: Path) -> list[Exhibit]:
 
 
 def bundle(jit: Jit, exhibits: list[Exhibit], store: Any = None) -> bytes:
+    """The bundle's bytes, sealed by an event linked after the catalog's last
+    and proven under a checkpoint of a log held in memory."""
     catalog: SqlCatalog = jit.catalog
     events = list(catalog.events("DANUBE"))
-    last = max(e.seq for e in events if e.exhibit in {x.reference for x in exhibits})
-    identity = layout.Identity(
-        "DANUBE-FR-B-0001", "DANUBE", "FR", "Pr. Dubois", events[last - 1].at
-    )
+    extract = disclosed_events(events, {x.reference for x in exhibits})
+    identity = layout.Identity("DANUBE-FR-B-0001", "DANUBE", "FR", "Pr. Dubois", extract[-1].at)
     keys = {
         t: k
         for t in ("BG", "ME", "FR")
         if (k := setup.ledger_team_key(catalog, "DANUBE", t)) is not None
     }
     out = io.BytesIO()
-    build(
-        out,
+    with prepare(
         identity=identity,
         case=catalog.case("DANUBE"),
         exhibits=exhibits,
         events=events,
         keys=keys,
         open_native=lambda ex: (store or jit.store).open("FR", ex.blake3),
-    )
+    ) as payload:
+        draft = EventDraft(Action.BUNDLE_SEALED, "Pr. Dubois", "FR", None, payload.seal_details())
+        full = [*events, link("DANUBE", events[-1], draft, events[-1].at)]
+        log = MemoryLog("jitev.local/DANUBE")
+        material = LogMaterial(
+            log.checkpoint(full),
+            log.policy().text(),
+            {e.seq: log.inclusion(full, e.seq) for e in [*payload.events, full[-1]]},
+        )
+        payload.write(out, full[-1], material)
     return out.getvalue()
 
 
@@ -113,10 +125,14 @@ def test_a_bundle_is_deterministic_and_passes_the_standard_tools(
     for ex in exhibits:
         path = data / layout.native_name(ex.reference, ex.original_name)
         assert path.stat().st_size == ex.size
-    extract = (data / "ledger" / "custody.jsonl").read_bytes().splitlines()
-    assert [int(line.split(b'"seq":')[1].split(b",")[0]) for line in extract] == list(
-        range(1, len(extract) + 1)
-    )
+    extract = [
+        json.loads(line) for line in (data / "ledger" / "custody.jsonl").read_text().splitlines()
+    ]
+    refs = {ex.reference for ex in exhibits}
+    assert extract[-1]["action"] == Action.BUNDLE_SEALED
+    assert all(e["exhibit"] in refs or e["action"] in layout.CASE_EVENTS for e in extract[:-1])
+    proofs = sorted(p.name for p in (data / "ledger" / "proofs").iterdir())
+    assert proofs == sorted(f"{e['seq']}.tlog-proof" for e in extract)
 
 
 def test_a_native_that_does_not_match_the_ledger_abandons_the_bundle(

@@ -3,8 +3,12 @@ the demo story end to end."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import sqlite3
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -148,6 +152,16 @@ def test_demo_tells_the_whole_story_and_runs_again(tmp_path: Path, prefect_templ
     assert "The photo identifies a BG witness" in first.stdout
     assert "ledger intact" in first.stdout
     assert "PASS: the bundle verifies" in first.stdout
+    assert "published (cosigned by BG, ME, FR)" in first.stdout
+    # FR's bundle discloses the events of its own exhibits, and no other's
+    with zipfile.ZipFile(tmp_path / "home" / "bundles" / "DANUBE-FR-B-0001.zip") as zf:
+        data = "DANUBE-FR-B-0001/data"
+        lines = zf.read(f"{data}/ledger/custody.jsonl").decode().splitlines()
+        schedule = zf.read(f"{data}/schedule.csv").decode()
+    scheduled = {row["reference"] for row in csv.DictReader(io.StringIO(schedule))}
+    disclosed = [json.loads(line) for line in lines]
+    assert {e["exhibit"] for e in disclosed} - {None} == scheduled
+    assert not any("ME-EX" in line or "Vuković" in line for line in lines)
     assert "make serve" in first.stdout and DEMO_PASSWORD in first.stdout
     with SqlCatalog(f"sqlite:///{tmp_path / 'home' / 'jitev.db'}", SystemClock()) as catalog:
         hashed = catalog.password_hash("Pr. Dubois")
@@ -190,6 +204,19 @@ def test_a_bundle_from_the_command_line_verifies_offline(
     bare = environment(tmp_path / "nowhere", tmp_path / "no-prefect")
     report = jitev_json(bare, "bundle", "verify", str(zipped))
     assert report["ok"] is True and not (tmp_path / "nowhere").exists()
+    # a second bundle, after more custody: its log extends the first's
+    jitev(env, "exhibits", "consent", "BG-EX-0002", "--for", "FR", "--note", "and the appeal",
+          "--as", "Cmsr. Georgiev")  # fmt: skip
+    later = jitev_json(
+        env, "bundle", "create", "--case", "DANUBE", "--all-held", "--as", "Pr. Dubois"
+    )
+    jitev(env, "bundle", "download", later["id"], "--out", str(out), "--as", "Pr. Dubois")
+    second = out / f"{later['id']}.zip"
+    both = jitev_json(bare, "bundle", "verify", str(second), "--against", str(zipped))
+    assert both["ok"] is True and both["checks"][-1]["name"] == "against"
+    assert "only grew" in both["checks"][-1]["detail"]
+    backwards = jitev(bare, "bundle", "verify", str(zipped), "--against", str(second), check=False)
+    refused(backwards, 1, "the log shrank")
     data = bytearray(zipped.read_bytes())
     data[len(data) // 2] ^= 0x01
     zipped.write_bytes(bytes(data))

@@ -4,6 +4,8 @@ the sensitive schedule, storage and DISCLOSED events."""
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -12,11 +14,18 @@ import pytest
 
 from evidence import disclosure, handling, setup
 from evidence.bundle.bagcheck import verify_zip
+from evidence.bundle.verify import verify_bundle
 from evidence.errors import Denied, InputError
 from evidence.models import Action, Handling, HandlingCode, Person, Role
+from evidence.tlog.notes import NOTE_SIGNATURE, VerifierKey
+from evidence.tlog.policy import Policy
+from evidence.tlog.publish import Publish, publish
 from storage.sql.catalog import SqlCatalog
+from tests.integration.log_helpers import ORIGIN, witnesses_in
 from tests.integration.test_bundle_build import received_by_fr
 from tests.integration.test_handoffs import Jit, setup_jit
+
+CHECK_LOG = Path(__file__).parents[2] / "docs" / "check-bundle-log.py"
 
 
 @pytest.fixture
@@ -24,6 +33,17 @@ def jit(catalog: SqlCatalog, store: Any, tmp_path: Path) -> Jit:
     jit = setup_jit(catalog, store, tmp_path)
     jit.refs = [e.reference for e in received_by_fr(jit, tmp_path)]
     return jit
+
+
+def witnessed(jit: Jit, folder: Path) -> Publish:
+    """Register the case's log policy (the three teams' witnesses, their state
+    in ``folder``) and return what publishes its log, as the wiring does."""
+    signer = jit.keys.log.load_or_create()
+    witnesses = witnesses_in(folder, ["BG", "ME", "FR"], signer.public_key)
+    key = VerifierKey(ORIGIN, NOTE_SIGNATURE, bytes.fromhex(signer.public_key))
+    trust = Policy.every_team(key, {w.name: w.key for w in witnesses})
+    setup.register_log_policy(jit.catalog, jit.person("Adm. Horvat"), "DANUBE", ORIGIN, trust)
+    return lambda case_id: publish(jit.catalog, case_id, ORIGIN, signer, witnesses, trust)
 
 
 def test_only_a_prosecutor_of_a_holding_team_bundles(jit: Jit) -> None:
@@ -67,7 +87,8 @@ def test_a_bundle_is_stored_recorded_and_keeps_sensitive_exhibits_apart(
     handling.set_sensitive(jit.catalog, georgiev, "DANUBE", secret, "names an informant")
     plan = disclosure.plan_bundle(jit.catalog, dubois, "DANUBE", None)
     assert [ex.reference for ex, _ in plan.sensitive] == [secret]
-    bundle = disclosure.create_bundle(jit.store, jit.catalog, plan, tmp_path)
+    sealing = witnessed(jit, tmp_path / "witnesses")
+    bundle = disclosure.create_bundle(jit.store, jit.catalog, plan, tmp_path, sealing)
     assert bundle.id == "DANUBE-FR-B-0001" and secret not in bundle.exhibits
     assert bundle.sensitive == (secret,)
     assert jit.store.stat(disclosure.NAMESPACE, bundle.blake3).retention_until is not None
@@ -81,9 +102,23 @@ def test_a_bundle_is_stored_recorded_and_keeps_sensitive_exhibits_apart(
     got = bytearray()
     disclosure.download_bundle(jit.store, bundle, got.extend, sensitive=False)
     assert verify_zip(io.BytesIO(bytes(got))).ok
+    report = verify_bundle(io.BytesIO(bytes(got)))  # the withheld exhibit's receipt too
+    assert report.ok, report.findings
     with zipfile.ZipFile(io.BytesIO(bytes(got))) as zf:
         names = zf.namelist()
+        extract = zf.read(f"{bundle.id}/data/ledger/custody.jsonl")
     assert not any(secret in n for n in names)
+    assert secret.encode() not in extract  # not even its hand-off's other events
+    # The README's worked example, which knows only the formats, agrees.
+    with zipfile.ZipFile(io.BytesIO(bytes(got))) as zf:
+        zf.extractall(tmp_path / "unzipped")
+    checked = subprocess.run(
+        [sys.executable, str(CHECK_LOG), str(tmp_path / "unzipped" / bundle.id)],
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert f"events: {len(extract.splitlines())} hashes recomputed" in checked.stdout
     schedule = bytearray()
     disclosure.download_bundle(jit.store, bundle, schedule.extend, sensitive=True)
     assert secret in schedule.decode() and "names an informant" in schedule.decode()
@@ -99,5 +134,6 @@ def test_a_bundle_is_stored_recorded_and_keeps_sensitive_exhibits_apart(
         jit.catalog,
         disclosure.plan_bundle(jit.catalog, dubois, "DANUBE", None),
         tmp_path,
+        sealing,
     )
     assert again.id == "DANUBE-FR-B-0002"

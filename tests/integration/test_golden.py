@@ -21,6 +21,7 @@ recorded beside them.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import stat
@@ -39,16 +40,21 @@ from config.jit import load as load_jit
 from evidence import access, disclosure, handling, ledger, setup, transfers, visibility
 from evidence import ingest as ingesting
 from evidence.bundle.pdf import Fonts
+from evidence.bundle.verify import verify_bundle
 from evidence.errors import Denied
 from evidence.ingest import Unreadable
 from evidence.manifest import from_fields
 from evidence.models import Action, CustodyEvent, Handling, HandlingCode, Purpose, Role
 from evidence.tlog.notes import COSIGNATURE, NOTE_SIGNATURE, VerifierKey
 from evidence.tlog.policy import Policy
+from evidence.tlog.publish import Publication, publish
+from evidence.tlog.witness import Witness
 from storage.keys import TeamSigner
 from storage.objects.local import LocalStore
 from storage.passwords import Argon2Hasher
 from storage.sql.catalog import SqlCatalog
+from storage.witness_state import FileWitnessState
+from storage.witnesses import LocalWitness
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 JIT_FILE = Path(__file__).resolve().parents[2] / "config" / "jit.example.toml"
@@ -65,6 +71,21 @@ class FixedClock:
 def signer(team: str) -> TeamSigner:
     seed = blake3(f"golden team key {team}".encode()).digest()
     return TeamSigner(team, Ed25519PrivateKey.from_private_bytes(seed))
+
+
+def witness(team: str, log_key: VerifierKey, folder: Path) -> LocalWitness:
+    """Team ``team``'s witness with a fixed key and clock, its state in ``folder``."""
+    key = signer(f"witness {team}")
+    name = f"jitev.local/witness/{team}"
+    state = FileWitnessState(folder / team)
+    witnessing = Witness(
+        VerifierKey(name, COSIGNATURE, bytes.fromhex(key.public_key)),
+        key.sign,
+        lambda origin: log_key if origin == log_key.name else None,
+        state,
+        lambda: int(AT.timestamp()),
+    )
+    return LocalWitness(team, witnessing)
 
 
 def one_page_pdf(lines: list[str]) -> bytes:
@@ -160,15 +181,12 @@ def scenario(root: Path) -> tuple[SqlCatalog, LocalStore, Any]:
         setup.register_team_key(catalog, admin, CASE, team.code, public)
     origin = f"jitev.local/{CASE}"
     log_key = VerifierKey(origin, NOTE_SIGNATURE, bytes.fromhex(signer("log").public_key))
-    witnesses = {
-        t.code: VerifierKey(
-            f"jitev.local/witness/{t.code}",
-            COSIGNATURE,
-            bytes.fromhex(signer(f"witness {t.code}").public_key),
-        )
-        for t in jit.case.teams
-    }
-    setup.register_log_policy(catalog, admin, CASE, origin, Policy.every_team(log_key, witnesses))
+    witnesses = [witness(t.code, log_key, root / "witnesses") for t in jit.case.teams]
+    trust = Policy.every_team(log_key, {w.name: w.key for w in witnesses})
+    setup.register_log_policy(catalog, admin, CASE, origin, trust)
+
+    def sealing(case_id: str) -> Publication:
+        return publish(catalog, case_id, origin, signer("log"), list(witnesses), trust)
 
     person = catalog.person
     ingest(
@@ -284,7 +302,7 @@ def scenario(root: Path) -> tuple[SqlCatalog, LocalStore, Any]:
 
     root.joinpath("work").mkdir()
     bundle = disclosure.create_bundle(
-        store, catalog, disclosure.plan_bundle(catalog, dubois, CASE, None), root / "work"
+        store, catalog, disclosure.plan_bundle(catalog, dubois, CASE, None), root / "work", sealing
     )
     disclosure.record_bundle_access(catalog, dubois, bundle)
 
@@ -345,6 +363,10 @@ def test_every_custody_action_and_the_bundle_keep_their_bytes(
         access_events = catalog.access_events()
         assert {e.action for e in access_events} >= {"PASSWORD_SET", "LOGGED_IN", "LOGIN_FAILED"}
         compare("access.jsonl", list(encodings(access_events)))
+    zipped = bytearray()
+    disclosure.download_bundle(store, bundle, zipped.extend, sensitive=False)
+    report = verify_bundle(io.BytesIO(bytes(zipped)))
+    assert report.ok, report.findings
 
     digests = {
         "bundle": bundle.id,

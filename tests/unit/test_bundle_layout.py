@@ -3,6 +3,7 @@ fields in their order, the bundle id pattern, the load file's round trip."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 
 from evidence.bundle import layout
@@ -19,7 +20,7 @@ def test_bates_numbers_are_the_prefix_and_six_digits() -> None:
 
 
 def test_bag_info_is_every_field_once_in_order() -> None:
-    info = layout.bag_info(IDENTITY, "ab" * 32, (7, "cd" * 32))
+    info = layout.bag_info(IDENTITY, "ab" * 32, (7, "cd" * 32), (9, "ef" * 32))
     assert [label for label, _ in info] == list(layout.INFO_FIELDS)
     assert info == [
         ("External-Identifier", "DANUBE-FR-B-0001"),
@@ -29,8 +30,9 @@ def test_bag_info_is_every_field_once_in_order() -> None:
         ("Bundle-Created", "2026-03-14T09:30:00.000000Z"),
         ("Bundle-Root-Digest", "ab" * 32),
         ("Ledger-Head", f"7 {'cd' * 32}"),
+        ("Bundle-Seal", f"9 {'ef' * 32}"),
     ]
-    head = layout.LEDGER_HEAD.fullmatch(info[-1][1])
+    head = layout.LEDGER_HEAD.fullmatch(info[-2][1])
     assert head is not None and (int(head[1]), head[2]) == (7, "cd" * 32)
 
 
@@ -58,3 +60,16 @@ def test_a_load_file_line_reads_back_to_its_fields() -> None:
     ]
     for bad in ("BG-EX-0001", "\u00feBG\u00feEX\u00fe", "\u00fe"):
         assert layout.load_fields(bad) is None, bad
+
+
+def test_the_seal_is_the_sha256_of_the_manifest_lines_outside_the_ledger_folder() -> None:
+    """``grep -v '  data/ledger/' manifest-sha256.txt | sha256sum``."""
+    files = [
+        ("schedule.csv", "11" * 32),
+        ("ledger/custody.jsonl", "22" * 32),
+        ("bundle.pdf", "33" * 32),
+        ("ledger/proofs/1.tlog-proof", "44" * 32),
+    ]
+    lines = f"{'33' * 32}  data/bundle.pdf\n{'11' * 32}  data/schedule.csv\n"
+    assert layout.seal_digest(files) == hashlib.sha256(lines.encode()).hexdigest()
+    assert layout.sealed("natives/BG-EX-0001.pdf") and not layout.sealed("ledger/checkpoint")

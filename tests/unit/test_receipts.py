@@ -193,11 +193,13 @@ def test_a_payload_that_is_not_a_receipt_fails_without_raising(ring: KeyRing) ->
     assert not receipts.verify(unencodable, key).ok
 
 
-def received_events(receipt: Receipt, start: int = 0) -> list[CustodyEvent]:
+def received_events(receipt: Receipt, ring: KeyRing, start: int = 0) -> list[CustodyEvent]:
     events: list[CustodyEvent] = []
     head = None
+    signed_items = receipts.sign_items(ring.signer("FR"), receipt)
     for n, item in enumerate(receipt.payload["exhibits"]):
-        details = receipts.event_details(receipt, item["reference"]) | {"store": "local FR"}
+        ref = item["reference"]
+        details = receipts.event_details(receipt, ref, signed_items[ref]) | {"store": "local FR"}
         draft = EventDraft(
             Action.RECEIVED,
             receipt.payload["received_by"],
@@ -212,7 +214,7 @@ def received_events(receipt: Receipt, start: int = 0) -> list[CustodyEvent]:
 
 def test_the_ledger_round_trip_rebuilds_the_signed_receipt(ring: KeyRing) -> None:
     receipt = signed(ring)
-    events = received_events(receipt)
+    events = received_events(receipt, ring)
     assert set(events[0].details) == {
         "transfer",
         "from_team",
@@ -224,6 +226,7 @@ def test_the_ledger_round_trip_rebuilds_the_signed_receipt(ring: KeyRing) -> Non
         "received_at",
         "receipt_signature",
         "key_fingerprint",
+        "item_signature",
         "store",
     }
     rebuilt = receipts.from_events(events)
@@ -235,7 +238,7 @@ def test_the_ledger_round_trip_rebuilds_the_signed_receipt(ring: KeyRing) -> Non
 
 def test_from_events_skips_other_actions_and_needs_one_receipt(ring: KeyRing) -> None:
     receipt = signed(ring)
-    events = received_events(receipt)
+    events = received_events(receipt, ring)
     other = ledger.link(
         "DANUBE", events[-1], EventDraft(Action.DISPATCHED, "x", "BG", "BG-EX-0001"), T0
     )
@@ -256,7 +259,7 @@ def test_from_events_skips_other_actions_and_needs_one_receipt(ring: KeyRing) ->
 
 def test_an_edited_receipt_event_no_longer_verifies(ring: KeyRing) -> None:
     receipt = signed(ring)
-    events = received_events(receipt)
+    events = received_events(receipt, ring)
     edited = replace(events[0], details={**events[0].details, "size": 999})
     rebuilt = receipts.from_events([edited, events[1]])
     assert rebuilt is not None
@@ -268,7 +271,7 @@ def test_an_edited_receipt_event_no_longer_verifies(ring: KeyRing) -> None:
 
 def test_event_details_of_an_exhibit_not_received_is_refused(ring: KeyRing) -> None:
     with pytest.raises(InputError, match="BG-EX-0009 is not part of the receipt"):
-        receipts.event_details(signed(ring), "BG-EX-0009")
+        receipts.event_details(signed(ring), "BG-EX-0009", "00" * 64)
 
 
 def test_the_documented_public_key_der_prefix(ring: KeyRing) -> None:
@@ -311,3 +314,27 @@ def test_a_third_party_verifies_with_openssl(ring: KeyRing, tmp_path: Path) -> N
     tampered = receipts.encode(receipt.payload).replace(b"Cdt. Moreau", b"Cdt. Mureau")
     (tmp_path / "msg").write_bytes(tampered)
     assert run().returncode != 0
+
+
+def test_each_received_exhibit_carries_its_own_signature(ring: KeyRing, tmp_path: Path) -> None:
+    """What a bundle that holds only some exhibits of a hand-off checks."""
+    receipt = signed(ring)
+    events = received_events(receipt, ring)
+    key = ring.public_key("FR")
+    assert [receipts.verify_item(e, key) for e in events] == [None, None]
+    body = {k: v for k, v in receipt.payload.items() if k != "exhibits"}
+    item = receipt.payload["exhibits"][1]
+    message = receipts.item_message(body, item)
+    assert message.startswith(b'jitev-receipt-item-v1\n{"at":"2026-03-15T09:30:15.123456Z"')
+    assert b'"exhibit":{"blake3":"' + b"a" * 64 + b'","reference":"BG-EX-0002"' in message
+    assert b"BG-EX-0001" not in message  # nothing of the other exhibit
+    public = Ed25519PublicKey.from_public_bytes(bytes.fromhex(key or ""))
+    public.verify(bytes.fromhex(events[1].details["item_signature"]), message)
+
+    edited = replace(events[0], details={**events[0].details, "size": 999})
+    assert "does not match" in (receipts.verify_item(edited, key) or "")
+    other = KeyRing(tmp_path / "other").generate("FR")
+    assert "another key" in (receipts.verify_item(events[0], other) or "")
+    unsigned = replace(events[0], details={**events[0].details, "item_signature": "zz"})
+    assert "no item_signature" in (receipts.verify_item(unsigned, key) or "")
+    assert "no valid public key" in (receipts.verify_item(events[0], None) or "")

@@ -28,26 +28,46 @@ fails:
    schedule row, in its order, with the same BEGBATES, ENDBATES, REFERENCE,
    NATIVEPATH (the row's ``native``; ``\\`` separators and a leading ``./``
    allowed), FILESIZE, SHA256 and BLAKE3.
-7. ``ledger``: ``ledger/custody.jsonl`` parses to custody events whose chain
-   (``ledger.verify``) holds from event 1 without a gap; ``Ledger-Head`` is
-   its last event, ``Bundle-Created`` that event's time; every scheduled
+7. ``ledger``: ``ledger/custody.jsonl`` parses to custody events of the
+   bundle's case, in rising sequence order, each hash recomputed from its
+   fields, each event that follows a disclosed one linked to its hash (the
+   others are placed by the proofs); it ends with the BUNDLE_SEALED event;
+   ``Ledger-Head`` is its last event before the seal, ``Bundle-Created`` that
+   event's time; it holds no event of an exhibit the schedule does not list
+   and no case-level event but ``layout.CASE_EVENTS``; every scheduled
    exhibit has an INGESTED event, and each of its INGESTED and RECEIVED events
    records the schedule's size and hashes.
 8. ``keys``: ``keys.json`` (team -> public key) is exactly the keys that the
    extract's TEAM_KEY_REGISTERED events record (the last one of each team).
-9. ``receipts``: every transfer with RECEIVED events in the extract: its
-   receipt, rebuilt from them (``receipts.from_events``), verifies with the
-   receiving team's key as registered in the extract before the receipt. A
-   receipt cut short by the end of the extract cannot verify: the extract
-   must hold all of a receipt's RECEIVED events.
-10. ``root digest``: ``layout.root_digest`` recomputed from bag-info, the
+9. ``receipts``: every RECEIVED event's own signature (``receipts.verify_item``)
+   verifies with the receiving team's key as registered in the extract before
+   it (a bundle may hold only some exhibits of a hand-off).
+10. ``log``: ``ledger/checkpoint`` is a signed note of the log the extract's
+    last LOG_POLICY_SET event names, signed by its log key, with valid
+    cosignatures of the policy's quorum of witnesses; ``ledger/policy`` is
+    that event's policy, byte for byte; the checkpoint covers every event.
+11. ``proofs``: every disclosed event has ``ledger/proofs/<seq>.tlog-proof``
+    under that very checkpoint, index ``seq - 1``, and its hash is the leaf
+    the proof places in the checkpoint's root; no proof of another event; the
+    consistency proofs from earlier bundles are well formed.
+12. ``seal``: the BUNDLE_SEALED event names this bundle and its root digest,
+    and its seal is ``layout.seal_digest`` recomputed from the payload files
+    outside ``data/ledger/`` (``Bundle-Seal`` says the same).
+13. ``root digest``: ``layout.root_digest`` recomputed from bag-info, the
     ledger head and the schedule equals ``Bundle-Root-Digest``, and the
     PDF's first page (the cover) shows it and the bundle id.
+
+With ``against`` (an earlier bundle of the same case), one more check,
+``against``: both checkpoints are of the same log and signed by its key, and
+the consistency proof this bag carries from the earlier checkpoint's size
+(``ledger/consistency/<size>.tlog-consistency``) holds: the log only grew
+between the two bundles.
 
 A finding's ``kind`` is the bag check's (``bagcheck``), the chain's
 (``ledger.verify``: missing, reordered, bad link, edited), or one of
 missing | unreadable | malformed | size | duplicate | order | mismatch |
-checksum | extra | stamp | receipt | error (a check that failed unexpectedly).
+checksum | extra | stamp | receipt | signature | quorum | proof | seal | log |
+error (a check that failed unexpectedly).
 """
 
 from __future__ import annotations
@@ -56,9 +76,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from evidence.bundle.bagcheck import Source, say
-from evidence.bundle.verify import contents, custody, pages
+from evidence.bundle.verify import contents, custody, log, pages
 from evidence.bundle.verify.context import Context, NotChecked
-from evidence.findings import Check, Report
+from evidence.findings import Check, Finding, Report
 
 TABLE: tuple[tuple[str, Callable[[Context], str]], ...] = (
     ("bag", contents.check_bag),
@@ -70,6 +90,9 @@ TABLE: tuple[tuple[str, Callable[[Context], str]], ...] = (
     ("ledger", custody.check_ledger),
     ("keys", custody.check_keys),
     ("receipts", custody.check_receipts),
+    ("log", log.check_log),
+    ("proofs", log.check_proofs),
+    ("seal", log.check_seal),
     ("root digest", pages.check_root_digest),
 )
 CHECKS = tuple(name for name, _ in TABLE)
@@ -84,11 +107,21 @@ class BundleFacts:
 BundleReport = Report[BundleFacts]
 
 
-def verify_bundle(source: Source) -> BundleReport:
+def verify_bundle(source: Source, against: Source | None = None) -> BundleReport:
     """Verify the bundle ZIP at ``source`` (a path, or a seekable binary file),
-    offline. Never raises on what the ZIP holds: every problem is a finding."""
+    offline; with ``against``, also that its log extends that earlier
+    bundle's. Never raises on what the ZIPs hold: every problem is a finding."""
     with Context(source) as ctx:
-        checks = tuple(_run(ctx, name, check) for name, check in TABLE)
+        checks = [_run(ctx, name, check) for name, check in TABLE]
+        if against is not None:
+            earlier = verify_bundle(against)
+            with Context(against) as old:
+                checks.append(_run(ctx, "against", lambda c: log.check_against(c, old)))
+            if not earlier.ok:
+                ctx.findings.append(
+                    Finding("against", earlier.subject, f"does not verify: {earlier.summary}")
+                )
+                checks[-1] = Check("against", False, "the earlier bundle does not verify")
         facts = BundleFacts(ctx.label, ctx.known.bundle_id or ctx.bag.facts.bag)
     findings = tuple(ctx.findings)
     failed = [c.name for c in checks if not c.ok]
@@ -96,9 +129,9 @@ def verify_bundle(source: Source) -> BundleReport:
         count = f"{len(findings)} problem{'s' if len(findings) != 1 else ''}"
         summary = f"{count}; failed: {', '.join(failed)}"
     else:
-        summary = f"all {len(checks)} checks passed; root digest {checks[-1].detail}"
+        summary = f"all {len(checks)} checks passed; root digest {checks[len(TABLE) - 1].detail}"
     subject = f"bundle {facts.bundle or '?'} ({facts.source})"
-    return Report(subject, facts, findings, checks, summary)
+    return Report(subject, facts, findings, tuple(checks), summary)
 
 
 def _run(ctx: Context, name: str, check: Callable[[Context], str]) -> Check:

@@ -16,6 +16,7 @@ from evidence.bundle.bagcheck import BagReader, BagReport, NotAZip, Source, say,
 from evidence.bundle.quiet import quiet
 from evidence.bundle.verify.parts import (
     BagInfo,
+    LogParts,
     Parsed,
     PdfDoc,
     Row,
@@ -24,6 +25,7 @@ from evidence.bundle.verify.parts import (
     parse_info,
     parse_schedule,
     read_events,
+    read_log,
     read_text,
 )
 from evidence.findings import Finding
@@ -137,6 +139,10 @@ class Context:
     @cached_property
     def events(self) -> Parsed[list[CustodyEvent]]:
         return read_events(self.reader, self.names)
+
+    @cached_property
+    def log(self) -> Parsed[LogParts]:
+        return read_log(self.reader, self.names)
 
     @cached_property
     def pdf(self) -> Parsed[PdfDoc]:

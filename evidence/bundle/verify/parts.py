@@ -29,6 +29,9 @@ from evidence.bundle.quiet import quiet
 from evidence.errors import InputError
 from evidence.models import CASE_ID, TEAM_CODE, CustodyEvent
 from evidence.sizes import MiB
+from evidence.tlog import notes
+from evidence.tlog.notes import Checkpoint, Note, NoteError
+from evidence.tlog.policy import Policy
 
 T = TypeVar("T")
 Issue = tuple[str, str, str]  # (where, message, kind): a finding before its check is known
@@ -39,6 +42,8 @@ SPOOL = 64 * MiB  # bundle.pdf stays in memory up to this size, then goes to dis
 INFO = "bag-info.txt"
 SCHEDULE = f"data/{layout.SCHEDULE}"
 LEDGER = f"data/{layout.LEDGER}"
+CHECKPOINT = f"data/{layout.CHECKPOINT}"
+POLICY = f"data/{layout.POLICY}"
 PDF = f"data/{layout.PDF}"
 
 _INT = re.compile(r"[0-9]{1,15}")
@@ -101,6 +106,7 @@ class BagInfo:
     created_text: str | None = None
     root_digest: str | None = None
     head: tuple[int, str] | None = None
+    seal: tuple[int, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +148,7 @@ INFO_RULES: tuple[tuple[str, Rule], ...] = (  # layout.INFO_FIELDS, in order
         Rule(lambda v: v if layout.HEX64.fullmatch(v) else None, "is not 64 lowercase hex digits"),
     ),
     (layout.INFO_LEDGER_HEAD, Rule(_head, "is not '<seq> <hash>'")),
+    (layout.INFO_SEAL, Rule(_head, "is not '<seq> <seal digest>'")),
 )
 
 
@@ -184,6 +191,7 @@ def parse_info(fields: Sequence[tuple[str, str]], folder: str) -> Parsed[BagInfo
         created_text=raw[layout.INFO_CREATED] if read.get(layout.INFO_CREATED) else None,
         root_digest=read.get(layout.INFO_ROOT_DIGEST),
         head=read.get(layout.INFO_LEDGER_HEAD),
+        seal=read.get(layout.INFO_SEAL),
     )
     bundle, case, team = info.bundle_id, info.case_id, info.team
     if bundle is not None:
@@ -325,6 +333,48 @@ def parse_event(line: bytes) -> CustodyEvent | str:
         prev_hash=record["prev_hash"],
         hash=record["hash"],
     )
+
+
+# ---------------------------------------------------------------- the log's checkpoint
+
+
+@dataclass(frozen=True, slots=True)
+class LogParts:
+    """``ledger/checkpoint`` and ``ledger/policy``, parsed."""
+
+    text: str  # the checkpoint file, verbatim
+    note: Note
+    checkpoint: Checkpoint
+    policy_text: str
+    policy: Policy
+
+
+def read_log(reader: BagReader | None, names: frozenset[str]) -> Parsed[LogParts]:
+    """The cosigned checkpoint and the trust policy the bag carries."""
+    if reader is None:
+        return Parsed(CHECKPOINT, None, why="the ZIP cannot be read")
+    issues: list[Issue] = []
+    texts: dict[str, str] = {}
+    for path in (layout.CHECKPOINT, layout.POLICY):
+        try:
+            texts[path] = read_text(reader, names, path)
+        except Unusable as exc:
+            issues.append(exc.issue)
+    if len(texts) < 2:
+        return Parsed(CHECKPOINT, None, tuple(issues), "the checkpoint or the policy is missing")
+    try:
+        note = notes.parse(texts[layout.CHECKPOINT])
+        checkpoint = Checkpoint.parse(note.text)
+    except NoteError as exc:
+        issue = (CHECKPOINT, f"not a signed checkpoint (C2SP tlog-checkpoint): {exc}", "malformed")
+        return Parsed(CHECKPOINT, None, (issue,), f"{CHECKPOINT} cannot be read")
+    try:
+        policy = Policy.parse(texts[layout.POLICY])
+    except NoteError as exc:
+        issue = (POLICY, f"not a C2SP tlog-policy: {exc}", "malformed")
+        return Parsed(CHECKPOINT, None, (issue,), f"{POLICY} cannot be read")
+    parts = LogParts(texts[layout.CHECKPOINT], note, checkpoint, texts[layout.POLICY], policy)
+    return Parsed(CHECKPOINT, parts)
 
 
 # ---------------------------------------------------------------- bundle.pdf
