@@ -56,7 +56,7 @@ def witness_serve(
     follows: Annotated[
         str | None,
         typer.Option(
-            help="Cosign logs whose origin starts with this (default '<[ledger] origin>/')."
+            help="Cosign logs whose origin starts with this (default: the config's ledger origin, then '/')."
         ),
     ] = None,
     host: Annotated[str, typer.Option(help="Listen address.")] = "127.0.0.1",
