@@ -175,7 +175,6 @@ def format_time(at: datetime) -> str:
 
 
 def encode(
-    *,
     case_id: str,
     seq: int,
     exhibit: str | None,
@@ -186,21 +185,7 @@ def encode(
     details: dict[str, Any],
     prev_hash: str,
 ) -> bytes:
-    return _encode(case_id, seq, exhibit, action, actor, team, at, details, prev_hash)
-
-
-def _encode(
-    case_id: str,
-    seq: int,
-    exhibit: str | None,
-    action: str,
-    actor: str,
-    team: str,
-    at: datetime,
-    details: dict[str, Any],
-    prev_hash: str,
-) -> bytes:
-    """``encode``, through orjson. An event's details hold only canonical
+    """The canonical bytes of an event, through orjson. An event's details hold only canonical
     values: ``link`` checks them, and a catalog reads stored details with
     ``canonical_details``, which admits nothing else. For those values orjson
     writes the reference's bytes, so they are not walked through again here
@@ -230,7 +215,7 @@ def _encode(
 
 def event_hash(event: CustodyEvent) -> str:
     return blake3(
-        _encode(
+        encode(
             event.case_id,
             event.seq,
             event.exhibit,
@@ -250,7 +235,7 @@ def link(case_id: str, head: CustodyEvent | None, draft: EventDraft, at: datetim
     seq = 1 if head is None else head.seq + 1
     prev = GENESIS if head is None else head.hash
     at = datetime.fromisoformat(format_time(at))  # aware, UTC, microseconds
-    sealed = _encode(
+    sealed = encode(
         case_id, seq, draft.exhibit, draft.action, draft.actor, draft.team, at, draft.details, prev
     )
     return CustodyEvent(
@@ -339,20 +324,7 @@ def verify(case_id: str, events: Iterable[CustodyEvent]) -> Report[ChainFacts]:
             event.case_id == case_id
             and event.seq == expected_seq
             and event.prev_hash == prev_hash
-            and blake3(
-                _encode(
-                    event.case_id,
-                    event.seq,
-                    event.exhibit,
-                    event.action,
-                    event.actor,
-                    event.team,
-                    event.at,
-                    event.details,
-                    event.prev_hash,
-                )
-            ).hexdigest()
-            == event.hash
+            and event_hash(event) == event.hash
         ):
             problem: Finding | None = None  # the common case, in one expression
         elif event.case_id != case_id:

@@ -164,6 +164,7 @@ custody_events = Table(
     PrimaryKeyConstraint("case_id", "seq"),
     CheckConstraint("seq >= 1", name="seq"),
     Index(None, "case_id", "exhibit", "seq"),
+    Index(None, "case_id", "action", "seq"),  # revision 0006: an action's events (the log policy)
 )
 
 ingest_runs = Table(

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, tuple_
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from evidence.errors import LedgerError
@@ -38,18 +38,25 @@ def size(conn: Connection, case_id: str) -> int:
 
 
 def fetch(conn: Connection, case_id: str, wanted: Iterable[Node]) -> dict[Node, bytes]:
-    """The stored nodes of ``wanted`` that exist."""
-    wanted = sorted(set(wanted))
+    """The stored nodes of ``wanted`` that exist: one query per level (and
+    per ``NODES_PER_QUERY`` of it), ``level = ? AND idx IN (...)``, which both
+    databases answer from the primary key; a ``(level, idx) IN`` of pairs
+    makes SQLite scan every node of the case."""
+    per_level: dict[int, list[int]] = {}
+    for level, idx in set(wanted):
+        per_level.setdefault(level, []).append(idx)
     found: dict[Node, bytes] = {}
-    for start in range(0, len(wanted), NODES_PER_QUERY):
-        chunk = wanted[start : start + NODES_PER_QUERY]
-        rows = conn.execute(
-            select(tree_nodes.c.level, tree_nodes.c.idx, tree_nodes.c.hash).where(
-                tree_nodes.c.case_id == case_id,
-                tuple_(tree_nodes.c.level, tree_nodes.c.idx).in_(chunk),
+    c = tree_nodes.c
+    for level, indexes in sorted(per_level.items()):
+        indexes.sort()
+        for start in range(0, len(indexes), NODES_PER_QUERY):
+            chunk = indexes[start : start + NODES_PER_QUERY]
+            rows = conn.execute(
+                select(c.idx, c.hash).where(
+                    c.case_id == case_id, c.level == level, c.idx.in_(chunk)
+                )
             )
-        )
-        found.update(((r.level, r.idx), bytes(r.hash)) for r in rows)
+            found.update(((level, idx), bytes(h)) for idx, h in rows)
     return found
 
 
