@@ -211,14 +211,6 @@ def _witness_finding(
     return None
 
 
-def _tree_root(tree: TreeNodes, size: int) -> bytes:
-    def compute(nodes: merkle.Nodes) -> bytes:
-        return merkle.root(nodes, size)
-
-    found = tree(merkle.needed(compute))
-    return compute(lambda level, index: found[(level, index)])
-
-
 def _first_rewritten(
     events: Sequence[CustodyEvent],
     contradicted: list[_Signed],
@@ -268,10 +260,15 @@ def _first_rewritten(
 def _tree_root_or_none(tree: TreeNodes, size: int) -> bytes | None:
     """The catalog's root, or ``None`` when its tree cannot be read (an event
     without a 32-byte hash: ``roots_at`` names it)."""
+
+    def compute(nodes: merkle.Nodes) -> bytes:
+        return merkle.root(nodes, size)
+
     try:
-        return _tree_root(tree, size)
+        found = tree(merkle.needed(compute))
     except LedgerError:
         return None
+    return compute(lambda level, index: found[(level, index)])
 
 
 def _first_leaf(events: Sequence[CustodyEvent], signed: _Signed, tree: TreeNodes) -> int | None:
