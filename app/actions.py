@@ -163,9 +163,12 @@ def ingest(
     fields: Fields | None = None,
     manifest: str | None = None,
     progress: Progress | None = None,
+    reread: bool = False,
 ) -> IngestResult:
     """Ingest files and folders as ``person`` into their team (or ``team``):
-    checked first, then run as the Prefect ingest flow in this process."""
+    checked first, then run as the Prefect ingest flow in this process. Files
+    an earlier run of the same command committed, unchanged since, are not
+    read again unless ``reread``."""
     team = team or person.team
     fields = fields or {}
     check_ingest(
@@ -183,6 +186,7 @@ def ingest(
         fields=fields,
         manifest=manifest,
         progress=progress,
+        reread=reread,
     )
 
 

@@ -4,6 +4,7 @@ and reports to a person. Every value that came from outside is escaped
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -89,10 +90,26 @@ OUTCOME_STYLE = {
     OutcomeStatus.DUPLICATE: "yellow",
     OutcomeStatus.QUARANTINED: "bold red",
     OutcomeStatus.CHANGED: "bold red",
+    OutcomeStatus.UNCHANGED: "dim",
 }
+OUTCOME_ROWS = 50  # files listed one by one; a bigger ingest is summed up (--json lists all)
 
 
 def outcomes(console: Console, rows: Sequence[Outcome]) -> None:
+    if len(rows) > OUTCOME_ROWS:
+        counts = Counter(row.status for row in rows)
+        summary = ", ".join(
+            f"[{OUTCOME_STYLE[status]}]{counts[status]} {status.value}[/]"
+            for status in OutcomeStatus
+            if counts[status]
+        )
+        console.print(f"{len(rows)} files: {summary} (every file: add --json)")
+        problems = [
+            r for r in rows if r.status in (OutcomeStatus.CHANGED, OutcomeStatus.QUARANTINED)
+        ]
+        for row in problems:
+            console.print(f"[bold red]{esc(row.source)}[/]: {esc(row.message)}")
+        return
     table = Table(title="Exhibits from this ingest")
     table.add_column("Reference", no_wrap=True)
     table.add_column("File and hashes", overflow="fold")
@@ -109,7 +126,9 @@ def outcomes(console: Console, rows: Sequence[Outcome]) -> None:
     console.print(table)
     for row in rows:
         if row.message:
-            colour = "yellow" if row.status is OutcomeStatus.DUPLICATE else "bold red"
+            colour = {OutcomeStatus.DUPLICATE: "yellow", OutcomeStatus.UNCHANGED: "dim"}.get(
+                row.status, "bold red"
+            )
             console.print(f"[{colour}]{esc(row.source)}[/]: {esc(row.message)}")
 
 
@@ -122,6 +141,9 @@ def ingest_result(console: Console, result: IngestResult, chain: Report[ChainFac
     for skipped in result.skipped:
         console.print(f"[yellow]skipped[/] {esc(skipped.path)}: {esc(skipped.reason)}")
     outcomes(console, result.outcomes)
+    if result.seconds:
+        stages = ", ".join(f"{k.replace('_', '+')} {v:.2f} s" for k, v in result.seconds.items())
+        console.print(f"[dim]Time per stage (summed over workers): {stages}[/]")
     ledger_summary(console, chain)
 
 

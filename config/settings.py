@@ -73,6 +73,7 @@ class StoreSettings(_Section):
     retention_days: int = Field(default=3650, ge=1)  # COMPLIANCE retention of every object
     part_size_mib: int = Field(default=64, ge=5)
     small_object_max_mib: int = Field(default=8, ge=0)
+    put_parallel: int = Field(default=4, ge=1, le=64)  # s3: small puts of a batch at once
 
 
 class DbSettings(_Section):
@@ -92,7 +93,7 @@ class IngestSettings(_Section):
     concurrency: int = Field(default=4, ge=1, le=64)  # batches stored at once
     batch_files: int = Field(default=500, ge=1)  # files per task, at most
     batch_mib: int = Field(default=1024, ge=1)  # bytes per task, about
-    commit_every: int = Field(default=64, ge=1)  # exhibits per DB transaction
+    commit_every: int = Field(default=256, ge=1)  # files per group commit (store sync + one transaction)
 
 
 class UserSettings(_Section):

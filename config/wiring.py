@@ -122,6 +122,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Wiring:
             clock=clock,
             part_size=s.part_size_mib * MiB,
             small_object_max=s.small_object_max_mib * MiB,
+            put_parallel=s.put_parallel,
         )
     else:
         from storage.objects.local import LocalStore

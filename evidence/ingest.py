@@ -16,10 +16,12 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Collection, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
+from time import perf_counter
 from typing import Any
 
 from blake3 import blake3
@@ -41,7 +43,16 @@ from evidence.models import (
     exhibit_reference,
 )
 from evidence.policy import Right
-from evidence.ports import ByteStream, Catalog, EventDraft, IngestRun, ObjectStore
+from evidence.ports import (
+    ByteStream,
+    CaseTransaction,
+    Catalog,
+    EventDraft,
+    FinishedItem,
+    IngestRun,
+    ObjectStore,
+    ObjectWriter,
+)
 from evidence.sources import SourceFile, discover, open_once
 
 # -- planning: everything is checked before anything is stored ---------------
@@ -151,7 +162,7 @@ class Unreadable:
 
 
 def store_stream(
-    store: ObjectStore,
+    store: ObjectWriter,
     namespace: str,
     planned: PlannedFile,
     handle: ByteStream,
@@ -173,7 +184,7 @@ def store_stream(
 
 
 def store_file(
-    store: ObjectStore,
+    store: ObjectWriter,
     namespace: str,
     planned: PlannedFile,
     on_bytes: Callable[[int], None] | None = None,
@@ -194,6 +205,7 @@ class OutcomeStatus(StrEnum):
     QUARANTINED = "quarantined"  # a new exhibit whose declared hash did not match
     DUPLICATE = "duplicate"  # the content is already an exhibit: DUPLICATE_SEEN
     CHANGED = "changed"  # the file changed while it was read: nothing committed
+    UNCHANGED = "unchanged"  # committed by an earlier run of the command, the same file since
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,13 +250,50 @@ def _stored_details(item: Stored, run: IngestRun) -> dict[str, Any]:
     return details
 
 
+def _duplicate(
+    tx: CaseTransaction, plan: IngestPlan, run: IngestRun, item: Stored, exhibit: tuple[str, str]
+) -> Outcome:
+    """Append the DUPLICATE_SEEN event of content that is already ``exhibit``
+    (reference, media type); its outcome."""
+    reference, media_type = exhibit
+    d, details = item.digests, _stored_details(item, run)
+    event = tx.append(EventDraft(Action.DUPLICATE_SEEN, plan.actor, plan.team, reference, details))
+    return Outcome(
+        item.planned.source.relative,
+        OutcomeStatus.DUPLICATE,
+        reference,
+        d.size,
+        d.blake3,
+        d.sha256,
+        media_type,
+        f"same content as {reference}",
+        event.seq,
+    )
+
+
 def commit(
     catalog: Catalog, plan: IngestPlan, run: IngestRun, items: Iterable[Stored | Unreadable]
 ) -> list[Outcome]:
-    """Commit exhibits and their custody events in one transaction."""
+    """Commit a group's exhibits and their custody events in one transaction,
+    with one query for the contents already known, one counter update for
+    the group's exhibit numbers, and one insert each for the exhibits and the
+    run's items. Files are recorded in the order given: new contents get
+    their numbers in that order, and a second file of the same content is a
+    duplicate of the first."""
     team, actor = plan.team, plan.actor
+    items = list(items)
     outcomes: list[Outcome] = []
     with catalog.transaction(plan.case.id) as tx:
+        stored = [i for i in items if isinstance(i, Stored)]
+        known = tx.exhibits_by_blake3({i.digests.blake3 for i in stored})
+        firsts: dict[str, Stored] = {}
+        for i in stored:
+            if i.digests.blake3 not in known:
+                firsts.setdefault(i.digests.blake3, i)
+        numbers = tx.next_exhibit_numbers(team, len(firsts)) if firsts else range(0)
+        references = {b3: exhibit_reference(team, n) for b3, n in zip(firsts, numbers, strict=True)}
+        new: list[Exhibit] = []
+        done: dict[str, str] = {}
         for item in items:
             source = item.planned.source.relative
             if isinstance(item, Unreadable):
@@ -256,91 +305,94 @@ def commit(
                     Outcome(source, OutcomeStatus.CHANGED, message=item.reason, seq=event.seq)
                 )
                 continue
-            d, details = item.digests, _stored_details(item, run)
-            existing = tx.exhibit_by_blake3(d.blake3)
-            if existing is not None:
-                event = tx.append(
-                    EventDraft(Action.DUPLICATE_SEEN, actor, team, existing.reference, details)
+            b3 = item.digests.blake3
+            if firsts.get(b3) is not item:  # already an exhibit, in the case or in this group
+                first = known.get(b3)
+                exhibit = (
+                    (first.reference, first.media_type)
+                    if first
+                    else (references[b3], firsts[b3].media_type)
                 )
-                tx.mark_done(run.id, source, existing.reference)
-                outcomes.append(
-                    Outcome(
-                        source,
-                        OutcomeStatus.DUPLICATE,
-                        existing.reference,
-                        d.size,
-                        d.blake3,
-                        d.sha256,
-                        existing.media_type,
-                        f"same content as {existing.reference}",
-                        event.seq,
-                    )
-                )
+                outcomes.append(_duplicate(tx, plan, run, item, exhibit))
+                done[source] = exhibit[0]
                 continue
-            meta = item.planned.metadata
-            reference = exhibit_reference(team, tx.next_exhibit_number(team))
-            event = tx.append(EventDraft(Action.INGESTED, actor, team, reference, details))
-            status, message = ExhibitStatus.STORED, ""
-            if meta.declared and d.declared[meta.declared.algorithm] != meta.declared.value:
-                status = ExhibitStatus.QUARANTINED
-                message = (
-                    f"declared {meta.declared.algorithm} {meta.declared.value} but the bytes give "
-                    f"{d.declared[meta.declared.algorithm]}: exhibit quarantined; check the "
-                    "acquisition record with the seizing officer"
-                )
-                tx.append(
-                    EventDraft(
-                        Action.HASH_MISMATCH,
-                        actor,
-                        team,
-                        reference,
-                        {
-                            "algorithm": meta.declared.algorithm,
-                            "declared": meta.declared.value,
-                            "computed": d.declared[meta.declared.algorithm],
-                        },
-                    )
-                )
-            tx.add_exhibit(
-                Exhibit(
-                    reference=reference,
-                    case_id=plan.case.id,
-                    team=team,
-                    title=meta.title or source,
-                    description=meta.description,
-                    seized_at=meta.seized_at,
-                    seized_by=meta.seized_by,
-                    seized_from=meta.seized_from,
-                    original_name=PurePosixPath(source).name,
-                    relative_path=source,
-                    media_type=item.media_type,
-                    size=d.size,
-                    blake3=d.blake3,
-                    sha256=d.sha256,
-                    declared=meta.declared,
-                    storage_key=item.stored.key,
-                    retention_until=item.stored.retention_until,
-                    status=status,
-                    ingested_at=event.at,
-                    ingested_by=actor,
-                    handling=meta.handling or Handling(),
-                )
-            )
-            tx.mark_done(run.id, source, reference)
-            outcomes.append(
-                Outcome(
-                    source,
-                    OutcomeStatus(status.value),
-                    reference,
-                    d.size,
-                    d.blake3,
-                    d.sha256,
-                    item.media_type,
-                    message,
-                    event.seq,
-                )
-            )
+            made, outcome = _new_exhibit(tx, plan, run, item, references[b3])
+            new.append(made)
+            done[source] = made.reference
+            outcomes.append(outcome)
+        tx.add_exhibits(new)
+        if done:
+            identities = {i.planned.source.relative: i.planned.source.identity for i in stored}
+            tx.mark_done(run.id, done, identities)
     return outcomes
+
+
+def _new_exhibit(
+    tx: CaseTransaction, plan: IngestPlan, run: IngestRun, item: Stored, reference: str
+) -> tuple[Exhibit, Outcome]:
+    """Append the INGESTED event (and HASH_MISMATCH when a declared hash
+    differs) of a new exhibit; the exhibit and its outcome."""
+    team, actor, source = plan.team, plan.actor, item.planned.source.relative
+    meta, d = item.planned.metadata, item.digests
+    event = tx.append(
+        EventDraft(Action.INGESTED, actor, team, reference, _stored_details(item, run))
+    )
+    status, message = ExhibitStatus.STORED, ""
+    if meta.declared and d.declared[meta.declared.algorithm] != meta.declared.value:
+        status = ExhibitStatus.QUARANTINED
+        message = (
+            f"declared {meta.declared.algorithm} {meta.declared.value} but the bytes give "
+            f"{d.declared[meta.declared.algorithm]}: exhibit quarantined; check the "
+            "acquisition record with the seizing officer"
+        )
+        tx.append(
+            EventDraft(
+                Action.HASH_MISMATCH,
+                actor,
+                team,
+                reference,
+                {
+                    "algorithm": meta.declared.algorithm,
+                    "declared": meta.declared.value,
+                    "computed": d.declared[meta.declared.algorithm],
+                },
+            )
+        )
+    exhibit = Exhibit(
+        reference=reference,
+        case_id=plan.case.id,
+        team=team,
+        title=meta.title or source,
+        description=meta.description,
+        seized_at=meta.seized_at,
+        seized_by=meta.seized_by,
+        seized_from=meta.seized_from,
+        original_name=PurePosixPath(source).name,
+        relative_path=source,
+        media_type=item.media_type,
+        size=d.size,
+        blake3=d.blake3,
+        sha256=d.sha256,
+        declared=meta.declared,
+        storage_key=item.stored.key,
+        retention_until=item.stored.retention_until,
+        status=status,
+        ingested_at=event.at,
+        ingested_by=actor,
+        handling=meta.handling or Handling(),
+    )
+    outcome = Outcome(
+        source,
+        OutcomeStatus(status.value),
+        reference,
+        d.size,
+        d.blake3,
+        d.sha256,
+        item.media_type,
+        message,
+        event.seq,
+    )
+    return exhibit, outcome
 
 
 class Progress:
@@ -361,6 +413,19 @@ class Progress:
         """One more file has its outcome recorded."""
 
 
+def _store_all(
+    group: ObjectWriter, team: str, files: list[PlannedFile], progress: Progress, parallel: int
+) -> list[Stored | Unreadable]:
+    """Store the files of a group, ``parallel`` at once (in their order)."""
+    if parallel <= 1 or len(files) <= 1:
+        return [store_file(group, team, p, progress.read) for p in files]
+    with ThreadPoolExecutor(min(parallel, len(files)), thread_name_prefix="jitev-put") as pool:
+        return list(pool.map(lambda p: store_file(group, team, p, progress.read), files))
+
+
+STAGES = ("discover", "read_hash_store", "sync", "commit", "publish")  # IngestResult.seconds
+
+
 def ingest_batch(
     store: ObjectStore,
     catalog: Catalog,
@@ -370,17 +435,33 @@ def ingest_batch(
     *,
     commit_every: int,
     progress: Progress | None = None,
+    seconds: dict[str, float] | None = None,
 ) -> list[Outcome]:
-    """Store the batch's files one by one and commit them in groups. Files
-    already committed by this run (a retry, or a resumed run) are skipped."""
+    """Store the batch's files in groups of ``commit_every``: each group is
+    made durable in the store together (group commit), then committed in one
+    transaction. Files already committed by this run (a retry, or a resumed
+    run) are skipped. The time of each stage is added to ``seconds``."""
     progress = progress or Progress()
+    spent = seconds if seconds is not None else {}
     done = catalog.run_items(run.id)
     outcomes: list[Outcome] = []
-    pending: list[Stored | Unreadable] = []
+    pending: list[PlannedFile] = []
 
     def flush() -> None:
-        committed = commit(catalog, plan, run, pending)
+        start = perf_counter()
+        # Durable together when the block ends; a resumed run may find its objects there.
+        with store.group(fresh=not run.resumed) as group:
+            items = _store_all(group, plan.team, pending, progress, store.put_parallel)
+            stored = perf_counter()
+        synced = perf_counter()
         pending.clear()
+        committed = commit(catalog, plan, run, items)
+        for stage, took in (
+            ("read_hash_store", stored - start),
+            ("sync", synced - stored),
+            ("commit", perf_counter() - synced),
+        ):
+            spent[stage] = spent.get(stage, 0.0) + took
         for outcome in committed:
             progress.committed(outcome)
         outcomes.extend(committed)
@@ -388,7 +469,7 @@ def ingest_batch(
     for planned in files:
         if planned.source.relative in done:
             continue
-        pending.append(store_file(store, plan.team, planned, progress.read))
+        pending.append(planned)
         if len(pending) >= commit_every:
             flush()
     if pending:
@@ -447,6 +528,7 @@ class IngestResult:
     already_done: int
     outcomes: tuple[Outcome, ...]
     skipped: tuple[Skipped, ...]
+    seconds: dict[str, float] = field(default_factory=dict)  # per stage (STAGES), all workers
 
     def statuses(self) -> set[OutcomeStatus]:
         return {o.status for o in self.outcomes}
@@ -460,12 +542,41 @@ class IngestResult:
             "already_done": self.already_done,
             "outcomes": [o.as_dict() for o in self.outcomes],
             "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
 
 
-def pending(plan: IngestPlan, run: IngestRun) -> list[PlannedFile]:
-    """The files of the plan that the run has not committed yet."""
-    return [f for f in plan.files if f.source.relative not in run.done]
+def pending(plan: IngestPlan, run: IngestRun, skip: Collection[str] = ()) -> list[PlannedFile]:
+    """The files of the plan that the run has not committed yet, but ``skip``."""
+    return [
+        f for f in plan.files if f.source.relative not in run.done and f.source.relative not in skip
+    ]
+
+
+def unchanged(
+    plan: IngestPlan, run: IngestRun, before: Mapping[str, FinishedItem]
+) -> list[Outcome]:
+    """The files of the plan that an earlier, finished run of the same command
+    committed and that are still the same file (``SourceFile.identity``):
+    they are not read again, and nothing is recorded for them. Any other
+    file (new, or changed since) is read; ``jitev ingest --reread`` reads
+    every file again."""
+    kept = []
+    for f in plan.files:
+        item = before.get(f.source.relative)
+        if f.source.relative in run.done or item is None or not item.identity:
+            continue
+        if item.identity == f.source.identity:
+            kept.append(
+                Outcome(
+                    f.source.relative,
+                    OutcomeStatus.UNCHANGED,
+                    item.reference,
+                    f.source.size,
+                    message=f"already {item.reference}, the same file since: not read again",
+                )
+            )
+    return kept
 
 
 def finish(

@@ -23,7 +23,7 @@ The object-store contract (one test suite runs it against every backend):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -83,10 +83,25 @@ class ObjectInfo:
     legal_hold: bool
 
 
-class ObjectStore(Protocol):
-    description: str  # e.g. "local store /var/lib/jitev" or "S3 http://127.0.0.1:7480"
+class ObjectWriter(Protocol):
+    def put(self, namespace: str, source: DigestSource, length: int | None) -> StoredObject:
+        """Store ``source``'s bytes under their BLAKE3; checked before it returns."""
+        ...
 
-    def put(self, namespace: str, source: DigestSource, length: int | None) -> StoredObject: ...
+
+class ObjectStore(ObjectWriter, Protocol):
+    description: str  # e.g. "local store /var/lib/jitev" or "S3 http://127.0.0.1:7480"
+    put_parallel: int  # puts of one group worth running at once (1: one after the other)
+
+    def group(self, *, fresh: bool = False) -> AbstractContextManager[ObjectWriter]:
+        """Puts made durable together: what the writer's ``put`` returns is
+        stored once the ``with`` block ends without error, never before (the
+        local store syncs the group at once; an S3 put is durable when it
+        returns). Record nothing in the ledger before the block has ended.
+        ``fresh``: the contents are expected to be new (not a resumed run), so
+        a store may write without looking for the key first. The writer is
+        safe to call from ``put_parallel`` threads at once."""
+        ...
 
     def stat(self, namespace: str, key: str) -> ObjectInfo: ...
 
@@ -145,6 +160,15 @@ class EventDraft:
 
 
 @dataclass(frozen=True, slots=True)
+class FinishedItem:
+    """A source an earlier, finished run committed: the exhibit it is (or
+    duplicates), and ``SourceFile.identity`` when it was read."""
+
+    reference: str
+    identity: str
+
+
+@dataclass(frozen=True, slots=True)
 class IngestRun:
     """One ``jitev ingest`` command. A run that did not finish is resumed by
     the same command: ``done`` maps each source path already committed to the
@@ -164,20 +188,31 @@ class CaseTransaction(Protocol):
 
     case: Case
 
-    def exhibit_by_blake3(self, blake3: str) -> Exhibit | None: ...
-
-    def next_exhibit_number(self, team: str) -> int:
-        """The next number of the team's exhibits in this case (1, 2, ...):
-        gapless, because it rolls back with the transaction."""
+    def exhibits_by_blake3(self, digests: Collection[str]) -> dict[str, Exhibit]:
+        """The case's exhibits with these contents, by BLAKE3 (one query a group)."""
         ...
 
-    def add_exhibit(self, exhibit: Exhibit) -> None: ...
+    def next_exhibit_numbers(self, team: str, count: int) -> range:
+        """The next ``count`` numbers of the team's exhibits in this case (1, 2,
+        ...): gapless, because they roll back with the transaction."""
+        ...
+
+    def add_exhibits(self, new: Sequence[Exhibit]) -> None:
+        """Add exhibits numbered by ``next_exhibit_numbers``; refuses a reference
+        or a content the case (or ``new`` itself) already has."""
+        ...
 
     def append(self, draft: EventDraft) -> CustodyEvent:
         """Link the draft after the chain head, stamped by the catalog's clock."""
         ...
 
-    def mark_done(self, run_id: str, source: str, reference: str) -> None: ...
+    def mark_done(
+        self, run_id: str, done: Mapping[str, str], identities: Mapping[str, str] | None = None
+    ) -> None:
+        """Record sources (path -> exhibit reference) as committed by the run,
+        with each file's ``SourceFile.identity`` when it was read; one already
+        recorded as the same exhibit is a no-op (a retry)."""
+        ...
 
     # -- hand-offs: read and written under the case's chain lock ------------------
 
@@ -249,6 +284,12 @@ class CaseCatalog(Protocol):
         ...
 
     def finish_run(self, run_id: str) -> None: ...
+
+    def finished_items(self, case_id: str, team: str, fingerprint: str) -> dict[str, FinishedItem]:
+        """What the finished runs of the same files (same fingerprint) by the
+        team committed: source path -> the exhibit and the file's identity then
+        (the latest run's, for a source several runs committed)."""
+        ...
 
 
 class PeopleCatalog(Protocol):

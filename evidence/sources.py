@@ -32,6 +32,17 @@ class SourceFile:
     mtime_ns: int
     inode: int
     device: int
+    ctime_ns: int = 0
+
+    @property
+    def identity(self) -> str:
+        """What says the file is still the one read before, without reading it:
+        size, modification and change times, inode ("" for an upload). The
+        change time moves with any write, rename or ``touch``, and no tool
+        can set it back."""
+        if not self.path:
+            return ""
+        return f"{self.size}:{self.mtime_ns}:{self.ctime_ns}:{self.inode}"
 
     @classmethod
     def uploaded(cls, name: str, size: int) -> SourceFile:
@@ -48,7 +59,9 @@ class SourceFile:
 
     @classmethod
     def from_stat(cls, path: Path, relative: str, st: os.stat_result) -> SourceFile:
-        return cls(str(path), relative, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+        return cls(
+            str(path), relative, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, st.st_ctime_ns
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,8 @@ placeholder.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from time import perf_counter
 from typing import Any, cast
 
 from prefect import flow, task
@@ -37,9 +39,11 @@ from flows.retry import DELAYS, RETRIES, transient
 )
 def ingest_batch(
     plan: IngestPlan, run: IngestRun, files: list[PlannedFile], progress: Progress | None
-) -> list[Outcome]:
+) -> tuple[list[Outcome], dict[str, float]]:
+    """The batch's outcomes, and the seconds it spent per stage."""
     w = wiring.current()
-    return ingesting.ingest_batch(
+    seconds: dict[str, float] = {}
+    outcomes = ingesting.ingest_batch(
         w.store,
         w.catalog,
         plan,
@@ -47,7 +51,9 @@ def ingest_batch(
         files,
         commit_every=w.settings.ingest.commit_every,
         progress=progress,
+        seconds=seconds,
     )
+    return outcomes, seconds
 
 
 @flow(name="ingest", persist_result=False, validate_parameters=False)
@@ -59,8 +65,10 @@ def ingest(
     fields: dict[str, str | None] | None = None,
     manifest: str | None = None,
     progress: Progress | None = None,
+    reread: bool = False,
 ) -> IngestResult:
     w = wiring.current()
+    start = perf_counter()
     plan = ingesting.plan_ingest(
         w.catalog,
         case_id=case_id,
@@ -71,10 +79,16 @@ def ingest(
         manifest=manifest,
     )
     run = w.catalog.start_run(case_id, team, actor, plan.fingerprint)
+    seconds = dict.fromkeys(ingesting.STAGES, 0.0) | {"discover": perf_counter() - start}
+    before = {} if reread else w.catalog.finished_items(case_id, team, plan.fingerprint)
+    kept = ingesting.unchanged(plan, run, before)
     if progress is not None:
         progress.planned(plan, run)
+        for outcome in kept:
+            progress.read(outcome.size)
+            progress.committed(outcome)
     groups = ingesting.batches(
-        ingesting.pending(plan, run),
+        ingesting.pending(plan, run, {o.source for o in kept}),
         max_files=w.settings.ingest.batch_files,
         max_bytes=w.settings.ingest.batch_mib * MiB,
         workers=w.settings.ingest.concurrency,
@@ -84,10 +98,17 @@ def ingest(
         ingest_batch.submit(quote(plan), quote(run), quote(group), quote(progress))  # type: ignore[call-overload]
         for group in groups
     ]
-    outcomes = [o for future in futures for o in future.result()]
+    outcomes = list(kept)
+    for future in futures:
+        done, spent = future.result()
+        outcomes += done
+        for stage, took in spent.items():
+            seconds[stage] += took
     result = ingesting.finish(w.catalog, plan, run, outcomes)
+    start = perf_counter()
     w.publish(case_id)  # a checkpoint covering the run's events, cosigned by the witnesses
-    return result
+    seconds["publish"] = perf_counter() - start
+    return replace(result, seconds=seconds)
 
 
 def run_ingest(
@@ -100,10 +121,11 @@ def run_ingest(
     fields: dict[str, str | None] | None = None,
     manifest: str | None = None,
     progress: Progress | None = None,
+    reread: bool = False,
 ) -> IngestResult:
     """Run the flow with a bounded thread pool (Prefect's is unbounded by default)."""
     # Prefect types a flow's runner as TaskRunner[PrefectFuture[Any]] (invariant); its own
     # code casts the same way.
     runner = cast("TaskRunner[PrefectFuture[Any]]", ThreadPoolTaskRunner(max_workers=concurrency))
     bounded = ingest.with_options(task_runner=runner)
-    return bounded(case_id, team, actor, paths, fields, manifest, progress)
+    return bounded(case_id, team, actor, paths, fields, manifest, progress, reread)

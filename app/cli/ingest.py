@@ -37,11 +37,19 @@ def ingest(
         str, typer.Option(help="Handling code H0-H3 (see `jitev exhibits handling`).")
     ] = "H0",
     handling_note: Annotated[str, typer.Option(help="The restriction, for H3.")] = "",
+    reread: Annotated[
+        bool,
+        typer.Option(
+            help="Read every file again, even those an earlier run of this command "
+            "ingested and that are unchanged since (same size, times and inode)."
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Ingest files: stream each once through BLAKE3 + SHA-256 into write-once
     storage and record its custody event. Symbolic links are not followed.
-    Re-run the same command after a crash: it finishes the rest."""
+    Re-run the same command after a crash: it finishes the rest. Re-run it
+    later: only new or changed files are read."""
     fields: dict[str, str | None] = {
         "title": title,
         "description": description,
@@ -65,6 +73,7 @@ def ingest(
             fields=fields,
             manifest=manifest,
             progress=progress,
+            reread=reread,
         )
 
     if as_json:

@@ -35,7 +35,7 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import BinaryIO, cast
 from urllib.parse import urlsplit
@@ -60,7 +60,7 @@ from evidence.errors import (
     WriteOnceViolation,
 )
 from evidence.models import HEX64, Digests, StoredObject
-from evidence.ports import Clock, DigestSource, ObjectInfo
+from evidence.ports import Clock, DigestSource, ObjectInfo, ObjectWriter
 from evidence.sizes import STREAM_CHUNK as CHUNK
 from evidence.sizes import MiB
 from storage.objects.names import check_key, check_namespace
@@ -105,6 +105,7 @@ class S3Store:
         small_object_max: int = 8 * MiB,
         copy_part_size: int = MAX_PART_SIZE,
         parallel_parts: int = 3,
+        put_parallel: int = 4,
         timeout: float = 300.0,
     ) -> None:
         if "://" in endpoint:  # also accept a URL: its scheme decides secure
@@ -123,11 +124,12 @@ class S3Store:
         self.small_object_max = small_object_max
         self.copy_part_size = copy_part_size
         self.parallel_parts = parallel_parts
+        self.put_parallel = put_parallel  # small puts of a group at once (latency, not bandwidth)
         self.description = f"S3 {'https' if secure else 'http'}://{endpoint}"
         # Few retries here: the flows retry StoreUnavailable with their own back-off.
         http = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=10.0, read=timeout),
-            maxsize=max(10, parallel_parts + 2),
+            maxsize=max(10, parallel_parts + 2, 4 * put_parallel),  # several batches at once
             cert_reqs="CERT_REQUIRED",
             ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
             retries=urllib3.Retry(
@@ -226,11 +228,20 @@ class S3Store:
 
     # -- put -------------------------------------------------------------------
 
-    def put(self, namespace: str, source: DigestSource, length: int | None) -> StoredObject:
+    def group(self, *, fresh: bool = False) -> AbstractContextManager[ObjectWriter]:
+        """An S3 put is durable when the server answers, so a group has nothing
+        to do at its end. In a ``fresh`` group a small object is written without
+        a HEAD first: content already there gets one more identical version
+        under its own COMPLIANCE retention (the first is never touched)."""
+        return nullcontext(_FreshWriter(self) if fresh else self)
+
+    def put(
+        self, namespace: str, source: DigestSource, length: int | None, *, look: bool = True
+    ) -> StoredObject:
         bucket = cast(str, self._bucket(namespace, create=True))
         until = self._until()
         if length is not None and length <= self.small_object_max:
-            return self._put_small(namespace, bucket, source, length, until)
+            return self._put_small(namespace, bucket, source, length, until, look=look)
         return self._put_staged(namespace, bucket, source, length, until)
 
     def _until(self) -> datetime:
@@ -256,7 +267,14 @@ class S3Store:
         )
 
     def _put_small(
-        self, namespace: str, bucket: str, source: DigestSource, length: int, until: datetime
+        self,
+        namespace: str,
+        bucket: str,
+        source: DigestSource,
+        length: int,
+        until: datetime,
+        *,
+        look: bool,
     ) -> StoredObject:
         data = bytearray()
         while len(data) < length and (chunk := source.read(length - len(data))):
@@ -266,8 +284,10 @@ class S3Store:
         if source.read(1):
             raise self._changed(namespace, length, "more")
         digests = source.digests()
-        existing = self._stat_or_none(bucket, digests.blake3)
+        existing = self._stat_or_none(bucket, digests.blake3) if look else None
         if existing is None:
+            # minio sends the body's SHA-256 (signed, plain HTTP) or its MD5
+            # (HTTPS): the server refuses a body that does not match.
             with self._guard(bucket, digests.blake3):
                 self._client.put_object(
                     bucket_name=bucket,
@@ -565,3 +585,13 @@ class S3Store:
                     f"({exc.code}: {exc.message}): evidence objects are write-once and stay "
                     "while their retention or a legal hold applies"
                 ) from exc
+
+
+class _FreshWriter:
+    """The puts of a ``fresh`` group: small objects are written without a HEAD first."""
+
+    def __init__(self, store: S3Store) -> None:
+        self._store = store
+
+    def put(self, namespace: str, source: DigestSource, length: int | None) -> StoredObject:
+        return self._store.put(namespace, source, length, look=False)

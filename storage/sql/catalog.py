@@ -36,7 +36,7 @@ from evidence.models import (
     Session,
     Transfer,
 )
-from evidence.ports import Clock, EventDraft, IngestRun
+from evidence.ports import Clock, EventDraft, FinishedItem, IngestRun
 from evidence.receipts import fingerprint
 from evidence.tlog.check import StoredCheckpoint
 from evidence.tlog.merkle import Frontier
@@ -352,6 +352,22 @@ class SqlCatalog:
         with self._read() as conn:
             self._check_run(conn, run_id)
             return self._run_items(conn, run_id)
+
+    def finished_items(self, case_id: str, team: str, fingerprint: str) -> dict[str, FinishedItem]:
+        items = ingest_run_items.c
+        with self._read() as conn:
+            rows = conn.execute(
+                select(items.source, items.reference, items.identity)
+                .join(ingest_runs, ingest_runs.c.id == items.run_id)
+                .where(
+                    ingest_runs.c.case_id == case_id,
+                    ingest_runs.c.team == team,
+                    ingest_runs.c.fingerprint == fingerprint,
+                    ingest_runs.c.finished_at.is_not(None),
+                )
+                .order_by(ingest_runs.c.finished_at)  # the latest run's last
+            )
+            return {r.source: FinishedItem(r.reference, r.identity) for r in rows}
 
     def finish_run(self, run_id: str) -> None:
         with self._write() as conn:

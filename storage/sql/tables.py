@@ -186,6 +186,8 @@ ingest_run_items = Table(
     Column("run_id", Text, ForeignKey("ingest_runs.id"), nullable=False),
     Column("source", Text, nullable=False),
     Column("reference", Text, nullable=False),
+    # revision 0007: the source's SourceFile.identity when it was read ("" for an upload)
+    Column("identity", Text, nullable=False, server_default=""),
     PrimaryKeyConstraint("run_id", "source"),
 )
 

@@ -11,6 +11,7 @@ calls before it commits), so a block of many appends costs few statements.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table, func, insert, select, update
@@ -63,6 +64,14 @@ def _insert_many(conn: Connection, table: Table, rows: list[tuple[Any, ...]]) ->
     conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
 
 
+_PART = 500  # values in one IN (...): well under every driver's limit on parameters
+
+
+def _parts(values: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(values), _PART):
+        yield values[start : start + _PART]
+
+
 class SqlCaseTransaction:
     def __init__(self, conn: Connection, case: Case, clock: Clock) -> None:
         self.case = case
@@ -102,36 +111,71 @@ class SqlCaseTransaction:
         self.flush()  # every statement runs after the appends before it
         return self._conn
 
-    def exhibit_by_blake3(self, blake3: str) -> Exhibit | None:
-        row = (
-            self._db()
-            .execute(
+    def exhibits_by_blake3(self, digests: Collection[str]) -> dict[str, Exhibit]:
+        conn = self._db()
+        found: dict[str, Exhibit] = {}
+        for part in _parts(sorted(set(digests))):
+            rows = conn.execute(
                 select(exhibits).where(
-                    exhibits.c.case_id == self.case.id, exhibits.c.blake3 == blake3
+                    exhibits.c.case_id == self.case.id, exhibits.c.blake3.in_(part)
                 )
             )
-            .first()
-        )
-        return None if row is None else records.exhibit_from_row(row)
+            found.update((row.blake3, records.exhibit_from_row(row)) for row in rows)
+        return found
 
-    def next_exhibit_number(self, team: str) -> int:
+    def next_exhibit_numbers(self, team: str, count: int) -> range:
         self.case.team(team)  # InputError when the team is not a member
+        if count < 1:
+            raise InputError(f"ask for at least one exhibit number, not {count}")
         conn = self._db()
         where = (exhibit_counters.c.case_id == self.case.id, exhibit_counters.c.team == team)
-        number = conn.execute(
+        last = conn.execute(
             update(exhibit_counters)
             .where(*where)
-            .values(last_number=exhibit_counters.c.last_number + 1)
+            .values(last_number=exhibit_counters.c.last_number + count)
             .returning(exhibit_counters.c.last_number)
         ).scalar()
-        if number is None:
+        if last is None:
             conn.execute(
-                insert(exhibit_counters).values(case_id=self.case.id, team=team, last_number=1)
+                insert(exhibit_counters).values(case_id=self.case.id, team=team, last_number=count)
             )
-            number = 1
-        return int(number)
+            last = count
+        return range(int(last) - count + 1, int(last) + 1)
 
-    def add_exhibit(self, exhibit: Exhibit) -> None:
+    def add_exhibits(self, new: Sequence[Exhibit]) -> None:
+        for exhibit in new:
+            self._check_exhibit(exhibit)
+        references = {e.reference for e in new}
+        contents = {e.blake3: e for e in new}
+        if len(references) < len(new) or len(contents) < len(new):
+            raise InputError(
+                "two of the exhibits to add have the same reference or the same content: "
+                "number each with next_exhibit_numbers and record a duplicate for the second"
+            )
+        conn = self._db()
+        for refs, digests in zip(_parts(sorted(references)), _parts(sorted(contents)), strict=True):
+            same = conn.execute(
+                select(exhibits.c.reference, exhibits.c.blake3).where(
+                    exhibits.c.case_id == self.case.id,
+                    exhibits.c.reference.in_(refs) | exhibits.c.blake3.in_(digests),
+                )
+            ).first()
+            if same is not None and same.reference in references:
+                raise InputError(
+                    f"exhibit {same.reference} already exists in case {self.case.id}: "
+                    "number new exhibits with next_exhibit_numbers"
+                )
+            if same is not None:
+                exhibit = contents[same.blake3]
+                raise InputError(
+                    f"the content of {exhibit.relative_path} (BLAKE3 {exhibit.blake3}) is "
+                    f"already exhibit {same.reference} in case {self.case.id}: record a "
+                    "duplicate instead"
+                )
+        if new:
+            conn.execute(insert(exhibits), [records.exhibit_values(e) for e in new])
+
+    def _check_exhibit(self, exhibit: Exhibit) -> None:
         if exhibit.case_id != self.case.id:
             raise InputError(
                 f"exhibit {exhibit.reference} belongs to case {exhibit.case_id}, not to case "
@@ -142,26 +186,8 @@ class SqlCaseTransaction:
         if match is None or match["team"] != exhibit.team:
             raise InputError(
                 f"exhibit reference {exhibit.reference!r} is not of the form "
-                f"{exhibit.team}-EX-0001: number exhibits with next_exhibit_number"
+                f"{exhibit.team}-EX-0001: number exhibits with next_exhibit_numbers"
             )
-        conn = self._db()
-        same = conn.execute(
-            select(exhibits.c.reference, exhibits.c.blake3).where(
-                exhibits.c.case_id == self.case.id,
-                (exhibits.c.reference == exhibit.reference) | (exhibits.c.blake3 == exhibit.blake3),
-            )
-        ).first()
-        if same is not None and same.reference == exhibit.reference:
-            raise InputError(
-                f"exhibit {exhibit.reference} already exists in case {self.case.id}: "
-                "number new exhibits with next_exhibit_number"
-            )
-        if same is not None:
-            raise InputError(
-                f"the content of {exhibit.relative_path} (BLAKE3 {exhibit.blake3}) is already "
-                f"exhibit {same.reference} in case {self.case.id}: record a duplicate instead"
-            )
-        conn.execute(insert(exhibits).values(records.exhibit_values(exhibit)))
 
     def _chain_head(self) -> CustodyEvent | None:
         if self._head is _UNREAD:
@@ -195,7 +221,9 @@ class SqlCaseTransaction:
         self._head = event
         return event
 
-    def mark_done(self, run_id: str, source: str, reference: str) -> None:
+    def mark_done(
+        self, run_id: str, done: Mapping[str, str], identities: Mapping[str, str] | None = None
+    ) -> None:
         conn = self._db()
         if run_id not in self._runs:  # checked once per transaction
             run_case = conn.execute(
@@ -208,20 +236,33 @@ class SqlCaseTransaction:
                     f"ingest run {run_id} belongs to case {run_case}, not to case {self.case.id}"
                 )
             self._runs.add(run_id)
-        known = conn.execute(
-            select(ingest_run_items.c.reference).where(
-                ingest_run_items.c.run_id == run_id, ingest_run_items.c.source == source
+        known: dict[str, str] = {}
+        for part in _parts(sorted(done)):
+            rows = conn.execute(
+                select(ingest_run_items.c.source, ingest_run_items.c.reference).where(
+                    ingest_run_items.c.run_id == run_id, ingest_run_items.c.source.in_(part)
+                )
             )
-        ).scalar()
-        if known is None:
-            conn.execute(
-                insert(ingest_run_items).values(run_id=run_id, source=source, reference=reference)
-            )
-        elif known != reference:
-            raise InputError(
-                f"ingest run {run_id} already recorded {source} as {known}, not {reference}: "
-                "skip the sources in run_items(run_id) when a run is resumed"
-            )
+            known.update((row.source, row.reference) for row in rows)
+        for source, reference in known.items():
+            if done[source] != reference:
+                raise InputError(
+                    f"ingest run {run_id} already recorded {source} as {reference}, not "
+                    f"{done[source]}: skip the sources in run_items(run_id) when a run is resumed"
+                )
+        identities = identities or {}
+        new = [
+            {
+                "run_id": run_id,
+                "source": source,
+                "reference": reference,
+                "identity": identities.get(source, ""),
+            }
+            for source, reference in done.items()
+            if source not in known
+        ]
+        if new:
+            conn.execute(insert(ingest_run_items), new)
 
     # -- hand-offs -----------------------------------------------------------------
 

@@ -65,10 +65,10 @@ with SqlCatalog(url, Clock()) as catalog:
     for i in range(count):
         team = teams[i % len(teams)]
         with catalog.transaction("DANUBE") as tx:
-            reference = exhibit_reference(team, tx.next_exhibit_number(team))
+            reference = exhibit_reference(team, tx.next_exhibit_numbers(team, 1)[0])
             digest = blake3(f"{name}/{i}".encode()).hexdigest()
             tx.append(EventDraft(Action.INGESTED, name, team, reference, {"worker": name, "i": i}))
-            tx.add_exhibit(sample_exhibit("DANUBE", reference, team, digest))
+            tx.add_exhibits([sample_exhibit("DANUBE", reference, team, digest)])
         made.append(reference)
         time.sleep(0.002)  # a real ingest stores bytes between commits
 print(json.dumps(made))
@@ -163,10 +163,10 @@ def test_threads_share_one_catalog(catalog: SqlCatalog) -> None:
         for i in range(PER_THREAD):
             team = codes[i % len(codes)]
             with catalog.transaction("DANUBE") as tx:
-                reference = exhibit_reference(team, tx.next_exhibit_number(team))
+                reference = exhibit_reference(team, tx.next_exhibit_numbers(team, 1)[0])
                 digest = blake3(f"{name}/{i}".encode()).hexdigest()
                 tx.append(EventDraft(Action.INGESTED, name, team, reference, {"i": i}))
-                tx.add_exhibit(sample_exhibit("DANUBE", reference, team, digest))
+                tx.add_exhibits([sample_exhibit("DANUBE", reference, team, digest)])
             made.append(reference)
         return made
 

@@ -91,9 +91,22 @@ def test_kill_9_mid_ingest_then_rerun_loses_and_duplicates_nothing(
     check = jitev_json(env, "ledger", "verify", "--objects", "--as", AUDITOR)[0]
     assert check["ok"] is True and check["events"] == SETUP_EVENTS + FILES  # one INGESTED each
 
-    again = jitev_json(env, *args[:-1])  # the run is finished: a new run, all duplicates
+    # The run is finished: the same command again reads nothing and records nothing...
+    again = jitev_json(env, *args[:-1])
     assert again["resumed"] is False
-    assert Counter(o["status"] for o in again["outcomes"]) == {"duplicate": FILES}
+    assert Counter(o["status"] for o in again["outcomes"]) == {"unchanged": FILES}
+    assert again["seconds"]["read_hash_store"] == 0
+    assert again["ledger"]["events"] == SETUP_EVENTS + FILES
+    # ...but a file written since (same bytes, so a duplicate) is read again, and
+    # --reread reads every file.
+    (folder / "msg-00007.txt").write_bytes((folder / "msg-00007.txt").read_bytes())
+    touched = jitev_json(env, *args[:-1])
+    assert Counter(o["status"] for o in touched["outcomes"]) == {
+        "unchanged": FILES - 1,
+        "duplicate": 1,
+    }
+    forced = jitev_json(env, *args[:-1], "--reread")
+    assert Counter(o["status"] for o in forced["outcomes"]) == {"duplicate": FILES}
 
 
 @pytest.mark.postgres

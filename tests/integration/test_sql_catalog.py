@@ -50,9 +50,9 @@ def b3(n: int) -> str:
 def ingest(catalog: SqlCatalog, team: str, n: int, case_id: str = "DANUBE") -> str:
     """One exhibit and its INGESTED event, committed together."""
     with catalog.transaction(case_id) as tx:
-        reference = exhibit_reference(team, tx.next_exhibit_number(team))
+        reference = exhibit_reference(team, tx.next_exhibit_numbers(team, 1)[0])
         tx.append(EventDraft(Action.INGESTED, "ivanova", team, reference, {"n": n}))
-        tx.add_exhibit(sample_exhibit(case_id, reference, team, b3(n)))
+        tx.add_exhibits([sample_exhibit(case_id, reference, team, b3(n))])
     return reference
 
 
@@ -103,9 +103,9 @@ def test_unknown_case(catalog: SqlCatalog) -> None:
 def test_exhibits_add_list_get(catalog: SqlCatalog) -> None:
     catalog.add_case(sample_case(), opening())
     with catalog.transaction("DANUBE") as tx:
-        tx.add_exhibit(sample_exhibit("DANUBE", "BG-EX-0002", "BG", b3(2), declared=True))
-        tx.add_exhibit(sample_exhibit("DANUBE", "BG-EX-0010", "BG", b3(10)))
-        tx.add_exhibit(sample_exhibit("DANUBE", "ME-EX-0001", "ME", b3(1)))
+        tx.add_exhibits([sample_exhibit("DANUBE", "BG-EX-0002", "BG", b3(2), declared=True)])
+        tx.add_exhibits([sample_exhibit("DANUBE", "BG-EX-0010", "BG", b3(10))])
+        tx.add_exhibits([sample_exhibit("DANUBE", "ME-EX-0001", "ME", b3(1))])
     got = catalog.exhibit("BG-EX-0002", "DANUBE")
     assert got == sample_exhibit("DANUBE", "BG-EX-0002", "BG", b3(2), declared=True)
     assert got.ingested_at.tzinfo == UTC and got.seized_at is not None
@@ -146,14 +146,39 @@ def test_numbering_is_gapless_per_team_per_case(catalog: SqlCatalog) -> None:
     catalog.add_case(sample_case("DANUBE"), opening())
     catalog.add_case(sample_case("RHINE"), opening())
     with catalog.transaction("DANUBE") as tx:
-        assert [tx.next_exhibit_number("BG") for _ in range(3)] == [1, 2, 3]
-        assert tx.next_exhibit_number("ME") == 1
+        assert [tx.next_exhibit_numbers("BG", 1)[0] for _ in range(3)] == [1, 2, 3]
+        assert tx.next_exhibit_numbers("ME", 1)[0] == 1
     with catalog.transaction("DANUBE") as tx:
-        assert (tx.next_exhibit_number("BG"), tx.next_exhibit_number("ME")) == (4, 2)
+        assert (tx.next_exhibit_numbers("BG", 1)[0], tx.next_exhibit_numbers("ME", 1)[0]) == (4, 2)
     with catalog.transaction("RHINE") as tx:
-        assert tx.next_exhibit_number("BG") == 1
+        assert tx.next_exhibit_numbers("BG", 1)[0] == 1
         with pytest.raises(InputError, match="team DE is not a member of case RHINE"):
-            tx.next_exhibit_number("DE")
+            tx.next_exhibit_numbers("DE", 1)
+
+
+def test_numbers_and_exhibits_come_in_groups(catalog: SqlCatalog) -> None:
+    catalog.add_case(sample_case(), opening())
+    with catalog.transaction("DANUBE") as tx:
+        assert tx.next_exhibit_numbers("BG", 3) == range(1, 4)
+        assert tx.next_exhibit_numbers("BG", 2) == range(4, 6)
+        with pytest.raises(InputError, match="at least one exhibit number"):
+            tx.next_exhibit_numbers("BG", 0)
+        group = [sample_exhibit("DANUBE", f"BG-EX-{n:04d}", "BG", b3(n)) for n in range(1, 6)]
+        tx.add_exhibits(group)
+        twice = [
+            sample_exhibit("DANUBE", "BG-EX-0006", "BG", b3(6)),
+            sample_exhibit("DANUBE", "BG-EX-0007", "BG", b3(6)),
+        ]
+        with pytest.raises(InputError, match="same reference or the same content"):
+            tx.add_exhibits(twice)
+        with pytest.raises(InputError, match="is already exhibit BG-EX-0003"):
+            tx.add_exhibits([sample_exhibit("DANUBE", "BG-EX-0006", "BG", b3(3))])
+    assert [e.reference for e in catalog.exhibits("DANUBE")] == [
+        f"BG-EX-{n:04d}" for n in range(1, 6)
+    ]
+    with catalog.transaction("DANUBE") as tx:  # 600 contents: more than one IN (...)
+        found = tx.exhibits_by_blake3([b3(n) for n in range(1, 601)])
+    assert sorted(found) == [b3(n) for n in range(1, 6)]
 
 
 def test_exception_in_transaction_leaves_nothing(catalog: SqlCatalog) -> None:
@@ -163,10 +188,10 @@ def test_exception_in_transaction_leaves_nothing(catalog: SqlCatalog) -> None:
     events_before = list(catalog.events("DANUBE"))
 
     with pytest.raises(RuntimeError, match="store failed"), catalog.transaction("DANUBE") as tx:
-        reference = exhibit_reference("BG", tx.next_exhibit_number("BG"))
+        reference = exhibit_reference("BG", tx.next_exhibit_numbers("BG", 1)[0])
         tx.append(EventDraft(Action.INGESTED, "ivanova", "BG", reference, {}))
-        tx.add_exhibit(sample_exhibit("DANUBE", reference, "BG", b3(2)))
-        tx.mark_done(run.id, "a/b.bin", reference)
+        tx.add_exhibits([sample_exhibit("DANUBE", reference, "BG", b3(2))])
+        tx.mark_done(run.id, {"a/b.bin": reference})
         raise RuntimeError("store failed")
 
     assert [e.reference for e in catalog.exhibits("DANUBE")] == ["BG-EX-0001"]
@@ -179,17 +204,17 @@ def test_exception_in_transaction_leaves_nothing(catalog: SqlCatalog) -> None:
 def test_duplicate_content_is_found(catalog: SqlCatalog) -> None:
     catalog.add_case(sample_case(), opening())
     with catalog.transaction("DANUBE") as tx:
-        assert tx.exhibit_by_blake3(b3(7)) is None
-        tx.add_exhibit(sample_exhibit("DANUBE", "BG-EX-0001", "BG", b3(7)))
-        same = tx.exhibit_by_blake3(b3(7))  # added earlier in this transaction
-        assert same is not None and same.reference == "BG-EX-0001"
+        assert tx.exhibits_by_blake3([b3(7)]) == {}
+        tx.add_exhibits([sample_exhibit("DANUBE", "BG-EX-0001", "BG", b3(7))])
+        same = tx.exhibits_by_blake3([b3(7), b3(9)])  # added earlier in this transaction
+        assert {k: e.reference for k, e in same.items()} == {b3(7): "BG-EX-0001"}
         with pytest.raises(InputError, match="already exhibit BG-EX-0001"):
-            tx.add_exhibit(sample_exhibit("DANUBE", "ME-EX-0001", "ME", b3(7)))
+            tx.add_exhibits([sample_exhibit("DANUBE", "ME-EX-0001", "ME", b3(7))])
         with pytest.raises(InputError, match="BG-EX-0001 already exists"):
-            tx.add_exhibit(sample_exhibit("DANUBE", "BG-EX-0001", "BG", b3(8)))
+            tx.add_exhibits([sample_exhibit("DANUBE", "BG-EX-0001", "BG", b3(8))])
     with catalog.transaction("DANUBE") as tx:
-        found = tx.exhibit_by_blake3(b3(7))
-        assert found is not None and found.reference == "BG-EX-0001"
+        found = tx.exhibits_by_blake3([b3(7)])
+        assert found[b3(7)].reference == "BG-EX-0001"
     assert [e.reference for e in catalog.exhibits()] == ["BG-EX-0001"]
 
 
@@ -197,13 +222,13 @@ def test_add_exhibit_checks_case_and_reference(catalog: SqlCatalog) -> None:
     catalog.add_case(sample_case(), opening())
     with catalog.transaction("DANUBE") as tx:
         with pytest.raises(InputError, match="belongs to case RHINE"):
-            tx.add_exhibit(sample_exhibit("RHINE", "BG-EX-0001", "BG", b3(1)))
+            tx.add_exhibits([sample_exhibit("RHINE", "BG-EX-0001", "BG", b3(1))])
         with pytest.raises(InputError, match="not of the form ME-EX-0001"):
-            tx.add_exhibit(sample_exhibit("DANUBE", "BG-EX-0001", "ME", b3(1)))
+            tx.add_exhibits([sample_exhibit("DANUBE", "BG-EX-0001", "ME", b3(1))])
         with pytest.raises(InputError, match="team DE is not a member"):
-            tx.add_exhibit(sample_exhibit("DANUBE", "DE-EX-0001", "DE", b3(1)))
+            tx.add_exhibits([sample_exhibit("DANUBE", "DE-EX-0001", "DE", b3(1))])
     with pytest.raises(CatalogError, match="transaction on case DANUBE is over"):
-        tx.next_exhibit_number("BG")
+        tx.next_exhibit_numbers("BG", 1)[0]
 
 
 # -- ingest runs ------------------------------------------------------------------
@@ -214,11 +239,10 @@ def test_runs_resume_until_finished(catalog: SqlCatalog) -> None:
     run = catalog.start_run("DANUBE", "BG", "ivanova", "fp-1")
     assert (run.resumed, run.done, run.case_id, run.team) == (False, {}, "DANUBE", "BG")
     with catalog.transaction("DANUBE") as tx:
-        tx.mark_done(run.id, "disk/a.e01", "BG-EX-0001")
-        tx.mark_done(run.id, "disk/b.e01", "BG-EX-0002")
-        tx.mark_done(run.id, "disk/a.e01", "BG-EX-0001")  # a retry: no-op
+        tx.mark_done(run.id, {"disk/a.e01": "BG-EX-0001", "disk/b.e01": "BG-EX-0002"})
+        tx.mark_done(run.id, {"disk/a.e01": "BG-EX-0001"})  # a retry: no-op
         with pytest.raises(InputError, match="already recorded disk/a.e01 as BG-EX-0001"):
-            tx.mark_done(run.id, "disk/a.e01", "BG-EX-0009")
+            tx.mark_done(run.id, {"disk/a.e01": "BG-EX-0009"})
     done = {"disk/a.e01": "BG-EX-0001", "disk/b.e01": "BG-EX-0002"}
     assert catalog.run_items(run.id) == done
 
@@ -344,7 +368,7 @@ def test_an_0001_catalog_upgrades_with_its_exhibits_kept_as_h0(catalog_url: str)
                 del old[column]
             conn.execute(exhibits.insert().values(old))
         catalog.migrate()
-        assert catalog.schema_revision() == "0006"
+        assert catalog.schema_revision() == "0007"
         upgraded = catalog.exhibit("BG-EX-0001", "DANUBE")
         assert upgraded.handling == Handling()
         assert upgraded == sample_exhibit("DANUBE", "BG-EX-0001", "BG", "a" * 64)
@@ -358,7 +382,7 @@ def test_migrate_twice_on_empty_database(catalog_url: str) -> None:
         catalog.migrate()
         catalog.add_case(sample_case(), opening())
         catalog.migrate()
-        assert catalog.schema_revision() == "0006"  # the head: 0006_events_by_action
+        assert catalog.schema_revision() == "0007"  # the head: 0007_run_item_identity
         assert catalog.case("DANUBE") == sample_case()
         with catalog.engine.connect() as conn:
             assert TABLES <= set(inspect(conn).get_table_names())
