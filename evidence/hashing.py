@@ -86,16 +86,18 @@ class HashingReader:
         self._on_read = on_read
         self._chunk = chunk
         self._hash = MultiHash(declared)
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self._queue: queue.Queue[bytes | None] | None = None
         self.head = b""  # the first bytes, for media-type sniffing without a second read
         self._error: BaseException | None = None
         self._eof = False
         self._thread: threading.Thread | None = None
         if threaded:  # small files hash inline: a thread per file would cost more than it saves
+            self._queue = queue.Queue(maxsize=depth)
             self._thread = threading.Thread(target=self._work, name="jitev-hasher", daemon=True)
             self._thread.start()
 
     def _work(self) -> None:
+        assert self._queue is not None
         try:
             while (chunk := self._queue.get()) is not None:
                 self._hash.update(chunk)
@@ -116,13 +118,13 @@ class HashingReader:
             return b""
         if len(self.head) < HEAD:
             self.head += data[: HEAD - len(self.head)]
-        self._feed(bytes(data))
+        self._feed(data if self._queue is None else bytes(data))  # the thread keeps its own
         if self._on_read is not None:
             self._on_read(len(data))
         return data
 
     def _feed(self, chunk: bytes | None) -> None:
-        if self._thread is not None:
+        if self._queue is not None:
             self._queue.put(chunk)
         elif chunk is not None:
             self._hash.update(chunk)

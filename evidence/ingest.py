@@ -443,7 +443,7 @@ def ingest_batch(
     run) are skipped. The time of each stage is added to ``seconds``."""
     progress = progress or Progress()
     spent = seconds if seconds is not None else {}
-    done = catalog.run_items(run.id)
+    done = catalog.run_items(run.id, [f.source.relative for f in files])  # a task's retry
     outcomes: list[Outcome] = []
     pending: list[PlannedFile] = []
 

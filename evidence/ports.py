@@ -279,8 +279,9 @@ class CaseCatalog(Protocol):
 
     def start_run(self, case_id: str, team: str, actor: str, fingerprint: str) -> IngestRun: ...
 
-    def run_items(self, run_id: str) -> dict[str, str]:
-        """Source path -> exhibit reference, for what this run has committed."""
+    def run_items(self, run_id: str, sources: Collection[str] | None = None) -> dict[str, str]:
+        """Source path -> exhibit reference, for what this run has committed
+        (of ``sources`` only, when given: a batch asks about its own files)."""
         ...
 
     def finish_run(self, run_id: str) -> None: ...

@@ -13,7 +13,7 @@ open in the same thread: on SQLite it would wait for the block's own lock.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from types import TracebackType
@@ -347,11 +347,22 @@ class SqlCatalog:
             return
         raise NotFound(f"no ingest run {run_id}: start the ingest again to get a new run")
 
-    def run_items(self, run_id: str) -> dict[str, str]:
+    def run_items(self, run_id: str, sources: Collection[str] | None = None) -> dict[str, str]:
         """Source path -> exhibit reference of everything the run committed."""
         with self._read() as conn:
             self._check_run(conn, run_id)
-            return self._run_items(conn, run_id)
+            if sources is None:
+                return self._run_items(conn, run_id)
+            found: dict[str, str] = {}
+            items = ingest_run_items.c
+            for part in records.in_parts(sorted(set(sources))):
+                rows = conn.execute(
+                    select(items.source, items.reference).where(
+                        items.run_id == run_id, items.source.in_(part)
+                    )
+                )
+                found.update((r.source, r.reference) for r in rows)
+            return found
 
     def finished_items(self, case_id: str, team: str, fingerprint: str) -> dict[str, FinishedItem]:
         items = ingest_run_items.c

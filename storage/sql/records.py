@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +39,15 @@ _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9
 # event is returned with this time, which cannot hash to the stored hash, so
 # verification reports it as edited instead of crashing.
 UNREADABLE_TIME = datetime(1, 1, 1, tzinfo=UTC)
+
+
+IN_PART = 500  # values in one IN (...): well under every driver's limit on parameters
+
+
+def in_parts(values: list[str]) -> Iterator[list[str]]:
+    """``values`` in slices small enough for one ``IN (...)`` each."""
+    for start in range(0, len(values), IN_PART):
+        yield values[start : start + IN_PART]
 
 
 def case_from_rows(row: Row[Any], team_rows: Iterable[Row[Any]]) -> Case:

@@ -11,7 +11,7 @@ calls before it commits), so a block of many appends costs few statements.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table, func, insert, select, update
@@ -64,14 +64,6 @@ def _insert_many(conn: Connection, table: Table, rows: list[tuple[Any, ...]]) ->
     conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
 
 
-_PART = 500  # values in one IN (...): well under every driver's limit on parameters
-
-
-def _parts(values: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(values), _PART):
-        yield values[start : start + _PART]
-
-
 class SqlCaseTransaction:
     def __init__(self, conn: Connection, case: Case, clock: Clock) -> None:
         self.case = case
@@ -114,7 +106,7 @@ class SqlCaseTransaction:
     def exhibits_by_blake3(self, digests: Collection[str]) -> dict[str, Exhibit]:
         conn = self._db()
         found: dict[str, Exhibit] = {}
-        for part in _parts(sorted(set(digests))):
+        for part in records.in_parts(sorted(set(digests))):
             rows = conn.execute(
                 select(exhibits).where(
                     exhibits.c.case_id == self.case.id, exhibits.c.blake3.in_(part)
@@ -153,7 +145,9 @@ class SqlCaseTransaction:
                 "number each with next_exhibit_numbers and record a duplicate for the second"
             )
         conn = self._db()
-        for refs, digests in zip(_parts(sorted(references)), _parts(sorted(contents)), strict=True):
+        for refs, digests in zip(
+            records.in_parts(sorted(references)), records.in_parts(sorted(contents)), strict=True
+        ):
             same = conn.execute(
                 select(exhibits.c.reference, exhibits.c.blake3).where(
                     exhibits.c.case_id == self.case.id,
@@ -237,7 +231,7 @@ class SqlCaseTransaction:
                 )
             self._runs.add(run_id)
         known: dict[str, str] = {}
-        for part in _parts(sorted(done)):
+        for part in records.in_parts(sorted(done)):
             rows = conn.execute(
                 select(ingest_run_items.c.source, ingest_run_items.c.reference).where(
                     ingest_run_items.c.run_id == run_id, ingest_run_items.c.source.in_(part)

@@ -245,6 +245,7 @@ def test_runs_resume_until_finished(catalog: SqlCatalog) -> None:
             tx.mark_done(run.id, {"disk/a.e01": "BG-EX-0009"})
     done = {"disk/a.e01": "BG-EX-0001", "disk/b.e01": "BG-EX-0002"}
     assert catalog.run_items(run.id) == done
+    assert catalog.run_items(run.id, ["disk/b.e01", "disk/c.e01"]) == {"disk/b.e01": "BG-EX-0002"}
 
     again = catalog.start_run("DANUBE", "BG", "ivanova", "fp-1")
     assert (again.id, again.resumed, again.done) == (run.id, True, done)
