@@ -137,6 +137,7 @@ class LocalStore:
                     ) from exc
                 written += len(chunk)
             out.flush()
+            os.fchmod(out.fileno(), 0o444)  # read-only from here on: nothing writes it again
             if sync:
                 os.fsync(out.fileno())
         if length is not None and written != length:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import json
 import os
 import uuid
@@ -46,15 +47,37 @@ from storage.objects.names import check_namespace
 SYNCFS_FROM = 4  # files in a group from which one syncfs beats an fsync each
 
 
-def _load_syncfs() -> object | None:
+def _load_libc() -> object | None:
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        return getattr(libc, "syncfs", None)
+        return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
     except OSError:
         return None
 
 
-_SYNCFS = _load_syncfs()
+_LIBC = _load_libc()
+_SYNCFS = getattr(_LIBC, "syncfs", None)
+_RENAMEAT2 = getattr(_LIBC, "renameat2", None)
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+
+
+def place_once(temp: Path, path: Path) -> None:
+    """Move ``temp`` to ``path`` unless ``path`` exists (``FileExistsError``):
+    one ``renameat2(RENAME_NOREPLACE)`` where the kernel and the file system
+    have it, else ``os.link`` then unlink (neither ever replaces a file)."""
+    if _RENAMEAT2 is not None:
+        done = _RENAMEAT2(
+            _AT_FDCWD, os.fsencode(temp), _AT_FDCWD, os.fsencode(path), _RENAME_NOREPLACE
+        )
+        if done == 0:
+            return
+        code = ctypes.get_errno()
+        if code == errno.EEXIST:
+            raise FileExistsError(code, os.strerror(code), str(path))
+        if code not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise OSError(code, os.strerror(code), str(path))
+    os.link(temp, path)
+    temp.unlink()
 
 
 def fsync_path(path: Path, directory: bool = False) -> None:
@@ -70,7 +93,7 @@ def sync_all(root: Path, files: list[Path], dirs: set[Path]) -> None:
     if _SYNCFS is not None and len(files) >= SYNCFS_FROM:
         fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            if _SYNCFS(fd) != 0:  # type: ignore[operator]
+            if _SYNCFS(fd) != 0:
                 code = ctypes.get_errno()
                 raise OSError(code, os.strerror(code), str(root))
         finally:
@@ -186,9 +209,8 @@ class PutGroup:
                 parent.mkdir(parents=True, exist_ok=True)
                 dirs.add(parent.parent)
             dirs.add(parent)
-            os.chmod(item.temp, 0o444)
             try:
-                os.link(item.temp, item.path)  # never replaces
+                place_once(item.temp, item.path)  # read-only already (receive)
             except FileExistsError:  # a concurrent writer placed the same content meanwhile
                 self._adopted(item)
                 continue
@@ -219,9 +241,9 @@ class PutGroup:
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
-            os.link(temp, sidecar)
+            place_once(temp, sidecar)
         finally:
-            temp.unlink()
+            temp.unlink(missing_ok=True)
         return sidecar
 
     def _adopted(self, item: _Pending) -> None:

@@ -21,6 +21,7 @@ from evidence import ingest as ingesting
 from evidence.ledger import verify
 from evidence.models import ExhibitMetadata
 from storage.objects.local import LocalStore
+from storage.objects.local_group import place_once
 from storage.sql.catalog import SqlCatalog
 from tests.fixtures_sql import register_people, sample_case
 
@@ -168,3 +169,14 @@ def test_the_same_content_twice_in_one_group_is_one_exhibit_and_a_duplicate(
         assert all(p.stat().st_mode & 0o222 == 0 for p in objects)  # read-only
     report = audit.verify_case(case, "DANUBE", store=store)
     assert report.ok, report.as_dict()
+
+
+def test_placing_never_replaces_a_file(tmp_path: Path) -> None:
+    first, second, target = tmp_path / "first", tmp_path / "second", tmp_path / "target"
+    first.write_bytes(b"the evidence")
+    second.write_bytes(b"something else")
+    place_once(first, target)
+    assert target.read_bytes() == b"the evidence" and not first.exists()
+    with pytest.raises(FileExistsError):
+        place_once(second, target)
+    assert target.read_bytes() == b"the evidence" and second.exists()
