@@ -76,7 +76,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.ingest import (  # noqa: E402 - after the path is set
+from bench.common import (  # noqa: E402 - after the path is set
     ACTOR,
     ADMIN,
     TEAM,

@@ -74,7 +74,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.ingest import (  # noqa: E402 - after the path is set
+from bench.common import (  # noqa: E402 - after the path is set
     ACTOR,
     READ,
     TEAM,
@@ -84,10 +84,7 @@ from bench.ingest import (  # noqa: E402 - after the path is set
     S3Server,
     begin,
     best,
-    check_outcome,
     configure,
-    empty_bucket,
-    jitev_store_and_commit,
     large_file,
     multihash_pass,
     open_case,
@@ -97,9 +94,10 @@ from bench.ingest import (  # noqa: E402 - after the path is set
     sized,
     timed,
     warm,
-    warm_up_store,
     workdir,
 )
+from bench.files import empty_bucket  # noqa: E402
+from bench.ingest import check_outcome, jitev_store_and_commit, warm_up_store  # noqa: E402
 
 LEAD = "Bench Lead"  # a lead of TEAM, the case's lead team: the JIT lead, who approves
 COPY = "copy.bin"  # the baseline's object or file name
