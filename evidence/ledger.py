@@ -32,7 +32,7 @@ out a zero fraction): the same ``format_time`` text.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -266,9 +266,10 @@ class ChainFacts:
 
 
 def _problem(
-    event: CustodyEvent, expected_seq: int, prev_hash: str, later: dict[str, int]
+    event: CustodyEvent, expected_seq: int, prev_hash: str, rest: Iterator[CustodyEvent]
 ) -> Finding | None:
-    """Why ``event`` does not continue the chain, or ``None`` when it does."""
+    """Why ``event`` does not continue the chain, or ``None`` when it does
+    (``rest``: the events stored after it, read only to name a reordering)."""
     seq = event.seq
     if seq > expected_seq:
         where = (
@@ -282,7 +283,7 @@ def _problem(
             "chain", f"event {seq}", f"appears after event {expected_seq - 1}", "reordered"
         )
     if event.prev_hash != prev_hash:
-        target = later.get(event.prev_hash)
+        target = next((e.seq for e in rest if e.hash == event.prev_hash), None)
         if target is not None and target > seq:
             return Finding(
                 "chain",
@@ -315,7 +316,7 @@ def verify(case_id: str, events: Iterable[CustodyEvent]) -> Report[ChainFacts]:
     receipt, a bundle, a court record): a chain rewritten wholesale from some
     event on verifies on its own, but no longer ends in the recorded head.
     """
-    rows = events if isinstance(events, list) else list(events)
+    rows = iter(events)  # streamed: memory stays bounded whatever the ledger's size
     expected_seq = 1
     prev_hash = GENESIS
     count = 0
@@ -332,7 +333,7 @@ def verify(case_id: str, events: Iterable[CustodyEvent]) -> Report[ChainFacts]:
                 "chain", f"event {event.seq}", f"belongs to case {event.case_id}", "edited"
             )
         else:
-            problem = _problem(event, expected_seq, prev_hash, {e.hash: e.seq for e in rows})
+            problem = _problem(event, expected_seq, prev_hash, rows)
         if problem is not None:
             first_bad = min(event.seq, expected_seq)
             facts = ChainFacts(case_id, count, expected_seq - 1, prev_hash, first_bad)
