@@ -3,7 +3,7 @@ environment prefix, and a TOML file as one more source.
 
 Precedence, highest first: keyword arguments (tests), environment variables
 (``JITEV_STORE_BACKEND=s3``), the ``[store]`` / ``[db]`` / ``[ingest]`` /
-``[user]`` / ``[keys]`` / ``[web]`` / ``[ledger]`` / ``[witnesses]`` tables of the TOML file (``$JITEV_CONFIG``, else ``$JITEV_HOME/config.toml``),
+``[user]`` / ``[keys]`` / ``[web]`` / ``[ledger]`` / ``[witnesses]`` / ``[engine]`` tables of the TOML file (``$JITEV_CONFIG``, else ``$JITEV_HOME/config.toml``),
 then the defaults below. ``config/default.toml`` documents every key.
 Nothing is read at import time: call ``load()``.
 """
@@ -11,10 +11,11 @@ Nothing is read at import time: call ``load()``.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, TypeVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -24,6 +25,8 @@ from pydantic_settings import (
 )
 
 from evidence.errors import InputError
+
+T = TypeVar("T")
 
 
 def home() -> Path:
@@ -93,7 +96,9 @@ class IngestSettings(_Section):
     concurrency: int = Field(default=4, ge=1, le=64)  # batches stored at once
     batch_files: int = Field(default=500, ge=1)  # files per task, at most
     batch_mib: int = Field(default=1024, ge=1)  # bytes per task, about
-    commit_every: int = Field(default=256, ge=1)  # files per group commit (store sync + one transaction)
+    commit_every: int = Field(
+        default=256, ge=1
+    )  # files per group commit (store sync + one transaction)
 
 
 class UserSettings(_Section):
@@ -169,6 +174,20 @@ class WitnessSettings(_Section):
         }
 
 
+class EngineSettings(_Section):
+    """Where the flows run when ``PREFECT_API_URL`` names no team server:
+    ``local``, a long-lived Prefect server per ``$PREFECT_HOME`` (default
+    ``$JITEV_HOME/prefect``), started on first use and reused by later
+    commands (``jitev engine``); ``ephemeral``, Prefect's own temporary
+    server, started by each command that runs a flow."""
+
+    table = "engine"
+    model_config = SettingsConfigDict(env_prefix="JITEV_ENGINE_", extra="forbid")
+
+    mode: Literal["local", "ephemeral"] = "local"
+    start_timeout: int = Field(default=120, ge=1)  # seconds; a first start migrates a database
+
+
 class Settings:
     def __init__(
         self,
@@ -180,6 +199,7 @@ class Settings:
         web: WebSettings | None = None,
         ledger: LedgerSettings | None = None,
         witnesses: WitnessSettings | None = None,
+        engine: EngineSettings | None = None,
     ) -> None:
         self.home = home()
         self.store = store or StoreSettings()
@@ -190,6 +210,7 @@ class Settings:
         self.web = web or WebSettings()
         self.ledger = ledger or LedgerSettings()
         self.witnesses = witnesses or WitnessSettings()
+        self.engine = engine or EngineSettings()
 
     @property
     def keys_dir(self) -> Path:
@@ -210,4 +231,30 @@ class Settings:
 
 
 def load() -> Settings:
-    return Settings()
+    return checked(Settings)
+
+
+def engine() -> EngineSettings:
+    """The ``[engine]`` section alone (no wiring: nothing else is opened)."""
+    return checked(EngineSettings)
+
+
+def checked(make: Callable[[], T]) -> T:
+    """Settings built by ``make``; a wrong value is an ``InputError`` naming
+    the key, its environment variable and the file, never a traceback."""
+    try:
+        return make()
+    except ValidationError as exc:
+        section = next((c for c in _Section.__subclasses__() if c.__name__ == exc.title), None)
+        where = []
+        for error in exc.errors():
+            key = ".".join(str(part) for part in error["loc"])
+            if section is None:
+                where.append(f"{key}: {error['msg']}")
+                continue
+            variable = f"{section.model_config.get('env_prefix', '')}{key}".upper()
+            where.append(f"[{section.table}] {key} (or {variable}): {error['msg']}")
+        raise InputError(
+            f"a setting is wrong in {config_file()} or the environment: {'; '.join(where)} "
+            "(config/default.toml documents every key)"
+        ) from None

@@ -27,7 +27,8 @@ anything else is a bug and keeps its traceback.
     │   ├── StoreUnavailable             transient: unreachable, timeout, 5xx (retried)
     │   ├── StoreConfigError             credentials, missing bucket, no object lock
     │   └── WriteOnceViolation           overwrite or delete of a stored object refused
-    └── CatalogError                     the database failed or is not migrated
+    ├── CatalogError                     the database failed or is not migrated
+    └── EngineUnavailable                the flow engine (Prefect) did not start or answer
 """
 
 from __future__ import annotations
@@ -148,3 +149,8 @@ class WriteOnceViolation(StoreError):
 
 class CatalogError(JitevError):
     pass
+
+
+class EngineUnavailable(JitevError):
+    """The engine that runs the flows (the local Prefect server) could not be
+    started or does not answer: the message names its log."""

@@ -1,7 +1,8 @@
 """Shared fixtures. The test servers (Ceph RGW, PostgreSQL) are started by
 ``make test`` (scripts/test-servers.sh); fixtures for them live in
 tests/fixtures_s3.py and tests/fixtures_sql.py; Prefect's test harness and a
-served JIT for the web tests in tests/fixtures_web.py. Outside ``make test`` a test
+served JIT for the web tests in tests/fixtures_web.py; the one Prefect server
+the ``jitev`` subprocesses report to in tests/prefect_server.py. Outside ``make test`` a test
 that needs a missing server is skipped with the reason; under ``make test``
 (JITEV_TEST_REQUIRE_SERVERS=1) it fails instead, so CI never passes by skipping.
 """
@@ -11,11 +12,22 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests import prefect_server
+
 pytest_plugins = ["tests.fixtures_s3", "tests.fixtures_sql", "tests.fixtures_web"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_the_sessions_prefect_server() -> Iterator[None]:
+    """The Prefect server the CLI tests report to (tests/prefect_server.py) is
+    started by the first command that needs it; it is stopped here, by PID."""
+    yield
+    prefect_server.stop()
 
 
 def need_server(reason: str) -> None:

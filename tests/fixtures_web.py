@@ -45,7 +45,7 @@ def jit_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     milliseconds."""
     base = tmp_path_factory.mktemp("jit-template")
     home = base / "home"
-    jitev(environment(home, base / "prefect"), "setup", JIT_FILE)
+    jitev(environment(home, base / "prefect", team_server=False), "setup", JIT_FILE)  # no flow
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("JITEV_HOME", str(home))
         mp.delenv("JITEV_DB_URL", raising=False)

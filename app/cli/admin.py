@@ -11,7 +11,17 @@ import typer
 from rich.markup import escape
 
 from app import actions, render
-from app.cli.common import AsOpt, CaseOpt, JsonFlag, as_person, console, current, err, print_json
+from app.cli.common import (
+    AsOpt,
+    CaseOpt,
+    JsonFlag,
+    as_person,
+    console,
+    current,
+    err,
+    print_json,
+    say_engine,
+)
 from evidence import access, visibility
 from evidence import setup as jit_setup
 from evidence.errors import InputError, LedgerError
@@ -165,6 +175,7 @@ def serve(
     host = host or w.settings.web.host
     port = port or w.settings.web.port
     console.print(f"jitev on http://{host}:{port}/  (API: /api/v1, schema: /api/v1/openapi.json)")
+    say_engine()
     uvicorn.run(create_app(w), host=host, port=port, log_level="warning")
 
 
@@ -174,6 +185,7 @@ def demo() -> None:
     from app.demo import run
 
     run(current(), console)
+    say_engine()
 
 
 @ledger_app.command("checkpoint")

@@ -16,7 +16,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from config import wiring
+from config import orchestration, wiring
 from config.wiring import Wiring
 from evidence.errors import (
     Ambiguous,
@@ -53,6 +53,14 @@ def as_person(name: str | None) -> Person:
     if not name:
         raise InputError("say who you are: a registered person", field="actor")
     return w.catalog.person(name)
+
+
+def say_engine() -> None:
+    """After a flow ran: where its run can be seen (stderr, so that --json
+    output stays one document)."""
+    ui = orchestration.ui_address()
+    if ui:
+        err.print(f"[dim]Flow runs: the Prefect UI at {ui}[/]")
 
 
 def print_json(data: Any) -> None:

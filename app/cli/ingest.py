@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 
 from app import actions, render
-from app.cli.common import AsOpt, JsonFlag, as_person, console, current, err, print_json
+from app.cli.common import (
+    AsOpt,
+    JsonFlag,
+    as_person,
+    console,
+    current,
+    err,
+    print_json,
+    say_engine,
+)
 from evidence.ingest import IngestResult, OutcomeStatus, Progress
 from evidence.ledger import verify
 
@@ -86,6 +95,7 @@ def ingest(
         print_json({**result.as_dict(), "ledger": chain.as_dict()})
     else:
         render.ingest_result(console, result, chain)
+    say_engine()
     statuses = result.statuses()
     if OutcomeStatus.QUARANTINED in statuses:
         err.print(

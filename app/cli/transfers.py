@@ -18,6 +18,7 @@ from app.cli.common import (
     current,
     err,
     print_json,
+    say_engine,
 )
 from evidence import visibility
 from evidence.errors import IntegrityError
@@ -42,7 +43,9 @@ def _show(transfer: Transfer, as_json: bool) -> Report[None] | None:
 def _run_dispatch(transfer: Transfer, person: Person, as_json: bool) -> Transfer:
     if not as_json:
         err.print(f"Dispatching {transfer.id}: copy to {transfer.to_team} and read back…")
-    return actions.dispatch(current(), person, transfer)
+    dispatched = actions.dispatch(current(), person, transfer)
+    say_engine()
+    return dispatched
 
 
 def _finish(transfer: Transfer, as_json: bool) -> None:

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tests import prefect_server
+
 JITEV = str(Path(sys.executable).parent / "jitev")
 # Case DANUBE (teams BG, ME, FR; FR leads) and its people, as `jitev setup` reads them.
 JIT_FILE = str(Path(__file__).resolve().parents[2] / "config" / "jit.example.toml")
@@ -21,9 +23,18 @@ INVESTIGATOR = "Insp. Petrova"  # BG investigator: ingests and sees BG's exhibit
 AUDITOR = "Aud. Keller"  # FR auditor: verifies the ledger, sees every exhibit's metadata
 
 
-def environment(home: Path, prefect_home: Path, **extra: str) -> dict[str, str]:
+def environment(
+    home: Path, prefect_home: Path, *, team_server: bool = True, **extra: str
+) -> dict[str, str]:
+    """A command's environment: no jitev or Prefect settings of this process,
+    ``JITEV_HOME`` and ``PREFECT_HOME`` of its own, and (``team_server``) the
+    session's Prefect server as ``PREFECT_API_URL``, so that no command leaves
+    a local engine running. Without it, a command that runs a flow would start
+    one (tests/integration/test_engine.py does, and stops it)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JITEV_", "PREFECT_"))}
     env.update({"JITEV_HOME": str(home), "PREFECT_HOME": str(prefect_home), "COLUMNS": "200"})
+    if team_server:
+        env["PREFECT_API_URL"] = prefect_server.api_url()
     env.update(extra)
     return env
 
@@ -60,8 +71,8 @@ def open_case(env: dict[str, str]) -> None:
 
 
 def copy_prefect_home(template: Path, target: Path) -> Path:
-    """A migrated Prefect home of its own: concurrent processes must not share
-    one local Prefect database, and a fresh one costs a slow migration."""
+    """A Prefect home of its own (the client's side: profiles, settings); the
+    flow runs are recorded by the session's Prefect server."""
     shutil.copytree(template, target)
     return target
 

@@ -9,7 +9,8 @@ from tests.integration.cli_helpers import environment, ingest, open_case
 
 @pytest.fixture(scope="session")
 def prefect_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A local Prefect home, migrated once by a first real ingest."""
+    """A Prefect home that a first real ingest has used (the commands report
+    to the session's Prefect server: tests/prefect_server.py)."""
     base = tmp_path_factory.mktemp("prefect-template")
     env = environment(base / "jitev", base / "prefect")
     open_case(env)
