@@ -322,7 +322,7 @@ def commit(
             outcomes.append(outcome)
         tx.add_exhibits(new)
         if done:
-            identities = {i.planned.source.relative: i.planned.source.identity for i in stored}
+            identities = {i.planned.source.relative: _identity(plan, i.planned) for i in stored}
             tx.mark_done(run.id, done, identities)
     return outcomes
 
@@ -553,12 +553,24 @@ def pending(plan: IngestPlan, run: IngestRun, skip: Collection[str] = ()) -> lis
     ]
 
 
+def _identity(plan: IngestPlan, planned: PlannedFile) -> str:
+    """What must be the same for a file not to be read again: the file
+    (``SourceFile.identity``), who ingests it and the metadata given for it
+    (flags or manifest). Another person, or another description, is another
+    act of custody: the file is read and recorded again."""
+    if not planned.source.identity:
+        return ""
+    given = blake3(repr((plan.actor, planned.metadata)).encode()).hexdigest()[:32]
+    return f"{planned.source.identity}:{given}"
+
+
 def unchanged(
     plan: IngestPlan, run: IngestRun, before: Mapping[str, FinishedItem]
 ) -> list[Outcome]:
     """The files of the plan that an earlier, finished run of the same command
-    committed and that are still the same file (``SourceFile.identity``):
-    they are not read again, and nothing is recorded for them. Any other
+    committed and that are still the same file, ingested by the same person
+    with the same metadata (``_identity``): they are not read again, and
+    nothing is recorded for them. Any other
     file (new, or changed since) is read; ``jitev ingest --reread`` reads
     every file again."""
     kept = []
@@ -566,7 +578,7 @@ def unchanged(
         item = before.get(f.source.relative)
         if f.source.relative in run.done or item is None or not item.identity:
             continue
-        if item.identity == f.source.identity:
+        if item.identity == _identity(plan, f):
             kept.append(
                 Outcome(
                     f.source.relative,
