@@ -1,14 +1,11 @@
-"""Ingest: plan, store, commit. The order is always **store → verify →
-commit**: ``store_file`` streams a file once through the digests into the
-store, which checks what it stored; only then ``commit`` writes the exhibits
-and their INGESTED events in one transaction. A crash in between leaves a
-stored object and no ledger entry; the re-run adopts the object (same
-content, same key).
-
-Everything a person can get wrong is checked by ``plan_ingest`` before a byte
-is stored. Each file ends as an ``Outcome`` (stored, quarantined, duplicate or
-changed); an ``IngestResult`` is what a whole run returns. Progress goes to a
-``Progress`` object passed in (the CLI's bar), silent by default.
+"""Ingest: plan, store, commit, always **store → verify → commit**: files
+are streamed once through the digests into the store in groups made durable
+together (``ObjectStore.group``); only then ``commit`` writes the group's
+exhibits and events in one transaction. A crash in between leaves stored
+objects and no ledger entry; the re-run adopts them (same content, same key).
+``plan_ingest`` checks everything a person can get wrong before a byte is
+stored. Each file ends as an ``Outcome``; an ``IngestResult`` is what a run
+returns; progress goes to a ``Progress`` passed in (the CLI's bar).
 """
 
 from __future__ import annotations
@@ -253,8 +250,7 @@ def _stored_details(item: Stored, run: IngestRun) -> dict[str, Any]:
 def _duplicate(
     tx: CaseTransaction, plan: IngestPlan, run: IngestRun, item: Stored, exhibit: tuple[str, str]
 ) -> Outcome:
-    """Append the DUPLICATE_SEEN event of content that is already ``exhibit``
-    (reference, media type); its outcome."""
+    """DUPLICATE_SEEN of content already ``exhibit`` (reference, media type)."""
     reference, media_type = exhibit
     d, details = item.digests, _stored_details(item, run)
     event = tx.append(EventDraft(Action.DUPLICATE_SEEN, plan.actor, plan.team, reference, details))
@@ -330,8 +326,7 @@ def commit(
 def _new_exhibit(
     tx: CaseTransaction, plan: IngestPlan, run: IngestRun, item: Stored, reference: str
 ) -> tuple[Exhibit, Outcome]:
-    """Append the INGESTED event (and HASH_MISMATCH when a declared hash
-    differs) of a new exhibit; the exhibit and its outcome."""
+    """INGESTED (and HASH_MISMATCH for a wrong declared hash): exhibit, outcome."""
     team, actor, source = plan.team, plan.actor, item.planned.source.relative
     meta, d = item.planned.metadata, item.digests
     event = tx.append(
@@ -518,8 +513,7 @@ class Skipped:
 
 @dataclass(frozen=True, slots=True)
 class IngestResult:
-    """What one ingest command did: the run, each file's outcome, what was
-    skipped, and how much of a resumed run was already done."""
+    """One ingest command: its run, outcomes, skipped paths, what was done before."""
 
     case: str
     team: str
@@ -567,12 +561,8 @@ def _identity(plan: IngestPlan, planned: PlannedFile) -> str:
 def unchanged(
     plan: IngestPlan, run: IngestRun, before: Mapping[str, FinishedItem]
 ) -> list[Outcome]:
-    """The files of the plan that an earlier, finished run of the same command
-    committed and that are still the same file, ingested by the same person
-    with the same metadata (``_identity``): they are not read again, and
-    nothing is recorded for them. Any other
-    file (new, or changed since) is read; ``jitev ingest --reread`` reads
-    every file again."""
+    """Files a finished run of the same command committed that are still the
+    same (``_identity``): not read again, nothing recorded; ``--reread`` reads them."""
     kept = []
     for f in plan.files:
         item = before.get(f.source.relative)
@@ -594,8 +584,7 @@ def unchanged(
 def finish(
     catalog: Catalog, plan: IngestPlan, run: IngestRun, outcomes: list[Outcome]
 ) -> IngestResult:
-    """End the run once every file has its outcome; a run with a file that
-    changed while it was read stays open, so that the same command resumes it."""
+    """End the run unless a file changed while read (then the command resumes it)."""
     if all(o.status is not OutcomeStatus.CHANGED for o in outcomes):
         catalog.finish_run(run.id)
     return IngestResult(
