@@ -93,7 +93,7 @@ class IngestSettings(_Section):
     table = "ingest"
     model_config = SettingsConfigDict(env_prefix="JITEV_INGEST_", extra="forbid")
 
-    concurrency: int = Field(default=4, ge=1, le=64)  # batches stored at once
+    concurrency: int = Field(default=2, ge=1, le=64)  # batches stored at once (see default.toml)
     batch_files: int = Field(default=500, ge=1)  # files per task, at most
     batch_mib: int = Field(default=1024, ge=1)  # bytes per task, about
     commit_every: int = Field(
