@@ -248,10 +248,14 @@ def _stored_details(item: Stored, run: IngestRun) -> dict[str, Any]:
 
 
 def _duplicate(
-    tx: CaseTransaction, plan: IngestPlan, run: IngestRun, item: Stored, exhibit: tuple[str, str]
+    tx: CaseTransaction,
+    plan: IngestPlan,
+    run: IngestRun,
+    item: Stored,
+    reference: str,
+    media_type: str,
 ) -> Outcome:
-    """DUPLICATE_SEEN of content already ``exhibit`` (reference, media type)."""
-    reference, media_type = exhibit
+    """DUPLICATE_SEEN of content already exhibit ``reference``."""
     d, details = item.digests, _stored_details(item, run)
     event = tx.append(EventDraft(Action.DUPLICATE_SEEN, plan.actor, plan.team, reference, details))
     return Outcome(
@@ -304,13 +308,10 @@ def commit(
             b3 = item.digests.blake3
             if firsts.get(b3) is not item:  # already an exhibit, in the case or in this group
                 first = known.get(b3)
-                exhibit = (
-                    (first.reference, first.media_type)
-                    if first
-                    else (references[b3], firsts[b3].media_type)
-                )
-                outcomes.append(_duplicate(tx, plan, run, item, exhibit))
-                done[source] = exhibit[0]
+                reference = first.reference if first else references[b3]
+                media_type = first.media_type if first else firsts[b3].media_type
+                outcomes.append(_duplicate(tx, plan, run, item, reference, media_type))
+                done[source] = reference
                 continue
             made, outcome = _new_exhibit(tx, plan, run, item, references[b3])
             new.append(made)
