@@ -24,7 +24,7 @@ from evidence.audit import CaseFacts
 from evidence.disclosure import BundlePlan
 from evidence.errors import InputError
 from evidence.findings import Report
-from evidence.ingest import IngestPlan, IngestResult, Outcome, Progress, ingest_upload, plan_ingest
+from evidence.ingest import IngestPlan, Progress, ingest_upload, plan_ingest
 from evidence.manifest import from_fields
 from evidence.models import (
     Bundle,
@@ -36,6 +36,7 @@ from evidence.models import (
     Transfer,
     parse_purpose,
 )
+from evidence.outcomes import IngestResult, Outcome
 from evidence.ports import ByteStream
 from evidence.tlog import proofs
 from evidence.tlog.notes import NOTE_SIGNATURE, VerifierKey

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape as esc
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -23,12 +23,20 @@ from rich.table import Table
 
 from app.actions import SetupResult
 from evidence.findings import Report
-from evidence.ingest import IngestPlan, IngestResult, Outcome, OutcomeStatus, Progress
+from evidence.ingest import IngestPlan, Progress
 from evidence.ledger import ChainFacts
 from evidence.models import Bundle, CustodyEvent, Exhibit, Holding, Person, Transfer
+from evidence.outcomes import IngestResult, Outcome, OutcomeStatus
 from evidence.ports import IngestRun
 from evidence.receipts import fingerprint as key_fingerprint
+from evidence.shown import visible
 from evidence.tlog.publish import Publication
+
+
+def esc(text: str, keep: str = "") -> str:
+    """Text from evidence or a person, for a Rich console: every control
+    character shown (``evidence.shown.visible``), Rich's markup escaped."""
+    return escape(visible(text, keep))
 
 
 def size(n: int) -> str:
@@ -90,8 +98,10 @@ OUTCOME_STYLE = {
     OutcomeStatus.DUPLICATE: "yellow",
     OutcomeStatus.QUARANTINED: "bold red",
     OutcomeStatus.CHANGED: "bold red",
+    OutcomeStatus.UNREADABLE: "bold red",
     OutcomeStatus.UNCHANGED: "dim",
 }
+PROBLEMS = {OutcomeStatus.CHANGED, OutcomeStatus.UNREADABLE, OutcomeStatus.QUARANTINED}
 OUTCOME_ROWS = 50  # files listed one by one; a bigger ingest is summed up (--json lists all)
 
 
@@ -104,10 +114,7 @@ def outcomes(console: Console, rows: Sequence[Outcome]) -> None:
             if counts[status]
         )
         console.print(f"{len(rows)} files: {summary} (every file: add --json)")
-        problems = [
-            r for r in rows if r.status in (OutcomeStatus.CHANGED, OutcomeStatus.QUARANTINED)
-        ]
-        for row in problems:
+        for row in (r for r in rows if r.status in PROBLEMS):
             console.print(f"[bold red]{esc(row.source)}[/]: {esc(row.message)}")
         return
     table = Table(title="Exhibits from this ingest")
@@ -139,7 +146,8 @@ def ingest_result(console: Console, result: IngestResult, chain: Report[ChainFac
             f"Resumed an unfinished ingest: {result.already_done} file(s) were already recorded."
         )
     for skipped in result.skipped:
-        console.print(f"[yellow]skipped[/] {esc(skipped.path)}: {esc(skipped.reason)}")
+        label = "[bold red]not read[/]" if skipped.unreadable else "[yellow]skipped[/]"
+        console.print(f"{label} {esc(skipped.path)}: {esc(skipped.reason)}")
     outcomes(console, result.outcomes)
     if result.seconds:
         stages = ", ".join(f"{k.replace('_', '+')} {v:.2f} s" for k, v in result.seconds.items())
@@ -406,7 +414,7 @@ def setup(console: Console, err: Console, result: SetupResult) -> None:
             f"Team {key.team} receipt key: ed25519 {fingerprint(key.public_key)} (private key {where})"
         )
     console.print("The case's log policy (C2SP tlog-policy), as its ledger records it:")
-    console.print(esc(result.policy), soft_wrap=True, highlight=False)
+    console.print(esc(result.policy, keep="\n"), soft_wrap=True, highlight=False)
     if result.publication is not None:
         publication(console, result.publication)
 

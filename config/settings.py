@@ -10,12 +10,13 @@ Nothing is read at import time: call ``load()``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -128,9 +129,31 @@ class WebSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     max_upload_mib: int = Field(default=65536, ge=1)  # one file; larger uploads are refused
+    # A request's body (an upload's) that sends nothing this long is ended (408).
+    upload_idle_seconds: float = Field(default=60, gt=0)
+    max_uploads: int = Field(default=8, ge=1, le=256)  # uploads at once, everyone's (each a thread)
+    max_uploads_per_person: int = Field(default=2, ge=1)  # of them one person's (more: 429)
+    max_connections: int = Field(default=1000, ge=1)  # open at once; more are answered 503
     # Secure cookies: None = when the request came over HTTPS (behind a TLS
-    # proxy, set true and have the proxy send X-Forwarded-Proto).
+    # proxy, a trusted one's X-Forwarded-Proto says so; or set true).
     secure_cookies: bool | None = None
+    # The proxies whose X-Forwarded-For and X-Forwarded-Proto are believed:
+    # addresses or networks ("127.0.0.1", "10.0.0.0/8"). Empty: nobody's; the
+    # client is the address that connected.
+    trusted_proxies: list[str] = []
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, proxies: list[str]) -> list[str]:
+        found = []
+        for proxy in proxies:
+            try:
+                found.append(str(ipaddress.ip_network(proxy.strip(), strict=False)))
+            except ValueError:
+                raise ValueError(
+                    f"{proxy!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8)"
+                ) from None
+        return found
 
 
 class LedgerSettings(_Section):

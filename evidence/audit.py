@@ -1,21 +1,21 @@
 """Auditing a case: its custody chain recomputed, every catalog row checked
-against the ledger (the ledger is the authority), every stored object re-read
-if asked; and searching its custody events. Auditors of the case's teams and
-the JIT lead do it (``policy``: the ``audit`` right)."""
+against the ledger (the ledger is the authority), every stored copy a team
+holds re-read if asked; and searching its custody events. Auditors of the
+case's teams and the JIT lead do it (``policy``: the ``audit`` right)."""
 
 from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from evidence import mirror, policy
-from evidence.errors import JitevError, LedgerError
+from evidence.errors import JitevError, LedgerError, ObjectMissing
 from evidence.findings import Finding, Report
-from evidence.hashing import read_back
+from evidence.hashing import digest_chunks, open_recorded
 from evidence.ledger import UNPARSEABLE, verify
-from evidence.models import CustodyEvent, Exhibit, Person
+from evidence.models import Action, CustodyEvent, Digests, Exhibit, Person
 from evidence.policy import Right
 from evidence.ports import Catalog, ObjectStore, WitnessClient
 from evidence.setup import log_policy
@@ -26,7 +26,8 @@ from evidence.tlog.policy import Policy as LogPolicy
 @dataclass(frozen=True, slots=True)
 class CaseFacts:
     """What a case's verification established: the chain (as
-    ``ledger.ChainFacts``) and how many exhibit rows were checked."""
+    ``ledger.ChainFacts``), how many exhibit rows were checked, and how many
+    stored copies were re-read (0 when the objects were not asked for)."""
 
     case: str
     events: int
@@ -36,6 +37,7 @@ class CaseFacts:
     exhibits: int
     covered: int  # events covered by the latest cosigned (quorum) checkpoint
     uncovered: int  # events after it: not yet witnessed
+    copies: int  # stored copies re-read: each exhibit's original and each team's received one
 
 
 def _all_events(catalog: Catalog, case_id: str) -> list[CustodyEvent]:
@@ -65,7 +67,9 @@ def verify_case(
       ``witnesses`` last cosigned, against the events (``tlog.check``);
     - ``exhibits``, ``transfers``, ``bundles``: every catalog row against
       the events it mirrors (``mirror``);
-    - ``objects``, with ``store``: every stored object re-read and re-hashed.
+    - ``objects``, with ``store``: every copy a team holds (``held_copies``)
+      re-read and re-hashed, BLAKE3 and SHA-256 in one pass, against the
+      digests the ledger records for it.
     """
     catalog.case(case_id)
     events = _all_events(catalog, case_id)
@@ -90,8 +94,11 @@ def verify_case(
     )
     findings += rows
     notes += row_notes
+    copies = 0
     if store is not None:
-        findings += _objects(store, exhibits)
+        for copy in held_copies(events, exhibits):
+            copies += 1
+            findings += _check_copy(store, case_id, copy)
     c = chain.facts
     facts = CaseFacts(
         case_id,
@@ -102,10 +109,12 @@ def verify_case(
         len(exhibits),
         log.covered if log else 0,
         log.uncovered if log else c.events,
+        copies,
     )
     if not findings:
+        reread = f", {copies} stored copies re-read" if store is not None else ""
         summary = (
-            f"ledger intact: {c.events} custody events, {len(exhibits)} exhibits; "
+            f"ledger intact: {c.events} custody events, {len(exhibits)} exhibits{reread}; "
             f"head #{c.head_seq} {c.head_hash}"
         )
     elif chain.ok:
@@ -154,28 +163,71 @@ def _check_log(
     return findings, said + notes, state
 
 
-def _objects(store: ObjectStore, exhibits: list[Exhibit]) -> list[Finding]:
-    findings = []
+@dataclass(frozen=True, slots=True)
+class Copy:
+    """A stored copy a team holds of an exhibit: where the store keeps it,
+    and the digests the ledger records for it."""
+
+    reference: str
+    team: str
+    namespace: str
+    key: str
+    recorded: Digests
+    transfer: str | None  # the hand-off it was received by; None: the originating team's
+
+    def name(self) -> str:
+        how = f"received by transfer {self.transfer}" if self.transfer else "the original"
+        return f"team {self.team}'s copy ({how})"
+
+
+def held_copies(events: list[CustodyEvent], exhibits: list[Exhibit]) -> Iterator[Copy]:
+    """Every copy a team holds, each once: an exhibit's original, as its row
+    says (``mirror`` checks the row against its INGESTED event), then each
+    receiving team's, as its RECEIVED event records it: where the team keeps
+    it (``store``) and the hashes its receipt signed for. These are the bytes
+    each team downloads and bundles."""
     for ex in exhibits:
-        try:
-            found = read_back(store, ex.team, ex.storage_key)
-        except JitevError as exc:
-            findings.append(
-                Finding(
-                    "objects", ex.reference, f"stored object cannot be read: {exc}", "unreadable"
-                )
-            )
+        recorded = Digests(ex.size, ex.blake3, ex.sha256)
+        yield Copy(ex.reference, ex.team, ex.team, ex.storage_key, recorded, None)
+    seen: set[tuple[str, str]] = set()
+    for e in events:
+        if e.action != Action.RECEIVED or e.exhibit is None:
             continue
-        if not found.matches(ex.size, ex.blake3, ex.sha256):
-            findings.append(
-                Finding(
-                    "objects",
-                    ex.reference,
-                    f"stored object {ex.storage_key} does not match its hashes",
-                    "checksum",
-                )
-            )
-    return findings
+        d = e.details
+        stored = str(d.get("store", ""))
+        if (e.exhibit, stored) in seen:
+            continue  # received again by a later hand-off: the same stored copy
+        seen.add((e.exhibit, stored))
+        namespace, _, key = stored.partition("/")
+        recorded = Digests(d.get("size", 0), str(d.get("blake3", "")), str(d.get("sha256", "")))
+        yield Copy(e.exhibit, e.team, namespace, key, recorded, d.get("transfer"))
+
+
+def _check_copy(store: ObjectStore, case_id: str, copy: Copy) -> list[Finding]:
+    """The copy re-read through BLAKE3 and SHA-256 in one pass: a finding if
+    it is gone or replaced (in the local store: a link or a folder in its
+    place), unreadable, or other bytes than the ledger's."""
+    name = copy.name()
+    try:
+        found = digest_chunks(open_recorded(store, copy.namespace, copy.key, name, case_id))
+    except ObjectMissing as exc:
+        return [Finding("objects", copy.reference, str(exc), "missing")]
+    except JitevError as exc:
+        return [Finding("objects", copy.reference, f"{name} cannot be read: {exc}", "unreadable")]
+    r = copy.recorded
+    if found.matches(r.size, r.blake3, r.sha256):
+        return []
+    message = (
+        f"{name} does not match its ledger hashes: object {copy.namespace}/{copy.key} in the "
+        f"{store.description} has {_digests(found)}, the ledger records {_digests(r)}; its "
+        "bytes were changed outside jitev: report it to the store's operator, who restores "
+        "it from a backup"
+    )
+    return [Finding("objects", copy.reference, message, "checksum")]
+
+
+def _digests(d: Digests) -> str:
+    return f"size {d.size}, BLAKE3 {d.blake3[:16]}…, SHA-256 {d.sha256[:16]}…"
 
 
 def audit_case(

@@ -40,8 +40,6 @@ in it can be edited without a verifier noticing:
 
 from __future__ import annotations
 
-import csv
-import io
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,7 +48,7 @@ from typing import Any
 
 from evidence import policy
 from evidence.bundle import build as builder
-from evidence.bundle.layout import Identity
+from evidence.bundle.layout import Identity, csv_document
 from evidence.errors import (
     Consent,
     ConsentMissing,
@@ -59,7 +57,7 @@ from evidence.errors import (
     WitnessUnavailable,
 )
 from evidence.handling import use_of
-from evidence.hashing import HashingReader, read_back
+from evidence.hashing import HashingReader, digest_chunks, open_recorded, stat_recorded
 from evidence.models import (
     Action,
     Bundle,
@@ -150,15 +148,19 @@ def plan_bundle(
     return BundlePlan(case, person, included, sensitive, events)
 
 
+def _copy_of(team: str, ex: Exhibit) -> str:
+    return f"team {team}'s copy of {ex.reference}"
+
+
 def _sensitive_schedule(plan: BundlePlan) -> bytes:
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["reference", "title", "media_type", "size", "blake3", "sha256", "reason"])
-    for ex, reason in plan.sensitive:
-        writer.writerow(
+    header = ["reference", "title", "media_type", "size", "blake3", "sha256", "reason"]
+    return csv_document(
+        header,
+        (
             [ex.reference, ex.title, ex.media_type, ex.size, ex.blake3, ex.sha256, reason]
-        )
-    return text.getvalue().encode("utf-8")
+            for ex, reason in plan.sensitive
+        ),
+    )
 
 
 def _put(store: ObjectStore, path: Path) -> tuple[int, str, str]:
@@ -212,6 +214,8 @@ def create_bundle(
             if e.action == Action.DISCLOSED and isinstance(size := e.details.get("checkpoint"), int)
         }
     )
+    for ex in plan.exhibits:  # every copy is there before anything is sealed
+        stat_recorded(store, person.team, ex.blake3, _copy_of(person.team, ex), case.id)
     with catalog.transaction(case.id) as tx:  # reserve nothing: only read the next id
         bundle_id = tx.next_bundle_id(person.team)
     head_at = builder.disclosed_events(events, refs)[-1].at
@@ -224,7 +228,9 @@ def create_bundle(
             exhibits=plan.exhibits,
             events=events,
             keys=keys,
-            open_native=lambda ex: store.open(person.team, ex.blake3),
+            open_native=lambda ex: open_recorded(
+                store, person.team, ex.blake3, _copy_of(person.team, ex), case.id
+            ),
         ) as payload,
     ):
         with catalog.transaction(case.id) as tx:
@@ -342,7 +348,9 @@ def download_bundle(
         raise InputError(f"bundle {bundle.id} has no sensitive schedule: nothing was kept out")
     key = bundle.sensitive_key if sensitive else bundle.blake3
     assert key is not None
-    if read_back(store, NAMESPACE, key, write).blake3 != key:
+    what = f"the {'sensitive schedule' if sensitive else 'ZIP'} of bundle {bundle.id}"
+    found = digest_chunks(open_recorded(store, NAMESPACE, key, what, bundle.case_id), write)
+    if found.blake3 != key:
         raise IntegrityError(
             f"the stored copy of {bundle.id} in {store.description} does not match its "
             "recorded BLAKE3: the download was discarded; report it to the auditor"

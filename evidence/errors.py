@@ -2,7 +2,7 @@
 file, exhibit, case or endpoint, and says what to do next, in the domain's
 words: the CLI and the web each word the fix in their own terms from the
 structured facts an error carries (``field``, ``transfer_id`` and ``state``,
-``consents``, ``cases``), never from a command-line flag in the message.
+``consents``, ``cases``, ``case``), never from a command-line flag in the message.
 
 The CLI and the flows catch ``JitevError`` in one place and print its message;
 anything else is a bug and keeps its traceback.
@@ -19,8 +19,10 @@ anything else is a bug and keeps its traceback.
     │   ├── NotSignedIn                  no session or token, or one that has ended
     │   └── TooManyAttempts              failed logins over the limit (.retry_after, seconds)
     ├── SourceChanged (OSError)          a file changed or vanished while it was read
+    ├── SourceUnreadable (OSError)       a file could not be opened or read (permission, I/O)
     ├── IntegrityError                   bytes do not match a digest that was promised
-    │   └── HashMismatch                 declared acquisition hash != computed
+    │   ├── HashMismatch                 declared acquisition hash != computed
+    │   └── ObjectMissing                a recorded stored object is gone or replaced (.case)
     ├── LedgerError                      the custody chain cannot be appended or read
     ├── WitnessUnavailable               a team's witness did not answer (asked again next time)
     ├── StoreError (OSError)             the object store failed
@@ -115,12 +117,29 @@ class SourceChanged(JitevError, OSError):
     pass
 
 
+class SourceUnreadable(JitevError, OSError):
+    """A file or folder to ingest could not be read: evidence left behind."""
+
+    exit_code = 6
+
+
 class IntegrityError(JitevError):
     exit_code = 3
 
 
 class HashMismatch(IntegrityError):
     pass
+
+
+class ObjectMissing(IntegrityError):
+    """An object the ledger records (a team's copy of an exhibit) is not in
+    the store, or something that is not a stored object is in its place (a
+    link, a folder): it was removed or replaced outside jitev. ``case`` is the
+    case whose stored objects an auditor should verify."""
+
+    def __init__(self, message: str, *, case: str = "") -> None:
+        super().__init__(message)
+        self.case = case
 
 
 class LedgerError(JitevError):

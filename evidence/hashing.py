@@ -13,16 +13,19 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from blake3 import blake3
 
+from evidence.errors import IntegrityError, NotFound, ObjectMissing
 from evidence.models import Digests
 from evidence.sizes import INGEST_CHUNK
 
 if TYPE_CHECKING:
-    from evidence.ports import ByteStream, ObjectStore
+    from evidence.ports import ByteStream, ObjectInfo, ObjectStore
+
+T = TypeVar("T")
 
 CHUNK = INGEST_CHUNK
 HEAD = 8192  # bytes kept for media-type sniffing
@@ -151,9 +154,51 @@ def read_back(
 ) -> Digests:
     """The size and digests of a stored object, from its bytes, handing each
     chunk to ``write`` too (a download) in the same pass."""
+    return digest_chunks(store.open(namespace, key), write)
+
+
+def digest_chunks(
+    chunks: Iterable[bytes], write: Callable[[bytes], object] | None = None
+) -> Digests:
+    """The size and digests of ``chunks``, each handed to ``write`` too."""
     digest = MultiHash()
-    for chunk in store.open(namespace, key):
+    for chunk in chunks:
         digest.update(chunk)
         if write is not None:
             write(chunk)
     return digest.digests()
+
+
+def open_recorded(
+    store: ObjectStore, namespace: str, key: str, what: str, case_id: str
+) -> Iterator[bytes]:
+    """``store.open`` of an object the ledger of ``case_id`` records (``what``
+    names it: "team FR's copy of BG-EX-0001"). It was stored, so one that is
+    not there, or is not what was stored (a link in its place), was removed
+    or replaced outside jitev: ``ObjectMissing``, an integrity failure, not
+    the store's ``NotFound`` (a mistake in the input)."""
+    return _recorded(lambda: store.open(namespace, key), store, namespace, key, what, case_id)
+
+
+def stat_recorded(
+    store: ObjectStore, namespace: str, key: str, what: str, case_id: str
+) -> ObjectInfo:
+    """``store.stat`` of such an object (``open_recorded``): that it is there,
+    before anything is recorded of what will read it."""
+    return _recorded(lambda: store.stat(namespace, key), store, namespace, key, what, case_id)
+
+
+def _recorded(
+    call: Callable[[], T], store: ObjectStore, namespace: str, key: str, what: str, case_id: str
+) -> T:
+    try:
+        return call()
+    except NotFound:
+        problem = (
+            f"is missing from the {store.description} (object {namespace}/{key}): it was "
+            "stored, so it was removed outside jitev; report it to the store's operator, who "
+            "restores it from a backup"
+        )
+    except IntegrityError as exc:  # something else in its place
+        problem = f"was replaced outside jitev: {exc}"
+    raise ObjectMissing(f"{what} {problem}", case=case_id)

@@ -15,8 +15,7 @@ import os
 import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from time import perf_counter
 from typing import Any
@@ -25,7 +24,7 @@ from blake3 import blake3
 
 from evidence import manifest as manifests
 from evidence import policy
-from evidence.errors import InputError, SourceChanged
+from evidence.errors import InputError, SourceChanged, SourceUnreadable
 from evidence.hashing import CHUNK, HashingReader
 from evidence.mediatype import sniff
 from evidence.models import (
@@ -39,6 +38,7 @@ from evidence.models import (
     StoredObject,
     exhibit_reference,
 )
+from evidence.outcomes import IngestResult, Outcome, OutcomeStatus
 from evidence.policy import Right
 from evidence.ports import (
     ByteStream,
@@ -50,7 +50,7 @@ from evidence.ports import (
     ObjectStore,
     ObjectWriter,
 )
-from evidence.sources import SourceFile, discover, open_once
+from evidence.sources import Skipped, SourceFile, discover, open_once
 
 # -- planning: everything is checked before anything is stored ---------------
 
@@ -67,7 +67,7 @@ class IngestPlan:
     team: str
     actor: str
     files: list[PlannedFile]
-    skipped: list[tuple[str, str]]
+    skipped: list[Skipped]
     fingerprint: str
 
     @property
@@ -153,9 +153,13 @@ class Stored:
 
 @dataclass(frozen=True, slots=True)
 class Unreadable:
+    """A file not recorded: it changed while it was read (``CHANGED``), or it
+    could not be read (``UNREADABLE``: nothing reached the store)."""
+
     planned: PlannedFile
     reason: str
     stored: StoredObject | None  # bytes that did reach the store before the change was seen
+    status: OutcomeStatus = OutcomeStatus.CHANGED
 
 
 def store_stream(
@@ -193,34 +197,10 @@ def store_file(
             stored = store_stream(store, namespace, planned, handle, on_bytes)
     except SourceChanged as exc:
         return Unreadable(planned, str(exc), stored.stored if stored else None)
+    except SourceUnreadable as exc:  # the store dropped what it had begun to write
+        return Unreadable(planned, str(exc), None, OutcomeStatus.UNREADABLE)
     assert stored is not None
     return stored
-
-
-class OutcomeStatus(StrEnum):
-    STORED = "stored"  # a new exhibit
-    QUARANTINED = "quarantined"  # a new exhibit whose declared hash did not match
-    DUPLICATE = "duplicate"  # the content is already an exhibit: DUPLICATE_SEEN
-    CHANGED = "changed"  # the file changed while it was read: nothing committed
-    UNCHANGED = "unchanged"  # committed by an earlier run of the command, the same file since
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """The small receipt of one file: what the flow returns, never bytes."""
-
-    source: str
-    status: OutcomeStatus
-    reference: str | None = None
-    size: int = 0
-    blake3: str = ""
-    sha256: str = ""
-    media_type: str = ""
-    message: str = ""
-    seq: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__slots__} | {"status": self.status.value}
 
 
 def _stored_details(item: Stored, run: IngestRun) -> dict[str, Any]:
@@ -241,6 +221,8 @@ def _stored_details(item: Stored, run: IngestRun) -> dict[str, Any]:
     }
     if item.stored.retention_until:
         details["retention_until"] = item.stored.retention_until.isoformat()
+    if item.planned.source.raw_name:  # the name as the seized file system held it
+        details["source_bytes"] = item.planned.source.raw_name
     if meta.declared:
         details["declared"] = {"algorithm": meta.declared.algorithm, "value": meta.declared.value}
     details["handling"] = (meta.handling or Handling()).as_dict()
@@ -296,6 +278,9 @@ def commit(
         done: dict[str, str] = {}
         for item in items:
             source = item.planned.source.relative
+            if isinstance(item, Unreadable) and item.status is OutcomeStatus.UNREADABLE:
+                outcomes.append(Outcome(source, item.status, message=item.reason))
+                continue  # nothing was read or stored: nothing to account for
             if isinstance(item, Unreadable):
                 details: dict[str, Any] = {"source": source, "reason": item.reason, "run": run.id}
                 if item.stored:
@@ -504,43 +489,6 @@ def ingest_upload(
 # -- a run ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Skipped:
-    """A path that was not ingested, and why (symbolic links, special files)."""
-
-    path: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class IngestResult:
-    """One ingest command: its run, outcomes, skipped paths, what was done before."""
-
-    case: str
-    team: str
-    run: str
-    resumed: bool
-    already_done: int
-    outcomes: tuple[Outcome, ...]
-    skipped: tuple[Skipped, ...]
-    seconds: dict[str, float] = field(default_factory=dict)  # per stage (STAGES), all workers
-
-    def statuses(self) -> set[OutcomeStatus]:
-        return {o.status for o in self.outcomes}
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "case": self.case,
-            "team": self.team,
-            "run": self.run,
-            "resumed": self.resumed,
-            "already_done": self.already_done,
-            "outcomes": [o.as_dict() for o in self.outcomes],
-            "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
-            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
-        }
-
-
 def pending(plan: IngestPlan, run: IngestRun, skip: Collection[str] = ()) -> list[PlannedFile]:
     """The files of the plan that the run has not committed yet, but ``skip``."""
     return [
@@ -585,7 +533,9 @@ def unchanged(
 def finish(
     catalog: Catalog, plan: IngestPlan, run: IngestRun, outcomes: list[Outcome]
 ) -> IngestResult:
-    """End the run unless a file changed while read (then the command resumes it)."""
+    """End the run unless a file changed while read (then the command resumes
+    it). A run with unreadable files ends: nothing of them was stored, and the
+    same command, run again, reads them (and only them) again."""
     if all(o.status is not OutcomeStatus.CHANGED for o in outcomes):
         catalog.finish_run(run.id)
     return IngestResult(
@@ -595,5 +545,5 @@ def finish(
         resumed=run.resumed,
         already_done=len(plan.files) - len(pending(plan, run)),
         outcomes=tuple(outcomes),
-        skipped=tuple(Skipped(path, why) for path, why in plan.skipped),
+        skipped=tuple(plan.skipped),
     )

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from evidence.errors import InputError
+from evidence.limits import check_text
 
 TEAM_CODE = re.compile(r"^[A-Z]{2,8}$")
 CASE_ID = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,31}$")
@@ -242,7 +243,9 @@ class Handling:
 
 @dataclass(frozen=True, slots=True)
 class ExhibitMetadata:
-    """What a person says about an item: from flags or a sidecar manifest."""
+    """What a person says about an item: from flags, a sidecar manifest or an
+    upload. Its text is kept exactly as given, or refused here, the one place
+    every way in passes (``limits.check_text``)."""
 
     title: str | None = None
     description: str = ""
@@ -251,6 +254,12 @@ class ExhibitMetadata:
     seized_from: str = ""
     declared: DeclaredHash | None = None
     handling: Handling | None = None  # None: not given (H0 unless a default says otherwise)
+
+    def __post_init__(self) -> None:
+        check_text("title", self.title or "")
+        for name in ("description", "seized_by", "seized_from"):
+            check_text(name, getattr(self, name))
+        check_text("handling_note", self.handling.note if self.handling else "")
 
 
 @dataclass(frozen=True, slots=True)

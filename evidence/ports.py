@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from evidence.limits import check_text
 from evidence.models import (
     ApiToken,
     Bundle,
@@ -157,6 +158,24 @@ class EventDraft:
     team: str
     exhibit: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Refuses a text beyond ``limits.TEXT_MAX_CHARS`` (a reason, a note, a
+        legal basis, a name) before it is written: what the ledger holds, a
+        bundle's offline verifier reads back within the same limits."""
+        check_text("actor", self.actor)
+        _check_texts(self.details)
+
+
+def _check_texts(value: Any, field: str = "details") -> None:
+    if isinstance(value, str):
+        check_text(field, value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_texts(item, key)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_texts(item, field)
 
 
 @dataclass(frozen=True, slots=True)

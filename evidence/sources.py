@@ -1,38 +1,74 @@
 """Finding the files to ingest and reading each one exactly once.
 
-Directories are walked recursively in a stable (sorted) order. Symbolic links
-are never followed, neither as arguments nor inside directories: a link could
-point anywhere on the investigator's machine, so it is reported as skipped and
-the investigator ingests its target explicitly if it is evidence. Other
-non-regular files (sockets, devices) are skipped the same way.
+Directories are walked in a stable (sorted) order, without recursion (a tree
+of any depth is walked in bounded stack). Symbolic links are never followed,
+neither as arguments nor inside directories: a link could point anywhere on
+the investigator's machine, so it is reported as skipped and the
+investigator ingests its target explicitly if it is evidence. Other
+non-regular files (sockets, devices, pipes) are skipped the same way.
+
+Nothing found is dropped without a word. Every entry that is not ingested is
+a ``Skipped`` with its reason: by policy (the above, or a path named twice),
+or ``unreadable`` (a folder that cannot be listed, an entry whose attributes
+cannot be read, a path over the system's limit). Each name of a file with
+several hard links is ingested: its second name is a duplicate of the first
+content, recorded as such.
+
+A name that is not valid UTF-8 is evidence too: it is kept reversibly, its
+undecodable bytes shown as ``\\xNN`` in the readable name (``readable``)
+and the name's raw bytes kept in hex (``SourceFile.raw_name``).
 
 A file that changes or vanishes while it is read is caught by comparing its
 identity (device, inode, size, modification time) before and after the read,
-and the number of bytes read with the size seen before.
+and the number of bytes read with the size seen before. A file that cannot be
+opened or read (permission, I/O error) raises ``SourceUnreadable``.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from evidence.errors import InputError, SourceChanged
+from evidence.errors import InputError, SourceChanged, SourceUnreadable
+
+
+def readable(name: str) -> str:
+    """``name`` as text that can be printed, stored and sent as UTF-8: the
+    bytes of a name that are not UTF-8 (which Python keeps as surrogate
+    escapes) become ``\\xNN``."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def raw_name(name: str) -> str:
+    """The bytes of ``name`` in hex when it is not valid UTF-8, else ``""``."""
+    raw = os.fsencode(name)
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.hex()
+    return ""
 
 
 @dataclass(frozen=True, slots=True)
 class SourceFile:
-    path: str  # absolute path on this machine
+    path: str  # absolute path on this machine (as the OS gives it: may hold surrogate escapes)
     relative: str  # the name the exhibit keeps: relative to the argument's parent, '/'-separated
     size: int
     mtime_ns: int
     inode: int
     device: int
     ctime_ns: int = 0
+    raw_name: str = ""  # the relative name's bytes in hex, when they are not UTF-8
+
+    @property
+    def shown(self) -> str:
+        """The path, for a message."""
+        return readable(self.path)
 
     @property
     def identity(self) -> str:
@@ -58,16 +94,36 @@ class SourceFile:
         return cls("", base, size, 0, 0, 0)
 
     @classmethod
-    def from_stat(cls, path: Path, relative: str, st: os.stat_result) -> SourceFile:
+    def from_stat(cls, path: str, relative: str, st: os.stat_result) -> SourceFile:
         return cls(
-            str(path), relative, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, st.st_ctime_ns
+            path,
+            readable(relative),
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_ino,
+            st.st_dev,
+            st.st_ctime_ns,
+            raw_name(relative),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """An entry that was not ingested, and why: by policy, or ``unreadable``
+    (evidence may be left behind: the command does not end as done)."""
+
+    path: str  # readable
+    reason: str
+    unreadable: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "reason": self.reason, "unreadable": self.unreadable}
 
 
 @dataclass(frozen=True, slots=True)
 class Discovery:
     files: list[SourceFile]
-    skipped: list[tuple[str, str]]  # (path, why)
+    skipped: list[Skipped]
 
 
 def _skip_reason(st: os.stat_result) -> str | None:
@@ -78,74 +134,153 @@ def _skip_reason(st: os.stat_result) -> str | None:
     return None
 
 
+def _why(exc: OSError) -> str:
+    """An ``OSError`` met while walking, in words, with what to do."""
+    if exc.errno == errno.ENAMETOOLONG:
+        return (
+            "the path is longer than this system allows: copy the folder to a shorter "
+            "path and ingest it from there"
+        )
+    if isinstance(exc, PermissionError):
+        return "permission denied: give the account that runs jitev read access, then run again"
+    return f"{exc.strerror or exc}: check the disk, then run again"
+
+
+class _Walk:
+    """One ``discover``: what was found, each path once, each relative name once."""
+
+    def __init__(self) -> None:
+        self.files: list[SourceFile] = []
+        self.skipped: list[Skipped] = []
+        self.relatives: dict[str, str] = {}
+        self.paths: dict[str, str] = {}
+
+    def unreadable(self, path: str, exc: OSError) -> None:
+        self.skipped.append(Skipped(readable(path), _why(exc), unreadable=True))
+
+    def entry(self, path: str, relative: str, st: os.stat_result) -> None:
+        if (why := _skip_reason(st)) is not None:
+            self.skipped.append(Skipped(readable(path), why))
+            return
+        if path in self.paths:
+            self.skipped.append(
+                Skipped(readable(path), f"named twice: ingested once, as {self.paths[path]}")
+            )
+            return
+        source = SourceFile.from_stat(path, relative, st)
+        if source.relative in self.relatives:
+            raise InputError(
+                f"{readable(path)} and {self.relatives[source.relative]} would both be "
+                f"recorded as {source.relative!r}: ingest them in separate commands or "
+                "from distinct folders"
+            )
+        self.relatives[source.relative] = readable(path)
+        self.paths[path] = source.relative
+        self.files.append(source)
+
+    def folder(self, top: str) -> None:
+        """Every entry under ``top``, in sorted order, depth first, without recursion."""
+        base = os.path.dirname(top)
+        stack = [top]
+        while stack:
+            folder = stack.pop()
+            try:
+                with os.scandir(folder) as listing:
+                    entries = sorted(listing, key=lambda e: e.name)
+            except OSError as exc:
+                self.unreadable(folder, exc)
+                continue
+            below = []
+            for entry in entries:
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError as exc:
+                    self.unreadable(entry.path, exc)
+                    continue
+                if stat.S_ISDIR(st.st_mode):
+                    below.append(entry.path)
+                else:
+                    self.entry(entry.path, os.path.relpath(entry.path, base), st)
+            stack.extend(reversed(below))
+
+
 def discover(arguments: list[str]) -> Discovery:
-    """Files under the given paths, each once, in sorted order."""
-    files: list[SourceFile] = []
-    skipped: list[tuple[str, str]] = []
-    seen: set[tuple[int, int]] = set()
-    relatives: dict[str, str] = {}
+    """Files under the given paths, each once, in sorted order; every other
+    entry met is a ``Skipped``."""
     if not arguments:
         raise InputError("no files given: name the files or folders to ingest")
-
-    def add(path: Path, relative: str, st: os.stat_result) -> None:
-        if (st.st_dev, st.st_ino) in seen:
-            return
-        if relative in relatives:
-            raise InputError(
-                f"{path} and {relatives[relative]} would both be recorded as {relative!r}: "
-                "ingest them in separate commands or from distinct folders"
-            )
-        seen.add((st.st_dev, st.st_ino))
-        relatives[relative] = str(path)
-        files.append(SourceFile.from_stat(path, relative, st))
-
+    walk = _Walk()
     for argument in arguments:
-        top = Path(os.path.abspath(argument))
+        top = os.path.abspath(argument)
         try:
             st = os.lstat(top)
         except FileNotFoundError:
-            raise InputError(f"{argument}: no such file or folder; check the path") from None
+            raise InputError(
+                f"{readable(argument)}: no such file or folder; check the path"
+            ) from None
         except PermissionError:
             raise InputError(
-                f"{argument}: permission denied; check the file's access rights"
+                f"{readable(argument)}: permission denied; check the file's access rights"
             ) from None
         if stat.S_ISDIR(st.st_mode):
-            for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
-                dirnames.sort()
-                for name in sorted(
-                    filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
-                ):
-                    path = Path(dirpath, name)
-                    entry = os.lstat(path)
-                    relative = path.relative_to(top.parent).as_posix()
-                    if (why := _skip_reason(entry)) is not None:
-                        skipped.append((str(path), why))
-                    else:
-                        add(path, relative, entry)
-        elif (why := _skip_reason(st)) is not None:
-            skipped.append((str(top), why))
+            walk.folder(top)
         else:
-            add(top, top.name, st)
-    return Discovery(files, skipped)
+            walk.entry(top, os.path.basename(top), st)
+    return Discovery(walk.files, walk.skipped)
+
+
+class _Reading:
+    """A file's bytes, with a failed read (an I/O error on a failing disk)
+    raised as ``SourceUnreadable``: never taken for the store's error."""
+
+    def __init__(self, handle: BinaryIO, shown: str) -> None:
+        self._handle = handle
+        self._shown = shown
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1, /) -> bytes:
+        try:
+            return self._handle.read(size)
+        except OSError as exc:
+            raise _unreadable(self._shown, exc, "while it was read") from exc
+
+
+def _unreadable(shown: str, exc: OSError, when: str) -> SourceUnreadable:
+    return SourceUnreadable(
+        f"{shown} could not be read {when} ({exc.strerror or exc}); nothing was recorded "
+        "for it. Give the account that runs jitev read access, or image the failing disk, "
+        "then run the same command again"
+    )
 
 
 @contextmanager
 def open_once(source: SourceFile) -> Iterator[BinaryIO]:
     """Open ``source`` without following links and check, on exit, that what
     was read is what was discovered: same file, same size, same mtime, read to
-    the end. Raises ``SourceChanged`` otherwise."""
+    the end. Raises ``SourceChanged`` otherwise, and ``SourceUnreadable`` for
+    a file that cannot be opened or read."""
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    shown = source.shown
     try:
         fd = os.open(source.path, flags)
     except FileNotFoundError:
         raise SourceChanged(
-            f"{source.path} vanished before it was read; nothing was recorded for it. "
+            f"{shown} vanished before it was read; nothing was recorded for it. "
             "Find out why, then run the same command again"
         ) from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW: a link now stands where the file was
+            raise SourceChanged(
+                f"{shown} was replaced by a symbolic link before it was read; nothing was "
+                "recorded for it. Find out why, then run the same command again"
+            ) from None
+        raise _unreadable(shown, exc, "when it was opened") from None
     with os.fdopen(fd, "rb", buffering=0) as handle:
         before = os.fstat(fd)
         _check_same(source, before, "before it was read")
-        yield handle
+        yield _Reading(handle, shown)  # type: ignore[misc]
         read_to = handle.tell()
         after = os.fstat(fd)
     _check_same(source, after, "while it was read")
@@ -153,13 +288,13 @@ def open_once(source: SourceFile) -> Iterator[BinaryIO]:
         on_disk = os.lstat(source.path)
     except FileNotFoundError:
         raise SourceChanged(
-            f"{source.path} vanished while it was read; no exhibit was recorded for it. "
+            f"{shown} vanished while it was read; no exhibit was recorded for it. "
             "Find out why, then run the same command again"
         ) from None
     _check_same(source, on_disk, "while it was read")
     if read_to != source.size:
         raise SourceChanged(
-            f"{source.path}: read {read_to} bytes but the file had {source.size}; "
+            f"{shown}: read {read_to} bytes but the file had {source.size}; "
             "no exhibit was recorded for it. Run the same command again once it is stable"
         )
 
@@ -167,11 +302,11 @@ def open_once(source: SourceFile) -> Iterator[BinaryIO]:
 def _check_same(source: SourceFile, st: os.stat_result, when: str) -> None:
     if (st.st_dev, st.st_ino) != (source.device, source.inode):
         raise SourceChanged(
-            f"{source.path} was replaced by another file {when}; no exhibit was recorded "
+            f"{source.shown} was replaced by another file {when}; no exhibit was recorded "
             "for it. Run the same command again once the file is stable"
         )
     if st.st_size != source.size or st.st_mtime_ns != source.mtime_ns:
         raise SourceChanged(
-            f"{source.path} changed {when} (size {source.size} -> {st.st_size}); no exhibit "
+            f"{source.shown} changed {when} (size {source.size} -> {st.st_size}); no exhibit "
             "was recorded for it. Run the same command again once the file is stable"
         )

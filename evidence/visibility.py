@@ -10,7 +10,7 @@ from typing import Any
 
 from evidence import policy
 from evidence.errors import Denied, IntegrityError
-from evidence.hashing import read_back
+from evidence.hashing import digest_chunks, open_recorded
 from evidence.models import Action, Case, CustodyEvent, Exhibit, Person, Transfer
 from evidence.policy import Right
 from evidence.ports import Catalog, EventDraft, ObjectStore
@@ -87,9 +87,14 @@ def download(
     """Stream the team's own copy of the exhibit to ``write``, hashing it on
     the way, and record an ACCESSED custody event once the bytes matched the
     ledger's hashes. On a mismatch the caller must discard what it wrote:
-    a HASH_MISMATCH event is recorded and ``IntegrityError`` raised."""
+    a HASH_MISMATCH event is recorded and ``IntegrityError`` raised. A copy
+    gone from the store (or replaced by a link) is ``ObjectMissing``, before
+    anything is written."""
     exhibit = checked_exhibit(catalog, person, Right.DOWNLOAD, reference, case_id)
-    found = read_back(store, person.team, exhibit.blake3, write)
+    copy = f"team {person.team}'s copy of {exhibit.reference}"
+    found = digest_chunks(
+        open_recorded(store, person.team, exhibit.blake3, copy, exhibit.case_id), write
+    )
     details: dict[str, Any] = {
         "size": found.size,
         "blake3": found.blake3,

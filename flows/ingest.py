@@ -22,8 +22,9 @@ from prefect.utilities.annotations import quote
 
 from config import wiring
 from evidence import ingest as ingesting
-from evidence.ingest import IngestPlan, IngestResult, Outcome, PlannedFile, Progress
+from evidence.ingest import IngestPlan, PlannedFile, Progress
 from evidence.manifest import from_fields
+from evidence.outcomes import IngestResult, Outcome
 from evidence.ports import IngestRun
 from evidence.sizes import MiB
 from flows.retry import DELAYS, RETRIES, transient

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.web import create_app
+from app.web import create_app, server_options
 from config import wiring
 from evidence import access
 from storage.passwords import Argon2Hasher
@@ -109,7 +109,9 @@ def served(web: FastAPI) -> Iterator[Served]:
     import uvicorn
 
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(web, host="127.0.0.1", port=port, log_level="warning"))
+    options = server_options(web.state.jitev.wiring.settings.web)  # as `jitev serve` runs it
+    config = uvicorn.Config(web, host="127.0.0.1", port=port, log_level="warning", **options)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     for _ in range(200):

@@ -16,11 +16,11 @@ import logging  # noqa: E402
 import sys  # noqa: E402
 
 import typer  # noqa: E402
-from rich.markup import escape  # noqa: E402
 from typer._click.exceptions import ClickException  # noqa: E402
 
 from app.cli import admin, bundles, engine, exhibits, ingest, transfers, witness  # noqa: E402
 from app.cli.common import err, explain  # noqa: E402
+from app.render import esc  # noqa: E402
 from evidence.errors import JitevError  # noqa: E402
 
 gc.freeze()  # out of the collector's reach for good
@@ -60,7 +60,7 @@ def _run() -> int:
     try:
         code = app(standalone_mode=False)
     except JitevError as exc:
-        err.print(f"[bold red]error:[/] {escape(explain(exc))}")
+        err.print(f"[bold red]error:[/] {esc(explain(exc))}")
         return exc.exit_code
     except typer.Exit as exc:
         return int(exc.exit_code)

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from app import actions, render
 from app.cli.common import (
@@ -70,7 +69,7 @@ def case_list(acting: AsOpt = None, as_json: JsonFlag = False) -> None:
     for c in cases:
         teams = ", ".join(t.code + (" (lead)" if t.code == c.lead_team else "") for t in c.teams)
         console.print(
-            f"[bold]{c.id}[/] {escape(c.title)} — agreement {escape(c.agreement_ref)}; teams {teams}"
+            f"[bold]{c.id}[/] {render.esc(c.title)} — agreement {render.esc(c.agreement_ref)}; teams {teams}"
         )
 
 
@@ -133,7 +132,7 @@ def people_passwd(
             raise InputError("the two passwords differ: nothing was changed")
     actor = as_person(acting) if acting else None
     access.set_password(current().catalog, Argon2Hasher(), actor, name, password)
-    console.print(f"Password set for {escape(name)}.")
+    console.print(f"Password set for {render.esc(name)}.")
 
 
 @people_app.command("list")
@@ -167,16 +166,19 @@ def serve(
     """Serve the web pages and the JSON API (/api/v1) until Ctrl-C."""
     import uvicorn
 
-    from app.web import create_app
+    from app.web import create_app, server_options
     from config.orchestration import prefect_defaults
 
     prefect_defaults()
     w = current()
-    host = host or w.settings.web.host
-    port = port or w.settings.web.port
+    web = w.settings.web
+    host = host or web.host
+    port = port or web.port
     console.print(f"jitev on http://{host}:{port}/  (API: /api/v1, schema: /api/v1/openapi.json)")
+    if web.trusted_proxies:
+        console.print(f"X-Forwarded-For/-Proto believed from {', '.join(web.trusted_proxies)}")
     say_engine()
-    uvicorn.run(create_app(w), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(w), host=host, port=port, log_level="warning", **server_options(web))
 
 
 def demo() -> None:
@@ -210,7 +212,7 @@ def ledger_checkpoint(
     if not publication.published:
         err.print("[yellow]this checkpoint lacks the quorum of cosignatures:[/]")
         for witness, why in publication.missing.items():
-            err.print(f"  witness {witness}: {escape(why)}")
+            err.print(f"  witness {witness}: {render.esc(why)}")
         raise typer.Exit(1)
 
 
@@ -233,7 +235,7 @@ def ledger_consistency(
     try:
         proof = actions.log_extends(w, found.id, text)
     except LedgerError as exc:
-        console.print(f"[bold red]✘ {escape(str(exc))}[/]")
+        console.print(f"[bold red]✘ {render.esc(str(exc))}[/]")
         raise typer.Exit(1) from None
     if as_json:
         print_json(proof.as_dict())

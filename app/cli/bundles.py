@@ -92,7 +92,7 @@ def bundle_download(
     if target.is_dir():
         target = target / actions.bundle_name(b, sensitive)
     write_new(target, lambda write: actions.download_bundle(w, person, b.id, write, sensitive))
-    console.print(f"{b.id} → {target}")
+    console.print(f"{b.id} → {render.esc(str(target))}")
 
 
 @bundle_app.command("verify")

@@ -6,8 +6,10 @@ this is where they become command-line options and commands."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +26,7 @@ from evidence.errors import (
     IllegalTransition,
     InputError,
     JitevError,
+    ObjectMissing,
 )
 from evidence.models import Person, TransferState
 
@@ -69,14 +72,33 @@ def print_json(data: Any) -> None:
 
 def write_new(target: Path, fill: Callable[[Callable[[bytes], None]], T]) -> T:
     """Create ``target`` with what ``fill`` writes; never overwrite a file, and
-    leave nothing behind when ``fill`` fails (it verifies as it goes)."""
-    if target.exists():
-        raise InputError(f"{target} exists already: give another --out (jitev never overwrites)")
-    partial = target.with_name(f".{target.name}.part")
+    leave nothing behind when ``fill`` fails (it verifies as it goes).
+
+    The bytes go to a scratch file beside it whose name does not grow with the
+    target's (``.jitev-<16 hex>.part``, created exclusively), then are linked
+    into place (a link never replaces a file that appeared meanwhile; where
+    the file system has no hard links, FAT or exFAT, renamed after looking
+    again). So a name the file system just holds works, and one it cannot
+    hold is refused before anything is downloaded."""
 
     def cannot(exc: OSError) -> InputError:
+        if exc.errno == errno.ENAMETOOLONG:
+            size = len(os.fsencode(target.name))
+            return InputError(
+                f"cannot write {target}: the name ({size} bytes) or the path is longer than "
+                "this file system allows: give --out a shorter file name"
+            )
         return InputError(f"cannot write {target}: {exc.strerror}; check the folder and disk space")
 
+    try:
+        os.lstat(target)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise cannot(exc) from exc
+    else:
+        raise InputError(f"{target} exists already: give another --out (jitev never overwrites)")
+    partial = target.with_name(f".jitev-{secrets.token_hex(8)}.part")
     try:
         sink = partial.open("xb")
     except OSError as exc:
@@ -91,12 +113,23 @@ def write_new(target: Path, fill: Callable[[Callable[[bytes], None]], T]) -> T:
     try:
         with sink:
             result = fill(write)
-        os.link(partial, target)  # never replaces a file that appeared meanwhile
+        _place(partial, target)
     except FileExistsError as exc:
         raise InputError(f"{target} appeared meanwhile: give another --out") from exc
+    except OSError as exc:
+        raise cannot(exc) from exc
     finally:
         partial.unlink(missing_ok=True)
     return result
+
+
+def _place(partial: Path, target: Path) -> None:
+    try:
+        os.link(partial, target)
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP) or os.path.lexists(target):
+            raise
+        os.rename(partial, target)  # no hard links here: nothing was there a moment ago
 
 
 # -- wording the fix ----------------------------------------------------------------
@@ -137,6 +170,8 @@ def explain(exc: JitevError) -> str:
         return f"{message}\nto give them:{commands}"
     if isinstance(exc, IllegalTransition) and exc.state in NEXT_COMMAND:
         return f"{message}: {NEXT_COMMAND[exc.state].format(id=exc.transfer_id)}"
+    if isinstance(exc, ObjectMissing) and exc.case:
+        return f"{message}; an auditor runs `jitev ledger verify --case {exc.case} --objects`"
     if isinstance(exc, InputError) and exc.field in OPTIONS:
         return f"{message}: give {OPTIONS[exc.field]}"
     return message

@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from rich.markup import escape
 
 from app.cli.common import JsonFlag, console, err, print_json
+from app.render import esc
 from config import orchestration
 from config.settings import engine as engine_settings
 from evidence.errors import InputError
@@ -47,7 +47,7 @@ def engine_start(as_json: JsonFlag = False) -> None:
         if as_json:
             print_json(_facts(None))
         else:
-            console.print(f"PREFECT_API_URL names a team server ({escape(team)}): nothing to start")
+            console.print(f"PREFECT_API_URL names a team server ({esc(team)}): nothing to start")
         return
     settings = engine_settings()
     if settings.mode != "local":
@@ -61,7 +61,7 @@ def engine_start(as_json: JsonFlag = False) -> None:
         return
     said = "started" if started else "already running"
     console.print(f"Local engine {said} (pid {engine.pid}): Prefect UI at {engine.url}")
-    err.print(f"[dim]log: {escape(engine.log)}; stop it with `jitev engine stop`[/]")
+    err.print(f"[dim]log: {esc(engine.log)}; stop it with `jitev engine stop`[/]")
 
 
 @engine_app.command("status")
@@ -74,7 +74,7 @@ def engine_status(as_json: JsonFlag = False) -> None:
         return
     if facts["team_server"]:
         console.print(
-            f"Flows run on the team server PREFECT_API_URL={escape(facts['team_server'])}, "
+            f"Flows run on the team server PREFECT_API_URL={esc(facts['team_server'])}, "
             "not on the local engine"
         )
     if engine is None:
@@ -86,7 +86,7 @@ def engine_status(as_json: JsonFlag = False) -> None:
     else:
         console.print(f"Local engine: running, pid {engine.pid}, since {engine.started_at}")
         console.print(f"Prefect UI: {engine.url}  (API: {engine.api_url})")
-    console.print(f"[dim]log: {escape(facts['log'])}[/]")
+    console.print(f"[dim]log: {esc(facts['log'])}[/]")
 
 
 @engine_app.command("stop")

@@ -69,7 +69,8 @@ def exhibits_download(
     as_json: JsonFlag = False,
 ) -> None:
     """Download your team's copy of an exhibit, verified against its ledger
-    hashes on the way; recorded as an ACCESSED custody event."""
+    hashes on the way; recorded as an ACCESSED custody event. Into a folder,
+    the file keeps the exhibit's original name."""
     w = current()
     person = as_person(acting)
     target = Path(out)
@@ -82,7 +83,8 @@ def exhibits_download(
         print_json({"path": str(target), "event": event.as_dict()})
     else:
         console.print(
-            f"{reference} → {target}: BLAKE3 and SHA-256 verified (custody event #{event.seq})"
+            f"{reference} → {render.esc(str(target))}: BLAKE3 and SHA-256 verified "
+            f"(custody event #{event.seq})"
         )
 
 

@@ -18,8 +18,10 @@ from app.cli.common import (
     print_json,
     say_engine,
 )
-from evidence.ingest import IngestResult, OutcomeStatus, Progress
+from evidence.errors import SourceUnreadable
+from evidence.ingest import Progress
 from evidence.ledger import verify
+from evidence.outcomes import IngestResult, OutcomeStatus
 
 
 def ingest(
@@ -107,3 +109,10 @@ def ingest(
             "[bold red]Some files changed while they were read and were not recorded: run the same command again.[/]"
         )
         raise typer.Exit(4)
+    if OutcomeStatus.UNREADABLE in statuses or result.unreadable:
+        err.print(
+            "[bold red]Some files or folders could not be read and were not recorded (listed "
+            "above): give the account that runs jitev read access, or image the failing disk, "
+            "then run the same command again.[/]"
+        )
+        raise typer.Exit(SourceUnreadable.exit_code)

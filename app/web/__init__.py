@@ -3,25 +3,43 @@ schema at ``/api/v1/openapi.json``) and the server-rendered pages.
 
 ``create_app(wiring)`` builds it on the same wiring as the CLI. Errors the
 services raise on purpose become clear answers (``app.web.errors``): JSON on
-the API, a page with the message on the pages; never a traceback.
+the API, a page with the message on the pages; never a traceback. What a
+request may cost the server is bounded (``app.web.bounds``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from app.web import api, errors, pages
+from app.web.bounds import BodyGuard, Uploads
 from app.web.context import WebContext
 from app.web.jobs import Jobs
 from app.web.reports import Reports
+from config.settings import WebSettings
 from config.wiring import Wiring
 from evidence.ports import PasswordHasher
 from storage.passwords import Argon2Hasher
 
 STATIC = Path(__file__).parent / "static"
+
+
+def server_options(web: WebSettings) -> dict[str, Any]:
+    """How uvicorn serves the app (``jitev serve``, and the tests' server)."""
+    return {
+        # Forwarded headers from [web] trusted_proxies only (uvicorn's own
+        # default believes them from 127.0.0.1, whoever connects there).
+        "proxy_headers": bool(web.trusted_proxies),
+        "forwarded_allow_ips": web.trusted_proxies,
+        "limit_concurrency": web.max_connections,
+        "timeout_keep_alive": 5,  # seconds an idle connection is kept between requests
+        "h11_max_incomplete_event_size": 16 * 1024,  # a request's head, at most (400 above)
+    }
 
 
 def create_app(wiring: Wiring, hasher: PasswordHasher | None = None) -> FastAPI:
@@ -33,9 +51,13 @@ def create_app(wiring: Wiring, hasher: PasswordHasher | None = None) -> FastAPI:
         docs_url="/api/v1/docs",
         redoc_url=None,
     )
-    app.state.jitev = WebContext(wiring, hasher or Argon2Hasher(), Jobs(), Reports())
+    web = wiring.settings.web
+    uploads = Uploads(web.max_uploads, web.max_uploads_per_person)
+    app.state.jitev = WebContext(wiring, hasher or Argon2Hasher(), Jobs(), Reports(), uploads)
     app.include_router(api.router)
     app.include_router(pages.router)
+    streamed = [r for r in app.routes if isinstance(r, APIRoute) and r.endpoint is api.upload]
+    app.add_middleware(BodyGuard, idle=web.upload_idle_seconds, uploads=streamed)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     errors.install(app)
     return app

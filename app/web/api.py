@@ -154,7 +154,9 @@ async def upload(
 ) -> Json:
     """Ingest one file, sent as the raw request body (``application/octet-stream``)
     with its ``Content-Length``: streamed once through BLAKE3 + SHA-256 into
-    write-once storage, then recorded with its INGESTED custody event."""
+    write-once storage, then recorded with its INGESTED custody event. Over
+    the bounds of concurrent uploads, 429 (yours) or 503 (the server's) with
+    ``Retry-After``; no bytes for ``[web] upload_idle_seconds``, 408."""
     fields: dict[str, str | None] = {
         "title": title,
         "description": description,
@@ -165,13 +167,18 @@ async def upload(
         "handling": handling,
         "handling_note": handling_note,
     }
-    length = upload_length(request, name, w.settings.web.max_upload_mib)
-    body = BodyReader(request.stream().__aiter__(), length, name)
-    outcome = await anyio.to_thread.run_sync(
-        lambda: actions.upload(
-            w, who.person, case_id=case_id, name=name, length=length, body=body, fields=fields
+    web = w.settings.web
+    length = upload_length(request, name, web.max_upload_mib)
+    endpoint = f"POST {request.url.path}"
+    with of(request).uploads.slot(who.person.name, endpoint) as threads:
+        stream = request.stream().__aiter__()
+        body = BodyReader(stream, length, f"upload {name} to {endpoint}")
+        outcome = await anyio.to_thread.run_sync(
+            lambda: actions.upload(
+                w, who.person, case_id=case_id, name=name, length=length, body=body, fields=fields
+            ),
+            limiter=threads,
         )
-    )
     return outcome.as_dict()
 
 

@@ -1,6 +1,7 @@
 """What the web application holds for every request: the wiring (the same as
-the CLI's), the password hasher, the flow runs it started (``jobs``) and the
-verification reports it made (``reports``)."""
+the CLI's), the password hasher, the flow runs it started (``jobs``), the
+verification reports it made (``reports``) and the uploads in progress
+(``uploads``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from app.web.bounds import Uploads
 from app.web.jobs import Jobs
 from app.web.reports import Reports
 from config.wiring import Wiring
@@ -20,6 +22,7 @@ class WebContext:
     hasher: PasswordHasher
     jobs: Jobs
     reports: Reports
+    uploads: Uploads
 
 
 def of(request: Request) -> WebContext:

@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
+from app.web.bounds import BodyStalled, BodyTooLarge, TooManyUploads, UploadsBusy
 from app.web.templating import render
 from evidence.errors import (
     Ambiguous,
@@ -38,6 +39,10 @@ log = logging.getLogger("jitev.web")
 STATUS: list[tuple[type[JitevError], int]] = [
     (NotSignedIn, 401),
     (TooManyAttempts, 429),
+    (TooManyUploads, 429),
+    (UploadsBusy, 503),
+    (BodyStalled, 408),
+    (BodyTooLarge, 413),
     (Denied, 403),
     (NotFound, 404),
     (IllegalTransition, 409),
@@ -81,7 +86,7 @@ def install(app: FastAPI) -> None:
     async def jitev_error(request: Request, exc: JitevError) -> Response:
         status = status_of(exc)
         headers = {}
-        if isinstance(exc, TooManyAttempts):
+        if isinstance(exc, TooManyAttempts | UploadsBusy):
             headers["Retry-After"] = str(exc.retry_after)
         if request.url.path.startswith("/api/"):
             body = {"error": str(exc), "kind": type(exc).__name__, **facts(exc)}
@@ -108,7 +113,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
-        """No such route, method not allowed...: JSON on the API too."""
+        """No such route, method not allowed...: JSON on the API too. An
+        error of ours while FastAPI read the body is answered as itself."""
+        if isinstance(exc.__cause__, JitevError):
+            return await jitev_error(request, exc.__cause__)
         if not request.url.path.startswith("/api/"):
             return await http_exception_handler(request, exc)
         message = str(exc.detail)

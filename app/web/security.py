@@ -10,6 +10,12 @@
 
 What a caller may do is decided by ``evidence.policy`` inside the services,
 never here.
+
+The client's address (``client``, for the access log and the limit on failed
+logins) and the request's scheme are the connection's own: a proxy's
+``X-Forwarded-For`` and ``X-Forwarded-Proto`` replace them only when it is
+one of ``[web] trusted_proxies`` (applied by the server, ``jitev serve``,
+before the request reaches the application; nothing here reads them).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from dataclasses import dataclass
 
 from fastapi import Request, Response
 
+from app.web.bounds import FORMS
 from app.web.context import of, wiring
 from evidence import access
 from evidence.errors import Denied, NotSignedIn
@@ -64,9 +71,7 @@ async def caller(request: Request) -> Caller:
     found = _identify(request)
     if found.session is not None and request.method in UNSAFE:
         sent = request.headers.get("x-csrf-token")
-        if sent is None and request.headers.get("content-type", "").startswith(
-            ("application/x-www-form-urlencoded", "multipart/form-data")
-        ):
+        if sent is None and request.headers.get("content-type", "").startswith(FORMS):
             sent = str((await request.form()).get("csrf", ""))
         if not sent or not hmac.compare_digest(sent, found.session.csrf):
             raise Denied(
@@ -92,8 +97,7 @@ def optional_caller(request: Request) -> Caller | None:
 def set_session_cookie(request: Request, response: Response, secret: str) -> None:
     secure = wiring(request).settings.web.secure_cookies
     if secure is None:
-        forwarded = request.headers.get("x-forwarded-proto", "")
-        secure = request.url.scheme == "https" or forwarded == "https"
+        secure = request.url.scheme == "https"
     response.set_cookie(
         COOKIE,
         secret,

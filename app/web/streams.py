@@ -1,7 +1,8 @@
 """Bytes over HTTP, in both directions, with bounded memory: an upload's
 request body read as a blocking stream for the store (``BodyReader``), and a
 download produced on its own thread and streamed out (``stream_download``).
-Both hash-checked paths are the domain's; this module only moves chunks."""
+Both hash-checked paths are the domain's; this module only moves chunks (what
+a body may cost is ``app.web.bounds``'s)."""
 
 from __future__ import annotations
 
@@ -27,10 +28,10 @@ class BodyReader:
     they arrive, one hand-over to the event loop per read (not per network
     chunk), never the whole file; exactly ``length`` bytes are required."""
 
-    def __init__(self, stream: AsyncIterator[bytes], length: int, name: str) -> None:
+    def __init__(self, stream: AsyncIterator[bytes], length: int, what: str) -> None:
         self._stream = stream
         self._length = length
-        self._name = name
+        self._what = what  # "upload NAME to POST /api/...", for the messages
         self._got = 0
         self._buffer = b""
         self._done = False
@@ -56,12 +57,12 @@ class BodyReader:
             self._got += sum(len(p) for p in more)
             if self._got > self._length:
                 raise InputError(
-                    f"upload {self._name}: more bytes than its Content-Length {self._length}; "
+                    f"{self._what}: more bytes than its Content-Length {self._length}; "
                     "nothing was recorded"
                 )
             if self._done and self._got < self._length:
                 raise InputError(
-                    f"upload {self._name} ended after {self._got} of {self._length} bytes "
+                    f"{self._what} ended after {self._got} of {self._length} bytes "
                     "(connection lost?): nothing was recorded; upload it again"
                 )
             parts += more

@@ -1,5 +1,7 @@
 """Jinja2 templates of the pages, with what every page needs: the caller
-(for the navigation and the CSRF token of forms)."""
+(for the navigation and the CSRF token of forms). Every value a template
+prints shows its control characters (``evidence.shown.visible``, line breaks
+kept), before Jinja escapes it for HTML."""
 
 from __future__ import annotations
 
@@ -9,13 +11,25 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 
 from app.web import security
 from evidence import policy
 from evidence.models import Person
 from evidence.policy import Right
+from evidence.shown import visible
+
+
+def _shown(value: Any) -> Any:
+    """A printed value: a text with its control characters visible; markup a
+    template made (``Markup``) and other values as they are."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return visible(value, keep="\n")
+    return value
+
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates.env.finalize = _shown
 
 # The navigation: a page shows only where the person's roles carry its right.
 NAV = [

@@ -1,10 +1,20 @@
 """Reading a bag ZIP written by ``evidence.bundle.bag`` without extracting it
 (``BagReader``), and its offline verification (``verify_zip``).
 
+A ZIP given by its path is opened only when it is a regular file (after
+following symbolic links) of at most ``ZIP_MAX_BYTES``, checked before a
+byte is read (``open_zip``): a folder, a device (``/dev/zero``), a pipe
+(which would wait for a writer) or a missing path is ``NotABundleFile``.
+
 ``verify_zip`` trusts nothing in the ZIP and never raises on it: unsafe names
 (zip slip), duplicated names, entries outside the bag folder, encrypted
 entries, sizes that the archive cannot hold, and overlapping entries (ZIP
-bombs) are reported and not read; every other member is streamed once. It
+bombs) are reported and not read; so is an entry whose declared size is more
+than its method can expand its compressed bytes to, or compressed by a method
+other than stored or deflated (which a ZIP tool writes; jitev stores). What is
+read of an entry never passes its declared size (the CRC-32 is checked at its
+end), a file read whole is refused beyond its limit by its declared size
+before it is read; every other member is streamed once. It
 checks ``bagit.txt``, Payload-Oxum, every payload file against both manifests
 (and the manifests against the files), and the tag manifests.
 
@@ -20,6 +30,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import struct
 import zipfile
 import zlib
@@ -33,7 +44,7 @@ from evidence.findings import Finding, Report, hidden
 from evidence.hashing import MultiHash
 from evidence.models import Digests
 from evidence.sizes import STREAM_CHUNK as CHUNK
-from evidence.sizes import MiB
+from evidence.sizes import GiB, KiB, MiB
 
 CHECK = "bag"  # the check named by the findings
 HEX_LENGTH = {  # manifests verify_zip can check (blake3: not BagIt's, read if present)
@@ -41,6 +52,9 @@ HEX_LENGTH = {  # manifests verify_zip can check (blake3: not BagIt's, read if p
     "blake3": 64,
 }
 TAG_LIMIT = 64 * MiB  # a tag file larger than this is not read
+ZIP_MAX_BYTES = 5 * 1024 * GiB  # 5 TiB, an S3 object's limit: no stored bundle is larger
+DEFLATE_MAX_RATIO = 1032  # deflate expands a byte to at most this many (RFC 1951's longest match)
+READ_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})  # what a ZIP tool writes
 # What zipfile and the bytes of a hostile ZIP can raise while opening or reading it.
 _ZIP_ERRORS = (
     zipfile.BadZipFile,
@@ -82,6 +96,68 @@ class NotAZip(InputError):
         self.why = why or message
 
 
+class NotABundleFile(NotAZip):
+    """``path`` is not a regular file of at most ``ZIP_MAX_BYTES`` (missing, a
+    folder, a device, a pipe, a socket, too large): refused before a byte of
+    it is read. An input mistake, not a finding about a bundle."""
+
+
+def open_zip(path: str | os.PathLike[str], what: str = "the bundle") -> IO[bytes]:
+    """``path`` opened for reading, when it is a regular file (a symbolic link
+    is followed: its target is what counts) of at most ``ZIP_MAX_BYTES``.
+    Anything else is ``NotABundleFile``, naming ``what`` and ``path``, before
+    it is read; a device or a pipe is not even opened (opening a device can
+    act, a pipe waits for a writer), and the file opened is checked again (it
+    is opened without waiting, in case it changed since)."""
+    name = os.fspath(path)
+    shown = f"{name} (a link to {os.path.realpath(name)})" if os.path.islink(name) else name
+    try:
+        _check(os.stat(name), what, shown)
+        return open(name, "rb", opener=lambda p, flags: _open_checked(p, flags, what, shown))
+    except (FileNotFoundError, NotADirectoryError):
+        why = "no such file; give the path of a bundle ZIP file"
+    except PermissionError as exc:
+        why = f"cannot be opened: {exc.strerror}; check its permissions"
+    except OSError as exc:
+        why = f"cannot be opened: {exc.strerror or exc}; give the path of a bundle ZIP file"
+    raise NotABundleFile(f"{what} {shown}: {why}", why=why)
+
+
+def _open_checked(path: str, flags: int, what: str, shown: str) -> int:
+    fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    try:
+        _check(os.fstat(fd), what, shown)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _check(facts: os.stat_result, what: str, shown: str) -> None:
+    """``NotABundleFile`` unless ``facts`` are a regular file's, of at most ``ZIP_MAX_BYTES``."""
+    if not stat.S_ISREG(facts.st_mode):
+        kind = next((k for test, k in _KINDS if test(facts.st_mode)), "not a file")
+        why = f"{kind}, not a regular file; give the path of a bundle ZIP file"
+    elif facts.st_size > ZIP_MAX_BYTES:
+        why = (
+            f"holds {facts.st_size:,} bytes, more than the {ZIP_MAX_BYTES:,} of the largest "
+            "bundle; give the path of a bundle ZIP file"
+        )
+    else:
+        return
+    raise NotABundleFile(f"{what} {shown}: {why}", why=why)
+
+
 class _Unreadable(Exception):
     """A member's bytes cannot be had; the message does not name the member."""
 
@@ -90,7 +166,8 @@ class _TooLarge(_Unreadable):
     pass
 
 
-def _label(source: Source) -> str:
+def source_label(source: Source) -> str:
+    """How findings name ``source``: its path, or the name of the file given."""
     if isinstance(source, (str, os.PathLike)):
         return os.fspath(source)
     return str(getattr(source, "name", "<stream>"))
@@ -112,18 +189,18 @@ class BagReader:
     """Random access to the members of a bag ZIP, without extracting it.
 
     Raises ``NotAZip`` (an ``InputError``) when ``source`` is not a readable
-    ZIP. Entries that are unsafe, outside the bag folder, encrypted,
+    ZIP (``NotABundleFile`` when its path is not a regular file). Entries that are unsafe, outside the bag folder, encrypted,
     duplicated (all copies are kept, ``open`` refuses them), or whose sizes the
     archive cannot hold are ``findings``; the unsafe and impossible ones are
     left out.
     """
 
     def __init__(self, source: Source) -> None:
-        self.source = _label(source)
+        self.source = source_label(source)
         self._owned: IO[bytes] | None = None
+        if isinstance(source, (str, os.PathLike)):
+            self._owned = open_zip(source, "the ZIP")  # closed by close()
         try:
-            if isinstance(source, (str, os.PathLike)):
-                self._owned = open(source, "rb")  # closed by close()
             fp = self._owned or cast(IO[bytes], source)
             archive_size = fp.seek(0, os.SEEK_END)
             zf = zipfile.ZipFile(fp)
@@ -237,16 +314,28 @@ class BagReader:
 
 
 def _impossible(infos: Sequence[zipfile.ZipInfo], archive: int, directory: int) -> dict[int, str]:
-    """Entries whose declared sizes the archive cannot hold, or whose data runs
-    into the next entry (overlapping entries are how ZIP bombs multiply)."""
+    """Entries whose declared sizes the archive cannot hold, or their method
+    cannot expand to (a ZIP bomb), compressed by a method that is not read, or
+    whose data runs into the next entry (overlapping entries are how ZIP
+    bombs multiply)."""
     bad: dict[int, str] = {}  # id(info) -> why
     ordered = sorted(infos, key=lambda i: i.header_offset)
     for n, info in enumerate(ordered):
         end = ordered[n + 1].header_offset if n + 1 < len(ordered) else directory
+        method = info.compress_type
         if info.compress_size > archive:
             bad[id(info)] = f"it declares {info.compress_size} bytes, the ZIP has {archive}"
-        elif info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
+        elif method not in READ_METHODS:
+            bad[id(info)] = (
+                f"compressed by method {method}: only stored or deflated entries are read"
+            )
+        elif method == zipfile.ZIP_STORED and info.file_size != info.compress_size:
             bad[id(info)] = f"it declares {info.file_size} bytes but stores {info.compress_size}"
+        elif info.file_size > DEFLATE_MAX_RATIO * info.compress_size + KiB:
+            bad[id(info)] = (
+                f"it declares {info.file_size:,} bytes from {info.compress_size:,} deflated, "
+                "more than deflate expands to (a ZIP bomb)"
+            )
         elif info.header_offset + 30 + info.compress_size > end:
             bad[id(info)] = "its data overlaps the next entry (a ZIP bomb or a damaged ZIP)"
     return bad
@@ -279,7 +368,7 @@ def verify_zip(source: Source) -> BagReport:
     """Check a bag ZIP offline: bagit.txt, Payload-Oxum, every payload file
     against both manifests (and the manifests against the files), the tag
     manifests. Collects every finding; never raises on what the ZIP holds."""
-    label = _label(source)
+    label = source_label(source)
     try:
         reader = BagReader(source)
     except NotAZip as exc:

@@ -6,7 +6,10 @@ Who may disclose what (policy, H1 consent, the sensitive schedule) is not
 decided here, nor how the seal is recorded and cosigned
 (``evidence.disclosure``); this module only writes, in two steps:
 
-1. ``prepare``: the extract (``disclosed_events``) and its head; the root
+1. ``prepare``: the exhibits' texts and the extract's lines checked against
+   the limits the verifier reads them with (``layout``'s "Limits": an
+   exhibit recorded before them is refused, not cut); the extract
+   (``disclosed_events``) and its head; the root
    digest (``layout.root_digest``); ``bundle.pdf`` into a temporary file (PDF
    exhibits read from the store one at a time to be merged); the schedule,
    load file, checksums, keys and provenance; the seal over all of them
@@ -34,6 +37,7 @@ from evidence.bundle.bag import BagSummary, BagWriter, checksum_file
 from evidence.bundle.layout import Identity
 from evidence.bundle.provenance import BundleIdentity, provenance_jsonld
 from evidence.errors import InputError
+from evidence.limits import TEXT_MAX_CHARS
 from evidence.models import Action, Case, CustodyEvent, Exhibit
 from evidence.sizes import STREAM_CHUNK as CHUNK
 from evidence.sizes import MiB
@@ -94,6 +98,33 @@ def disclosed_events(events: list[CustodyEvent], references: set[str]) -> list[C
         for e in events
         if e.exhibit in references or (e.exhibit is None and e.action in layout.CASE_EVENTS)
     ]
+
+
+def _within_limits(exhibits: list[Exhibit], extract: list[CustodyEvent]) -> None:
+    """Refuse what the verifier would: an exhibit's title or description over
+    ``TEXT_MAX_CHARS`` (a schedule cell), a line of the extract over
+    ``layout.EVENT_LINE_MAX_BYTES``; both only when recorded before those limits."""
+    for ex in exhibits:
+        for name in ("title", "description"):
+            if (n := len(getattr(ex, name))) > TEXT_MAX_CHARS:
+                raise InputError(
+                    f"exhibit {ex.reference}: its {name} holds {n:,} characters, more than the "
+                    f"{TEXT_MAX_CHARS:,} a bundle's schedule carries (it was recorded before "
+                    f"that limit): leave {ex.reference} out of the bundle",
+                    field="exhibits",
+                )
+    for e in extract:
+        if (n := len(layout.event_line(e))) > layout.EVENT_LINE_MAX_BYTES:
+            fix = (
+                f"leave {e.exhibit} out of the bundle"
+                if e.exhibit
+                else "no bundle of the case can carry it; report it to the JIT lead"
+            )
+            raise InputError(
+                f"custody event {e.seq} ({e.action}) is {n:,} bytes long, more than the "
+                f"{layout.EVENT_LINE_MAX_BYTES:,} a bundle's ledger extract carries: {fix}",
+                field="exhibits" if e.exhibit else None,
+            )
 
 
 def _lines(event: CustodyEvent) -> list[str]:
@@ -231,6 +262,7 @@ def prepare(
     if len(set(refs)) != len(refs):
         raise InputError("an exhibit is listed twice in the bundle")
     extract = disclosed_events(events, set(refs))
+    _within_limits(exhibits, extract)
     head = (extract[-1].seq, extract[-1].hash)
     natives = {ex.reference: layout.native_name(ex.reference, ex.original_name) for ex in exhibits}
     root = layout.root_digest(

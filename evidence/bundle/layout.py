@@ -74,16 +74,39 @@ Every page of ``bundle.pdf`` carries its Bates number, ``bates(prefix, page)``
 identity, the ledger head and every exhibit's hashes; it is computable before
 the PDF exists, so the cover shows it, and anyone can recompute it from
 ``schedule.csv`` and the ledger extract.
+
+**Cells** (``csv_cell``: OWASP's rule against CSV injection). A spreadsheet
+runs a cell that starts with ``=``, ``+``, ``-`` or ``@`` (or a tab or a
+carriage return before one) as a formula: ``=cmd|' /C calc'!A0`` on the
+defence's desktop. So every cell of ``schedule.csv`` and ``load.dat`` (and
+of any CSV jitev hands a spreadsheet: ``csv_document``) whose value starts
+with one of ``FORMULA_STARTS`` is written with a leading ``'``, which
+spreadsheets take as "text"; and so is a value that starts with ``'``
+itself, so that the rule reverses exactly: a cell that starts with ``'`` is
+its value without that first character, any other cell is its value. Only
+the cells are escaped: the ledger extract, ``keys.json`` and
+``provenance.jsonld`` keep every value as recorded, and the schedule's
+``title`` and ``description`` are those of the exhibit's INGESTED event
+under this rule (the verifier checks both, and refuses a cell that a
+spreadsheet would run).
+
+**Limits**: what ``build`` writes, ``verify`` reads, and each part is read
+with a limit no genuine part reaches, derived from the limit on what a
+person hands jitev (``evidence.limits.TEXT_MAX_CHARS``, one metadata text):
+a cell holds at most ``CELL_MAX_CHARS`` characters (such a text and its
+escape), a table at most ``table_max_bytes`` for its rows, a line of the
+ledger extract at most ``EVENT_LINE_MAX_BYTES``, ``keys.json`` at most
+``KEYS_MAX_BYTES``. The builder refuses an exhibit whose texts are longer
+(one recorded before the limit existed) rather than write a bundle that
+would not verify.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -91,7 +114,9 @@ from typing import Any
 from blake3 import blake3
 
 from evidence.ledger import canonical_json, format_time
+from evidence.limits import TEXT_MAX_CHARS
 from evidence.models import Action, CustodyEvent
+from evidence.sizes import KiB
 
 PDF = "bundle.pdf"
 CHECKSUMS_B3 = "checksums.b3"
@@ -139,6 +164,20 @@ LOAD_COLUMNS = {  # load file field -> the schedule's field
     "BLAKE3": "blake3",
 }
 
+# A cell whose value starts with one of these is escaped with a leading "'"
+# (``csv_cell``), and so is one that starts with "'" itself.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+CELL_ESCAPE = "'"
+CELL_MAX_CHARS = TEXT_MAX_CHARS + len(CELL_ESCAPE)  # a metadata text at its limit, escaped
+# Canonical JSON spends at most 6 bytes on a character (a control character
+# as \u001f); an event's details carry at most this many texts of
+# TEXT_MAX_CHARS (INGESTED, the largest, carries six).
+EVENT_TEXTS_MAX = 32
+EVENT_LINE_MAX_BYTES = EVENT_TEXTS_MAX * 6 * TEXT_MAX_CHARS  # one line of custody.jsonl: 12 MiB
+# keys.json: a team's line is under 100 bytes (a code of at most 8 letters, 64
+# hex digits), and a log policy names at most 64 witnesses, one a team.
+KEYS_MAX_BYTES = 64 * KiB
+
 ROOT_DOMAIN = b"jitev-bundle-v1\n"
 
 # The case-level events every extract holds: what a verifier needs to read the rest.
@@ -162,6 +201,7 @@ INFO_FIELDS = (
     INFO_LEDGER_HEAD,
     INFO_SEAL,
 )
+_NEEDS_QUOTES = re.compile(r'[,"\r\n]')  # a CSV cell holding one of these is quoted
 HEX64 = re.compile(r"[0-9a-f]{64}")  # a BLAKE3 or SHA-256 digest, the root digest
 LEDGER_HEAD = re.compile(r"([0-9]{1,15}) ([0-9a-f]{64})")  # Ledger-Head, Bundle-Seal
 BATES_PREFIX = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,47}$")
@@ -296,20 +336,51 @@ def keys_document(keys: dict[str, str]) -> bytes:
     return json.dumps(keys, sort_keys=True, indent=2).encode() + b"\n"
 
 
+def csv_cell(value: object) -> str:
+    """``value`` as a cell a spreadsheet shows and never runs: with a leading
+    ``'`` when it starts with one of ``FORMULA_STARTS`` or with ``'`` (so a
+    cell that starts with ``'`` is always its value without it)."""
+    text = str(value)
+    if text.startswith((*FORMULA_STARTS, CELL_ESCAPE)):
+        return CELL_ESCAPE + text
+    return text
+
+
+def table_max_bytes(fields: int, rows: int) -> int:
+    """The most a table of ``fields`` cells a row that jitev writes holds with
+    ``rows`` rows and a header: every cell at ``CELL_MAX_CHARS``, each
+    character 4 bytes of UTF-8, quoted, with its separator."""
+    return (rows + 1) * fields * (4 * CELL_MAX_CHARS + 3)
+
+
+def _quoted(cell: str) -> str:
+    return '"' + cell.replace('"', '""') + '"' if _NEEDS_QUOTES.search(cell) else cell
+
+
+def csv_document(header: Sequence[str], rows: Iterable[Iterable[object]]) -> bytes:
+    """CSV as RFC 4180 has it, with LF line ends, in UTF-8: ``header``, then
+    each row, every cell through ``csv_cell``; a cell holding a comma, a
+    quote, a CR or an LF is quoted, its quotes doubled (Python's ``csv``
+    writer leaves a lone CR unquoted when lines end with LF, and every reader
+    then splits the row there)."""
+    lines = [list(header), *([csv_cell(v) for v in row] for row in rows)]
+    return "".join(",".join(map(_quoted, line)) + "\n" for line in lines).encode("utf-8")
+
+
 def schedule_csv(rows: Iterable[Mapping[str, Any]]) -> bytes:
     """``schedule.csv``: a header of ``SCHEDULE_FIELDS``, then one row each."""
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(SCHEDULE_FIELDS)
-    writer.writerows([row[f] for f in SCHEDULE_FIELDS] for row in rows)
-    return text.getvalue().encode("utf-8")
+    return csv_document(SCHEDULE_FIELDS, ([row[f] for f in SCHEDULE_FIELDS] for row in rows))
 
 
 def load_file(rows: Iterable[Mapping[str, Any]]) -> bytes:
     """``load.dat`` from the schedule's rows: a header of ``LOAD_FIELDS``, then
-    one row each, every field quoted with þ and separated by DC4."""
+    one row each, every field quoted with þ and separated by DC4 (each value
+    through ``csv_cell``)."""
     table = [list(LOAD_FIELDS)] + [[row[LOAD_COLUMNS[f]] for f in LOAD_FIELDS] for row in rows]
-    lines = [LOAD_SEPARATOR.join(f"{LOAD_QUOTE}{v}{LOAD_QUOTE}" for v in line) for line in table]
+    lines = [
+        LOAD_SEPARATOR.join(f"{LOAD_QUOTE}{csv_cell(v)}{LOAD_QUOTE}" for v in line)
+        for line in table
+    ]
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 

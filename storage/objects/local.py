@@ -19,6 +19,9 @@ A copy to another team is a real copy of the bytes (``copy_file_range``, never a
 hard link: the receiving team gets a file of its own) into the target's
 ``.incoming``, placed the same way with the digests of the source's metadata.
 ``delete`` always refuses: nothing in this store is ever removed by jitev.
+A read (``open``, a copy's source, ``download_url``) never follows a symbolic
+link, and a put never adopts one: a link, a folder or a FIFO where an object
+should be was put there outside jitev, and is an ``IntegrityError``.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from stat import S_ISREG
+from typing import BinaryIO
 
 from evidence.errors import (
     InputError,
@@ -73,11 +78,43 @@ class LocalStore:
     def _existing(self, namespace: str, key: str) -> Path:
         path = self.object_path(namespace, key)
         if not path.is_file():
-            raise NotFound(
-                f"no object {key} in namespace {namespace} of the {self.description} "
-                f"({path} does not exist): check the key and the team"
-            )
+            raise self._missing(namespace, key, path)
         return path
+
+    def _missing(self, namespace: str, key: str, path: Path) -> NotFound:
+        return NotFound(
+            f"no object {key} in namespace {namespace} of the {self.description} "
+            f"({path} does not exist): check the key and the team"
+        )
+
+    def _reader(self, namespace: str, key: str) -> BinaryIO:
+        """The stored object opened for reading, never through a symbolic
+        link, and only if it is a regular file: anything else there was put in
+        its place outside jitev (opened without blocking, so a FIFO is refused
+        too, not waited on)."""
+        path = self.object_path(namespace, key)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except (FileNotFoundError, NotADirectoryError):
+            raise self._missing(namespace, key, path) from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise self._replaced(path, "a symbolic link (jitev never follows one)") from None
+            raise StoreError(
+                f"cannot read {path}: {exc.strerror}; check that jitev may read the "
+                f"storage root {self.root}"
+            ) from exc
+        if not S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise self._replaced(path, "not a regular file")
+        return os.fdopen(fd, "rb")
+
+    @staticmethod
+    def _replaced(path: Path, kind: str) -> IntegrityError:
+        return IntegrityError(
+            f"{path} is {kind} where the stored object should be; do not delete it, report "
+            "it to the store's operator"
+        )
 
     def now(self) -> datetime:
         now = self.clock.now()
@@ -167,7 +204,10 @@ class LocalStore:
         else:
             fsync_path(path.parent, directory=True)
         if adopted:
-            size = path.stat().st_size
+            existing = path.lstat()  # a link there is not adopted, nor followed
+            if not S_ISREG(existing.st_mode):
+                raise self._replaced(path, "not a regular file")
+            size = existing.st_size
             if size != digests.size:
                 raise IntegrityError(
                     f"{path} already exists with {size} bytes but the content with this "
@@ -225,18 +265,19 @@ class LocalStore:
                 f"cannot copy {namespace}/{key} to its own namespace {target}: a hand-off "
                 "goes to another team; give the receiving team"
             )
-        path = self._existing(namespace, key)
-        digests = self._source_digests(path, key)
-        with self._staging(target) as temp:
-            self._copy_bytes(path, temp, digests.size)
-            return self.place(target, temp, digests)
+        path = self.object_path(namespace, key)
+        with self._reader(namespace, key) as src:
+            digests = self._source_digests(path, key, os.fstat(src.fileno()).st_size)
+            with self._staging(target) as temp:
+                self._copy_bytes(src, path, temp, digests.size)
+                return self.place(target, temp, digests)
 
-    def _source_digests(self, path: Path, key: str) -> Digests:
-        """The digests of a stored object, from its metadata, checked against its key and size."""
+    def _source_digests(self, path: Path, key: str, actual: int) -> Digests:
+        """The digests of a stored object of ``actual`` bytes, from its
+        metadata, checked against its key and size."""
         sidecar = self.sidecar(path)
         meta = self._read_sidecar(sidecar) if sidecar.exists() else {}
         size, blake3, sha256 = meta.get("size"), meta.get("blake3"), meta.get("sha256")
-        actual = path.stat().st_size
         if (
             blake3 != key
             or not isinstance(sha256, str)
@@ -251,13 +292,14 @@ class LocalStore:
             )
         return Digests(size=size, blake3=key, sha256=sha256)
 
-    def _copy_bytes(self, path: Path, temp: Path, size: int) -> None:
-        """Copy ``path`` into the new file ``temp`` (a copy of its own, never a link) and fsync."""
+    def _copy_bytes(self, src: BinaryIO, path: Path, temp: Path, size: int) -> None:
+        """Copy ``src`` (the object at ``path``) into the new file ``temp`` (a
+        copy of its own, never a link) and fsync."""
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except OSError as exc:
             raise StoreError(f"cannot create {temp}: {exc.strerror}; check the disk") from exc
-        with path.open("rb") as src, os.fdopen(fd, "wb") as out:
+        with os.fdopen(fd, "wb") as out:
             try:
                 copied = self._copy_range(src.fileno(), out.fileno(), size)
                 if copied is None:  # no copy_file_range here (or across these file systems)
@@ -373,19 +415,28 @@ class LocalStore:
         return self.object_path(namespace, key).is_file()
 
     def open(self, namespace: str, key: str) -> Iterator[bytes]:
-        path = self._existing(namespace, key)
-        handle = path.open("rb")  # opened now, so a missing object fails here
+        path = self.object_path(namespace, key)
+        handle = self._reader(namespace, key)  # opened now, so a missing object fails here
 
         def chunks() -> Iterator[bytes]:
             with handle:
-                while chunk := handle.read(CHUNK):
+                while True:
+                    try:
+                        chunk = handle.read(CHUNK)
+                    except OSError as exc:
+                        raise StoreError(
+                            f"cannot read {path}: {exc.strerror}; check the disk under {self.root}"
+                        ) from exc
+                    if not chunk:
+                        return
                     yield chunk
 
         return chunks()
 
     def download_url(self, namespace: str, key: str, expires: timedelta) -> str:
         # A file:// URL does not expire; access is governed by the file system.
-        return self._existing(namespace, key).resolve().as_uri()
+        self._reader(namespace, key).close()  # a regular file: never a link's target
+        return self.object_path(namespace, key).resolve().as_uri()
 
     # -- protection ------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from blake3 import blake3
 
-from evidence import audit, setup
+from evidence import audit, setup, sources
 from evidence import ingest as ingesting
 from evidence.ledger import verify
 from evidence.models import ExhibitMetadata
@@ -143,6 +143,37 @@ def test_a_file_failing_in_the_middle_of_a_group_records_nothing_of_the_group(
     )
     assert Counter(o.status for o in outcomes) == {"stored": FILES - GROUP}
     assert len(case.exhibits("DANUBE")) == FILES
+
+
+def test_an_unreadable_file_in_a_group_is_reported_and_the_rest_committed(
+    case: SqlCatalog, store: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = seized(tmp_path / "disk")
+    plan = plan_for(case, folder)
+    run = case.start_run("DANUBE", "BG", "Insp. Petrova", plan.fingerprint)
+    failing = plan.files[GROUP + 2].source
+
+    class FailingDisk:  # the file opens, then its first read fails as on a bad sector
+        def __init__(self, handle: Any) -> None:
+            self.handle = handle
+
+        def read(self, size: int = -1, /) -> bytes:
+            raise OSError(errno.EIO, "Input/output error")
+
+    real_reading = sources._Reading.__init__
+
+    def reading(self: Any, handle: Any, shown: str) -> None:
+        real_reading(self, FailingDisk(handle) if shown == failing.shown else handle, shown)
+
+    monkeypatch.setattr(sources._Reading, "__init__", reading)
+    outcomes = ingesting.ingest_batch(store, case, plan, run, plan.files, commit_every=GROUP)
+    [unreadable] = [o for o in outcomes if o.status == "unreadable"]
+    assert unreadable.source == failing.relative and "Input/output error" in unreadable.message
+    assert Counter(o.status for o in outcomes) == {"stored": FILES - 1, "unreadable": 1}
+    assert failing.relative not in case.run_items(run.id)
+    assert len(case.exhibits("DANUBE")) == FILES - 1
+    assert leftovers(store) == []
+    assert verify("DANUBE", case.events("DANUBE")).ok
 
 
 def test_the_same_content_twice_in_one_group_is_one_exhibit_and_a_duplicate(

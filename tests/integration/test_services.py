@@ -85,9 +85,13 @@ def test_verify_with_objects_rehashes_the_stored_bytes(
     exhibit = catalog.exhibit("BG-EX-0001")
     stored = next((tmp_path / "objects").rglob(exhibit.storage_key))
     stored.chmod(0o644)  # only someone bypassing jitev (here: root) can do this
-    stored.write_bytes(b"\xff\xd8\xff\xe0 PHOTO")
+    replaced = b"\xff\xd8\xff\xe0 PHOTO"
+    stored.write_bytes(replaced)
     assert audit.verify_case(catalog, "DANUBE").ok  # the rows alone cannot see it
     check = audit.verify_case(catalog, "DANUBE", local_store)
-    assert [f.text() for f in check.findings] == [
-        f"BG-EX-0001: stored object {exhibit.storage_key} does not match its hashes"
-    ]
+    [found] = check.findings
+    assert (found.check, found.where, found.kind) == ("objects", "BG-EX-0001", "checksum")
+    assert found.message.startswith(
+        f"team BG's copy (the original) does not match its ledger hashes: "
+        f"object BG/{exhibit.storage_key} in the {local_store.description} has size {len(replaced)},"
+    )

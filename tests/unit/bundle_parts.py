@@ -1,6 +1,7 @@
 """The small real bundle the offline verifier's tests tamper with: built by
 hand from the layout's parts (a real hash chain, a real signed receipt, a
-real bundle.pdf, a real witnessed log), and helpers to read its reports."""
+real bundle.pdf, a real witnessed log), the same exhibits and chain through
+``evidence.bundle.build`` (``built``), and helpers to read their reports."""
 
 from __future__ import annotations
 
@@ -18,17 +19,21 @@ from blake3 import blake3
 from fpdf import FPDF
 
 from evidence import receipts
-from evidence.bundle import layout, pdf
+from evidence.bundle import build, layout, pdf
 from evidence.bundle.bag import BagWriter, checksum_file
 from evidence.bundle.verify import CHECKS, BundleReport, verify_bundle
 from evidence.ledger import link
 from evidence.models import (
     Action,
     Capacity,
+    Case,
     CustodyEvent,
+    Exhibit,
+    ExhibitStatus,
     Handling,
     Purpose,
     Requirement,
+    Team,
     Transfer,
     TransferItem,
     TransferState,
@@ -55,6 +60,14 @@ class Native:
     original_name: str
     media_type: str
     data: bytes
+    title: str = ""
+    description: str = ""
+
+    @property
+    def texts(self) -> dict[str, str]:
+        """What its INGESTED event records and the schedule shows (the title,
+        as ingest does, the name when none is given)."""
+        return {"title": self.title or self.original_name, "description": self.description}
 
     @property
     def hashes(self) -> tuple[int, str, str]:
@@ -132,8 +145,8 @@ NATIVES = (
 )
 
 
-def chain(ring: KeyRing) -> list[CustodyEvent]:
-    """CASE_OPENED, FR's key registered, two exhibits ingested by BG and
+def chain(ring: KeyRing, natives: tuple[Native, ...] = NATIVES) -> list[CustodyEvent]:
+    """CASE_OPENED, FR's key registered, the exhibits (two) ingested by BG and
     handed to FR, which signed its receipt (one RECEIVED event per exhibit)."""
     fr_key = ring.generate("FR")
     drafts = [
@@ -152,9 +165,15 @@ def chain(ring: KeyRing) -> list[CustodyEvent]:
         ),
         LOG.policy_draft("K. Ivanov", "BG"),
     ]
-    for n in NATIVES:
+    for n in natives:
         size, b3, sha = n.hashes
-        details = {"size": size, "blake3": b3, "sha256": sha, "media_type": n.media_type}
+        details = {
+            **n.texts,
+            "size": size,
+            "blake3": b3,
+            "sha256": sha,
+            "media_type": n.media_type,
+        }
         drafts.append(EventDraft(Action.INGESTED, "I. Petrova", "BG", n.reference, details))
     transfer = Transfer(
         id=TRANSFER,
@@ -167,14 +186,14 @@ def chain(ring: KeyRing) -> list[CustodyEvent]:
         state=TransferState.DISPATCHED,
         requested_by="A. Martin",
         requested_at=T0,
-        items=tuple(TransferItem(n.reference, "BG", Handling(), *n.hashes) for n in NATIVES),
+        items=tuple(TransferItem(n.reference, "BG", Handling(), *n.hashes) for n in natives),
         required=(Requirement(Capacity.JIT_LEAD, "BG"),),
     )
     receipt = receipts.sign(
         ring.signer("FR"), transfer, received_by="A. Martin", at=T0 + timedelta(hours=1)
     )
     signed = receipts.sign_items(ring.signer("FR"), receipt)
-    for n in NATIVES:
+    for n in natives:
         details = {
             **receipts.event_details(receipt, n.reference, signed[n.reference]),
             "store": f"FR/{n.hashes[1]}",
@@ -186,14 +205,14 @@ def chain(ring: KeyRing) -> list[CustodyEvent]:
     return events
 
 
-def make_parts(tmp_path: Path) -> Parts:
-    """The FR prosecutor's bundle of both exhibits, laid out as layout.py says,
+def make_parts(tmp_path: Path, natives: tuple[Native, ...] = NATIVES) -> Parts:
+    """The FR prosecutor's bundle of the exhibits, laid out as layout.py says,
     sealed and proven in a log cosigned by BG's and FR's witnesses."""
     ring = KeyRing(tmp_path / "keys")
-    events = chain(ring)
+    events = chain(ring, natives)
     head = (events[-1].seq, events[-1].hash)
     identity = layout.Identity(BUNDLE_ID, CASE, TEAM, PROSECUTOR, events[-1].at)
-    root = layout.root_digest(identity, head, [(n.reference, *n.hashes) for n in NATIVES])
+    root = layout.root_digest(identity, head, [(n.reference, *n.hashes) for n in natives])
     out = io.BytesIO()
     placed = pdf.build(
         out,
@@ -201,8 +220,8 @@ def make_parts(tmp_path: Path) -> Parts:
             CASE, "Danube", "JIT-2026-017", PROSECUTOR, TEAM, BUNDLE_ID, identity.created_at, root
         ),
         [
-            pdf.ScheduleRow(i, n.reference, n.original_name, n.media_type, *n.hashes)
-            for i, n in enumerate(NATIVES, 1)
+            pdf.ScheduleRow(i, n.reference, n.texts["title"], n.media_type, *n.hashes)
+            for i, n in enumerate(natives, 1)
         ],
         {
             n.reference: [
@@ -210,7 +229,7 @@ def make_parts(tmp_path: Path) -> Parts:
                 for e in events
                 if e.exhibit == n.reference
             ]
-            for n in NATIVES
+            for n in natives
         },
         [
             pdf.ExhibitPdf(
@@ -221,20 +240,19 @@ def make_parts(tmp_path: Path) -> Parts:
                 *n.hashes,
                 media_type=n.media_type,
             )
-            for n in NATIVES
+            for n in natives
         ],
         PREFIX,
     )
     rows = []
-    for i, n in enumerate(NATIVES, 1):
+    for i, n in enumerate(natives, 1):
         e = placed.exhibit(n.reference)
         size, b3, sha = n.hashes
         rows.append(
             {
                 "number": str(i),
                 "reference": n.reference,
-                "title": n.original_name,
-                "description": "",
+                **n.texts,
                 "media_type": n.media_type,
                 "size": str(size),
                 "native": n.path,
@@ -250,12 +268,12 @@ def make_parts(tmp_path: Path) -> Parts:
     keys = {"FR": ring.public_key("FR") or ""}
     payload = {
         layout.PDF: out.getvalue(),
-        layout.CHECKSUMS_B3: checksum_file((n.path, n.hashes[1]) for n in NATIVES),
-        layout.CHECKSUMS_SHA256: checksum_file((n.path, n.hashes[2]) for n in NATIVES),
+        layout.CHECKSUMS_B3: checksum_file((n.path, n.hashes[1]) for n in natives),
+        layout.CHECKSUMS_SHA256: checksum_file((n.path, n.hashes[2]) for n in natives),
         layout.KEYS: layout.keys_document(keys),
         layout.SCHEDULE: layout.schedule_csv(rows),
         layout.LOAD_FILE: layout.load_file(rows),
-        **{n.path: n.data for n in NATIVES},
+        **{n.path: n.data for n in natives},
     }
     seal = layout.seal_digest((p, hashlib.sha256(d).hexdigest()) for p, d in payload.items())
     details = layout.seal_details(identity, root, seal, len(payload), events)
@@ -276,6 +294,62 @@ def make_parts(tmp_path: Path) -> Parts:
     )
     parts.set_events(events)
     return parts
+
+
+def built(tmp_path: Path, natives: tuple[Native, ...] = NATIVES) -> bytes:
+    """The same bundle of ``natives`` through ``evidence.bundle.build``, as
+    ``disclosure`` makes it from the catalog's exhibits (their texts the
+    INGESTED events')."""
+    ring = KeyRing(tmp_path / "keys")
+    events = chain(ring, natives)
+    case = Case(
+        CASE, "Danube", "JIT-2026-017", (Team("BG", "BG", "B"), Team("FR", "FR", "F")), "BG"
+    )
+    exhibits = [
+        Exhibit(
+            reference=n.reference,
+            case_id=CASE,
+            team="BG",
+            title=n.texts["title"],
+            description=n.texts["description"],
+            seized_at=None,
+            seized_by="",
+            seized_from="",
+            original_name=n.original_name,
+            relative_path=n.original_name,
+            media_type=n.media_type,
+            size=n.hashes[0],
+            blake3=n.hashes[1],
+            sha256=n.hashes[2],
+            declared=None,
+            storage_key=n.hashes[1],
+            retention_until=None,
+            status=ExhibitStatus.STORED,
+            ingested_at=T0,
+            ingested_by="I. Petrova",
+        )
+        for n in natives
+    ]
+    data = {n.reference: n.data for n in natives}
+    out = io.BytesIO()
+    with build.prepare(
+        identity=layout.Identity(BUNDLE_ID, CASE, TEAM, PROSECUTOR, events[-1].at),
+        case=case,
+        exhibits=exhibits,
+        events=events,
+        keys={"FR": ring.public_key("FR") or ""},
+        open_native=lambda ex: iter([data[ex.reference]]),
+    ) as payload:
+        draft = EventDraft(Action.BUNDLE_SEALED, PROSECUTOR, TEAM, None, payload.seal_details())
+        full = [*events, link(CASE, events[-1], draft, T0 + timedelta(hours=2))]
+        material = build.LogMaterial(
+            LOG.checkpoint(full),
+            LOG.policy().text(),
+            {e.seq: LOG.inclusion(full, e.seq) for e in full},
+        )
+        made = payload.write(out, full[-1], material)
+    assert made.seal == full[-1].details["seal"] and made.head == (events[-1].seq, events[-1].hash)
+    return out.getvalue()
 
 
 def verify(data: bytes) -> BundleReport:

@@ -7,36 +7,27 @@ raised on. The custody checks (ledger, receipts, log, proofs, seal) are in
 
 from __future__ import annotations
 
-import io
 import json
 import random
 import subprocess
 import sys
-from datetime import timedelta
 from pathlib import Path
+
+import pytest
 
 from evidence.bundle import layout
 from evidence.bundle.bag import checksum_file
+from evidence.bundle.bagcheck import NotABundleFile
 from evidence.bundle.verify import CHECKS, TABLE, BundleFacts, verify_bundle
 from evidence.bundle.verify.parts import INFO_RULES
 from evidence.findings import Check
-from evidence.ledger import link
-from evidence.models import (
-    Action,
-)
-from evidence.ports import EventDraft
 from storage.keys import KeyRing
 from tests.unit.bundle_parts import (
     BUNDLE_ID,
-    CASE,
-    LOG,
     NATIVES,
     PREFIX,
-    PROSECUTOR,
-    T0,
-    TEAM,
     Parts,
-    chain,
+    built,
     failed,
     messages,
     replace_member,
@@ -76,62 +67,8 @@ def test_the_good_bundle_is_what_the_layout_says(parts: Parts) -> None:
 
 def test_the_builders_bundle_passes_every_check(tmp_path: Path) -> None:
     """The same exhibits and chain through evidence.bundle.build."""
-    from evidence.bundle import build
-    from evidence.models import Case, Exhibit, ExhibitStatus, Team
-
-    ring = KeyRing(tmp_path / "keys")
-    events = chain(ring)
-    case = Case(
-        CASE, "Danube", "JIT-2026-017", (Team("BG", "BG", "B"), Team("FR", "FR", "F")), "BG"
-    )
-    exhibits = [
-        Exhibit(
-            reference=n.reference,
-            case_id=CASE,
-            team="BG",
-            title=n.original_name,
-            description="",
-            seized_at=None,
-            seized_by="",
-            seized_from="",
-            original_name=n.original_name,
-            relative_path=n.original_name,
-            media_type=n.media_type,
-            size=n.hashes[0],
-            blake3=n.hashes[1],
-            sha256=n.hashes[2],
-            declared=None,
-            storage_key=n.hashes[1],
-            retention_until=None,
-            status=ExhibitStatus.STORED,
-            ingested_at=T0,
-            ingested_by="I. Petrova",
-        )
-        for n in NATIVES
-    ]
-    data = {n.reference: n.data for n in NATIVES}
-    out = io.BytesIO()
-    with build.prepare(
-        identity=layout.Identity(BUNDLE_ID, CASE, TEAM, PROSECUTOR, events[-1].at),
-        case=case,
-        exhibits=exhibits,
-        events=events,
-        keys={"FR": ring.public_key("FR") or ""},
-        open_native=lambda ex: iter([data[ex.reference]]),
-    ) as payload:
-        draft = EventDraft(Action.BUNDLE_SEALED, PROSECUTOR, TEAM, None, payload.seal_details())
-        full = [*events, link(CASE, events[-1], draft, T0 + timedelta(hours=2))]
-        checkpoint = LOG.checkpoint(full)
-        material = build.LogMaterial(
-            checkpoint, LOG.policy().text(), {e.seq: LOG.inclusion(full, e.seq) for e in full}
-        )
-        built = payload.write(out, full[-1], material)
-    report = verify(out.getvalue())
+    report = verify(built(tmp_path))
     assert report.findings == () and report.ok, report.findings
-    assert built.seal == full[-1].details["seal"] and built.head == (
-        events[-1].seq,
-        events[-1].hash,
-    )
 
 
 def test_the_checks_and_the_bag_info_rules_are_tables_in_the_layouts_order() -> None:
@@ -299,9 +236,13 @@ def test_what_is_not_a_zip_is_reported_not_raised(tmp_path: Path) -> None:
         assert not report.ok and report.findings
         assert [c.name for c in report.checks] == list(CHECKS)
         assert report.check("bag").ok is False
-    missing = verify_bundle(tmp_path / "nowhere.zip")
-    assert not missing.ok and missing.findings[0].where.endswith("nowhere.zip")
-    assert missing.findings[0].kind == "zip" and "No such file" in missing.findings[0].message
+    (tmp_path / "x.zip").write_bytes(b"not a zip at all")
+    report = verify_bundle(tmp_path / "x.zip")
+    assert not report.ok and report.findings[0].where == str(tmp_path / "x.zip")
+    assert report.findings[0].kind == "zip" and "not a readable ZIP" in report.findings[0].message
+    # a path that is no file at all is the person's mistake, not a finding (tests/hostile)
+    with pytest.raises(NotABundleFile, match="nowhere.zip: no such file"):
+        verify_bundle(tmp_path / "nowhere.zip")
 
 
 def test_damaged_bundles_never_raise(parts: Parts) -> None:

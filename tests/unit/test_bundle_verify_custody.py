@@ -184,8 +184,10 @@ def test_a_schedule_edited_and_rebagged_breaks_the_seal(parts: Parts) -> None:
     rows[0]["description"] = "Found at the defendant's home"
     edited.set_schedule(rows)
     report = verify(edited.zip())
-    assert report.check("bag").ok and failed(report) == {"seal"}
+    assert report.check("bag").ok and failed(report) == {"seal", "ledger"}
     assert "a sealed file was edited, added or removed" in messages(report, "seal")
+    # the description is the INGESTED event's: an edit disagrees with the ledger too
+    assert "records the description ''; data/schedule.csv row 1" in messages(report, "ledger")
 
 
 def test_a_file_added_beside_the_payload_breaks_the_seal(parts: Parts) -> None:

@@ -27,9 +27,10 @@ def test_discovery_is_recursive_sorted_and_skips_symlinks(tmp_path: Path) -> Non
     root = tree(tmp_path)
     found = discover([str(root)])
     assert [f.relative for f in found.files] == ["phone-01/a.txt", "phone-01/chats/b.txt"]
-    skipped = dict(found.skipped)
+    skipped = {s.path: s.reason for s in found.skipped}
     assert set(skipped) == {str(root / "link.txt"), str(root / "linkdir")}
     assert all("symbolic link, not followed" in why for why in skipped.values())
+    assert not any(s.unreadable for s in found.skipped)
 
 
 def test_a_symlink_argument_is_skipped_too(tmp_path: Path) -> None:
@@ -42,6 +43,8 @@ def test_same_file_given_twice_is_ingested_once(tmp_path: Path) -> None:
     root = tree(tmp_path)
     found = discover([str(root), str(root / "a.txt")])
     assert [f.relative for f in found.files] == ["phone-01/a.txt", "phone-01/chats/b.txt"]
+    [twice] = [s for s in found.skipped if "named twice" in s.reason]
+    assert twice.path == str(root / "a.txt") and "ingested once, as phone-01/a.txt" in twice.reason
 
 
 def test_name_clash_between_arguments_is_refused(tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 continuity sections and the placeholders, all in one document (one font
 subset).
 
-Text: DejaVu Sans (Debian ``fonts-dejavu-core``) when it is installed, else
+Text: control characters shown as escapes (``evidence.shown``); DejaVu Sans
+(Debian ``fonts-dejavu-core``) when it is installed, else
 the PDF core fonts with text transliterated to Latin-1, each changed value
 marked ``[~]`` and a note on the cover. fpdf2 gets the bundle's date, so the
 same inputs draw the same bytes.
@@ -19,6 +20,7 @@ from fpdf import FPDF
 from evidence.bundle.pdf.inputs import ContinuityEntry, Cover, ExhibitPdf, Fonts, ScheduleRow
 from evidence.bundle.pdf.layout import WIDEST_RANGE, ExhibitLayout, Front, PdfLayout
 from evidence.bundle.pdf.stamp import ascii_text
+from evidence.shown import visible
 
 TRANSLIT_MARK = "[~]"
 
@@ -31,6 +33,7 @@ class Text:
         self.unicode = fonts.regular is not None and fonts.regular.is_file()
 
     def __call__(self, text: str) -> str:
+        text = visible(text, keep="\n")  # control characters shown, never acted on
         if self.unicode:
             return text
         return _latin1(text)

@@ -19,7 +19,9 @@ fails:
 4. ``schedule``: ``schedule.csv`` has the header ``SCHEDULE_FIELDS``, rows
    numbered 1, 2, ...; each row names its native (``layout.native_name``),
    which exists and has the row's size, BLAKE3 and SHA-256; every native has
-   a row.
+   a row; no cell would run as a formula in a spreadsheet (a genuine one is
+   escaped, ``layout.csv_cell``); it is within the layout's limits (no cell
+   over ``layout.CELL_MAX_CHARS``).
 5. ``pdf``: each row's pages lie in ``bundle.pdf``, in schedule order, without
    overlap, the last ending on the PDF's last page; BEGBATES/ENDBATES are
    ``layout.bates(<case>-<team>, page)``; the first and last page of each
@@ -27,7 +29,7 @@ fails:
 6. ``load file``: ``load.dat``: a header row ``LOAD_FIELDS``, then one row per
    schedule row, in its order, with the same BEGBATES, ENDBATES, REFERENCE,
    NATIVEPATH (the row's ``native``; ``\\`` separators and a leading ``./``
-   allowed), FILESIZE, SHA256 and BLAKE3.
+   allowed), FILESIZE, SHA256 and BLAKE3; no cell would run as a formula.
 7. ``ledger``: ``ledger/custody.jsonl`` parses to custody events of the
    bundle's case, in rising sequence order, each hash recomputed from its
    fields, each event that follows a disclosed one linked to its hash (the
@@ -35,8 +37,9 @@ fails:
    ``Ledger-Head`` is its last event before the seal, ``Bundle-Created`` that
    event's time; it holds no event of an exhibit the schedule does not list
    and no case-level event but ``layout.CASE_EVENTS``; every scheduled
-   exhibit has an INGESTED event, and each of its INGESTED and RECEIVED events
-   records the schedule's size and hashes.
+   exhibit has an INGESTED event, each of its INGESTED and RECEIVED events
+   records the schedule's size and hashes, and its INGESTED event the
+   schedule's title and description (as ``layout.csv_cell`` writes them).
 8. ``keys``: ``keys.json`` (team -> public key) is exactly the keys that the
    extract's TEAM_KEY_REGISTERED events record (the last one of each team).
 9. ``receipts``: every RECEIVED event's own signature (``receipts.verify_item``)
@@ -66,16 +69,23 @@ between the two bundles.
 A finding's ``kind`` is the bag check's (``bagcheck``), the chain's
 (``ledger.verify``: missing, reordered, bad link, edited), or one of
 missing | unreadable | malformed | size | duplicate | order | mismatch |
-checksum | extra | stamp | receipt | signature | quorum | proof | seal | log |
-error (a check that failed unexpectedly).
+checksum | extra | formula | stamp | receipt | signature | quorum | proof |
+seal | log | error (a check that failed unexpectedly).
+
+Each part is read within the layout's limits (``layout``'s "Limits", derived
+from what a person may hand jitev): what jitev writes, it verifies, and a
+part over them is a ``size`` finding, not read further. The ZIP itself is
+opened only when it is a regular file (``bagcheck.open_zip``).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 
-from evidence.bundle.bagcheck import Source, say
+from evidence.bundle.bagcheck import Source, open_zip, say
 from evidence.bundle.verify import contents, custody, log, pages
 from evidence.bundle.verify.context import Context, NotChecked
 from evidence.findings import Check, Finding, Report
@@ -110,11 +120,28 @@ BundleReport = Report[BundleFacts]
 def verify_bundle(source: Source, against: Source | None = None) -> BundleReport:
     """Verify the bundle ZIP at ``source`` (a path, or a seekable binary file),
     offline; with ``against``, also that its log extends that earlier
-    bundle's. Never raises on what the ZIPs hold: every problem is a finding."""
+    bundle's. Never raises on what the ZIPs hold: every problem is a finding.
+    A path that is not a regular file (missing, a folder, a device, a pipe,
+    larger than any bundle) is an input mistake, not a bundle: it raises
+    ``NotABundleFile`` (``bagcheck.open_zip``) before anything is read, for
+    ``against`` as for ``source``."""
+    with ExitStack() as files:
+        bundle = _opened(files, source, "the bundle")
+        earlier = None if against is None else _opened(files, against, "the earlier bundle")
+        return _verify(bundle, earlier)
+
+
+def _opened(files: ExitStack, source: Source, what: str) -> Source:
+    if isinstance(source, (str, os.PathLike)):
+        return files.enter_context(open_zip(source, what))
+    return source
+
+
+def _verify(source: Source, against: Source | None) -> BundleReport:
     with Context(source) as ctx:
         checks = [_run(ctx, name, check) for name, check in TABLE]
         if against is not None:
-            earlier = verify_bundle(against)
+            earlier = _verify(against, None)
             with Context(against) as old:
                 checks.append(_run(ctx, "against", lambda c: log.check_against(c, old)))
             if not earlier.ok:

@@ -8,7 +8,7 @@ import re
 from evidence.bundle import layout
 from evidence.bundle.bag import unsafe
 from evidence.bundle.verify.context import Context, NotChecked
-from evidence.bundle.verify.parts import Row, fields_once
+from evidence.bundle.verify.parts import Row, fields_once, table_limit
 from evidence.models import REFERENCE
 
 _CHECKSUM_LINE = re.compile(r"([0-9a-f]{64}) [ *](.+)")
@@ -96,9 +96,21 @@ def check_schedule(ctx: Context) -> str:
     return f"{len(rows)} rows match their native files"
 
 
+def _formulas(ctx: Context, where: str, cells: dict[str, str]) -> None:
+    """A cell a spreadsheet would run: genuine ones are escaped (``layout.csv_cell``)."""
+    for name, value in cells.items():
+        if value.startswith(layout.FORMULA_STARTS):
+            message = (
+                f"{name} {value[:60]!r} would run as a formula in a spreadsheet: a genuine "
+                f"bundle writes it with a leading {layout.CELL_ESCAPE}"
+            )
+            ctx.found(where, message, "formula")
+
+
 def _row(ctx: Context, row: Row, seen: dict[str, int]) -> str | None:
     """Check one row; return its native's path if it names one."""
     at = row.where()
+    _formulas(ctx, at, row.values)
     if row["number"] != str(row.index):
         message = f"number {row['number']!r}, expected {row.index} (numbered 1, 2, ...)"
         ctx.found(at, message, "order")
@@ -135,7 +147,7 @@ def _row(ctx: Context, row: Row, seen: dict[str, int]) -> str | None:
 
 def check_load_file(ctx: Context) -> str:
     where = f"data/{layout.LOAD_FILE}"
-    text = ctx.text(layout.LOAD_FILE)
+    text = ctx.text(layout.LOAD_FILE, table_limit(ctx.names, len(layout.LOAD_FIELDS)))
     rows = ctx.need(ctx.schedule)
     lines = text.replace("\r\n", "\n").split("\n")
     if lines and lines[-1] == "":
@@ -147,6 +159,8 @@ def check_load_file(ctx: Context) -> str:
         if fields is None or len(fields) != width:
             message = f"is not {width} fields quoted with þ and separated by DC4 (U+0014)"
             ctx.found(f"{where} line {n}", message, "malformed")
+        else:
+            _formulas(ctx, f"{where} line {n}", dict(zip(layout.LOAD_FIELDS, fields, strict=True)))
         parsed.append(fields)
     if not parsed or parsed[0] is None or tuple(parsed[0]) != layout.LOAD_FIELDS:
         ctx.found(where, f"the header row is not {', '.join(layout.LOAD_FIELDS)}", "malformed")

@@ -4,7 +4,6 @@ for it. ``found`` records a finding of the check that runs."""
 
 from __future__ import annotations
 
-import os
 import re
 from contextlib import ExitStack
 from functools import cached_property
@@ -12,9 +11,18 @@ from types import TracebackType
 from typing import TypeVar
 
 from evidence.bundle.bag import PayloadFile
-from evidence.bundle.bagcheck import BagReader, BagReport, NotAZip, Source, say, verify_zip
+from evidence.bundle.bagcheck import (
+    BagReader,
+    BagReport,
+    NotAZip,
+    Source,
+    say,
+    source_label,
+    verify_zip,
+)
 from evidence.bundle.quiet import quiet
 from evidence.bundle.verify.parts import (
+    TEXT_LIMIT,
     BagInfo,
     LogParts,
     Parsed,
@@ -43,11 +51,7 @@ class NotChecked(Exception):
 class Context:
     def __init__(self, source: Source) -> None:
         self.source = source
-        self.label = (
-            os.fspath(source)
-            if isinstance(source, (str, os.PathLike))
-            else str(getattr(source, "name", "<stream>"))
-        )
+        self.label = source_label(source)
         self.check = ""  # the check that runs: the one its findings name
         self.findings: list[Finding] = []
         self._texts: dict[int, str] = {}
@@ -153,11 +157,11 @@ class Context:
 
     # -- reading
 
-    def text(self, path: str) -> str:
-        """A payload file's text, or "not checked" after reporting why it
-        cannot be had (for the one check that reads it)."""
+    def text(self, path: str, limit: int = TEXT_LIMIT) -> str:
+        """A payload file's text of at most ``limit`` bytes, or "not checked"
+        after reporting why it cannot be had (for the one check that reads it)."""
         try:
-            return read_text(self.need_reader(), self.names, path)
+            return read_text(self.need_reader(), self.names, path, limit)
         except Unusable as exc:
             self.found(*exc.issue)
             raise NotChecked(exc.why) from None

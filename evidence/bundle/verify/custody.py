@@ -13,6 +13,7 @@ from evidence.bundle.verify.parts import INFO, LEDGER, Row
 from evidence.models import Action, CustodyEvent
 
 RECORDED = ("size", "blake3", "sha256")  # what INGESTED and RECEIVED events record of an exhibit
+TEXTS = ("title", "description")  # what the INGESTED event records and the schedule shows
 
 
 def check_ledger(ctx: Context) -> str:
@@ -86,8 +87,9 @@ def _chain(ctx: Context, case: str, events: list[CustodyEvent]) -> None:
 
 
 def _exhibit_events(ctx: Context, row: Row, events: list[CustodyEvent]) -> None:
-    """The scheduled exhibit was ingested, and its INGESTED and RECEIVED events
-    record the schedule's size and hashes."""
+    """The scheduled exhibit was ingested, its INGESTED and RECEIVED events
+    record the schedule's size and hashes, and its INGESTED event the
+    schedule's title and description (``_texts``)."""
     ref = row["reference"]
     if not ref:
         return
@@ -105,8 +107,21 @@ def _exhibit_events(ctx: Context, row: Row, events: list[CustodyEvent]) -> None:
         if differ:
             where = f"{LEDGER} event {e.seq} ({e.action} {ref})"
             ctx.found(where, f"records {', '.join(differ)}; see {row.where()}", "mismatch")
+        if e.action == Action.INGESTED:
+            _texts(ctx, row, e)
     if not ingested:
         ctx.found(row.where(), f"{LEDGER} has no INGESTED event of {ref}", "missing")
+
+
+def _texts(ctx: Context, row: Row, event: CustodyEvent) -> None:
+    """The schedule's cells are the texts the INGESTED event records, as
+    ``layout.csv_cell`` writes them (an event of jitev 0.1 records none)."""
+    for name in TEXTS:
+        recorded = event.details.get(name)
+        if isinstance(recorded, str) and row[name] != layout.csv_cell(recorded):
+            where = f"{LEDGER} event {event.seq} ({event.action} {row['reference']})"
+            message = f"records the {name} {recorded[:60]!r}; {row.where()} says {row[name][:60]!r}"
+            ctx.found(where, message, "mismatch")
 
 
 def _registered(
@@ -130,7 +145,7 @@ def check_keys(ctx: Context) -> str:
     where = f"data/{layout.KEYS}"
     events = ctx.need(ctx.events)
     recorded = {team: key for _, team, key in _registered(ctx, events, report=True)}
-    text = ctx.text(layout.KEYS)
+    text = ctx.text(layout.KEYS, layout.KEYS_MAX_BYTES)
     try:
         document = json.loads(text)
     except (ValueError, RecursionError) as exc:

@@ -1,6 +1,10 @@
 """The parts of a bundle as the checks read them, each parsed once and
 trusting nothing: bag-info (``parse_info``, a table of fields and their
 rules), the schedule's rows, the ledger extract's events, ``bundle.pdf``.
+Each is read within the layout's limits (``layout``'s "Limits"): the
+schedule and the load file up to ``table_limit`` for the bundle's natives,
+each cell of the schedule up to ``layout.CELL_MAX_CHARS``, each line of the
+extract up to ``layout.EVENT_LINE_MAX_BYTES``; beyond them, a ``size`` issue.
 
 A part is ``Parsed``: its value (``None`` when it cannot be used), the issues
 found while parsing it, and why it cannot be used. The check that owns a part
@@ -15,7 +19,8 @@ import io
 import json
 import re
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any, Generic, TypeVar
@@ -27,6 +32,7 @@ from evidence.bundle import layout
 from evidence.bundle.bagcheck import BagReader, say
 from evidence.bundle.quiet import quiet
 from evidence.errors import InputError
+from evidence.limits import TEXT_MAX_CHARS
 from evidence.models import CASE_ID, TEAM_CODE, CustodyEvent
 from evidence.sizes import MiB
 from evidence.tlog import notes
@@ -36,8 +42,7 @@ from evidence.tlog.policy import Policy
 T = TypeVar("T")
 Issue = tuple[str, str, str]  # (where, message, kind): a finding before its check is known
 
-TEXT_LIMIT = 256 * MiB  # schedule.csv, load.dat, checksums, keys.json are read whole
-LINE_LIMIT = 16 * MiB  # one line of the ledger extract
+TEXT_LIMIT = 256 * MiB  # the checksum files and the proofs are read whole up to this
 SPOOL = 64 * MiB  # bundle.pdf stays in memory up to this size, then goes to disk
 INFO = "bag-info.txt"
 SCHEDULE = f"data/{layout.SCHEDULE}"
@@ -71,15 +76,16 @@ class Unusable(Exception):
         self.why = why
 
 
-def read_text(reader: BagReader, names: frozenset[str], path: str) -> str:
-    """A payload file's text (UTF-8, an optional BOM), or ``Unusable``."""
+def read_text(reader: BagReader, names: frozenset[str], path: str, limit: int = TEXT_LIMIT) -> str:
+    """A payload file's text (UTF-8, an optional BOM) of at most ``limit``
+    bytes (refused by its declared size, never read past it), or ``Unusable``."""
     where = f"data/{path}"
     if path not in names:
         raise Unusable((where, "missing from the bundle", "missing"), f"{where} is missing")
     try:
-        data = reader.read(path, TEXT_LIMIT)
-    except InputError:  # more than TEXT_LIMIT
-        issue = (where, f"larger than the {TEXT_LIMIT:,} bytes read whole", "size")
+        data = reader.read(path, limit)
+    except InputError:  # more than limit
+        issue = (where, f"larger than the {limit:,} bytes a genuine one holds: not read", "size")
         raise Unusable(issue, f"{where} cannot be read") from None
     except Exception:
         issue = (where, "cannot be read from the ZIP (see the bag check)", "unreadable")
@@ -230,20 +236,47 @@ class Row:
         return int(value) if _INT.fullmatch(value) else None
 
 
+def table_limit(names: frozenset[str], fields: int) -> int:
+    """The most a table of one row per native file (schedule.csv, load.dat)
+    holds in this bundle (``layout.table_max_bytes``)."""
+    natives = sum(1 for n in names if n.startswith(f"{layout.NATIVES}/"))
+    return layout.table_max_bytes(fields, natives)
+
+
+@contextmanager
+def cell_limit() -> Iterator[None]:
+    """``csv``'s field limit at ``layout.CELL_MAX_CHARS`` (it belongs to the
+    process: set for a read, then put back)."""
+    before = csv.field_size_limit(layout.CELL_MAX_CHARS)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(before)
+
+
 def parse_schedule(reader: BagReader | None, names: frozenset[str]) -> Parsed[list[Row]]:
-    """The rows under a header of ``SCHEDULE_FIELDS``."""
+    """The rows under a header of ``SCHEDULE_FIELDS``, within the layout's limits."""
     if reader is None:
         return Parsed(SCHEDULE, None, why="the ZIP cannot be read")
+    fields = layout.SCHEDULE_FIELDS
     try:
-        text = read_text(reader, names, layout.SCHEDULE)
+        text = read_text(reader, names, layout.SCHEDULE, table_limit(names, len(fields)))
     except Unusable as exc:
         return Parsed(SCHEDULE, None, (exc.issue,), exc.why)
+    lines = csv.reader(io.StringIO(text, newline=""))
     try:
-        table = list(csv.reader(io.StringIO(text, newline="")))
+        with cell_limit():
+            table = list(lines)
     except csv.Error as exc:
-        issue = (SCHEDULE, f"not valid CSV: {exc}", "malformed")
-        return Parsed(SCHEDULE, None, (issue,), f"{SCHEDULE} is not valid CSV")
-    fields = layout.SCHEDULE_FIELDS
+        where = f"{SCHEDULE} line {lines.line_num}"
+        if not str(exc).startswith("field larger than field limit"):
+            issue = (where, f"not valid CSV: {exc}", "malformed")
+            return Parsed(SCHEDULE, None, (issue,), f"{SCHEDULE} is not valid CSV")
+        message = (
+            f"a cell holds more than {layout.CELL_MAX_CHARS:,} characters, the most a genuine "
+            f"one holds (a text of {TEXT_MAX_CHARS:,}, escaped): not read"
+        )
+        return Parsed(SCHEDULE, None, ((where, message, "size"),), f"{SCHEDULE} cannot be read")
     if not table or tuple(table[0]) != fields:
         got = ",".join(table[0])[:200] if table else "nothing"
         issue = (SCHEDULE, f"the header is not {','.join(fields)} but {got}", "malformed")
@@ -272,13 +305,14 @@ def read_events(reader: BagReader | None, names: frozenset[str]) -> Parsed[list[
         return Parsed(LEDGER, None, (issue,), f"{LEDGER} is missing")
     events: list[CustodyEvent] = []
     issues: list[Issue] = []
+    limit = layout.EVENT_LINE_MAX_BYTES
     try:
         with reader.open(layout.LEDGER) as stream:
             n = 0
-            while line := stream.readline(LINE_LIMIT + 1):
+            while line := stream.readline(limit + 1):
                 n += 1
-                if len(line) > LINE_LIMIT:
-                    message = f"longer than {LINE_LIMIT} bytes: not read further"
+                if len(line) > limit:
+                    message = f"longer than the {limit:,} bytes of a genuine line: not read further"
                     issues.append((f"{LEDGER} line {n}", message, "size"))
                     break
                 if not line.strip():
