@@ -370,9 +370,17 @@ def bundle_verification(bundle_id: str, who: Who, request: Request, w: W) -> Jso
 
 
 @router.get("/cases/{case_id}/verification", tags=["audit"], response_model=s.CaseReportOut)
-def case_verification(case_id: str, who: Who, w: W) -> Json:
-    """Recompute the case's custody chain and check every exhibit row against it."""
-    return actions.verify_cases(w, who.person, case_id)[0].as_dict()
+def case_verification(
+    case_id: str,
+    who: Who,
+    w: W,
+    objects: Annotated[
+        bool, Query(description="Also re-read every copy each team holds (slow: every byte).")
+    ] = False,
+) -> Json:
+    """Recompute the case's custody chain and check every exhibit row against
+    it; with ``objects``, re-read every stored copy too."""
+    return actions.verify_cases(w, who.person, case_id, objects=objects)[0].as_dict()
 
 
 @router.get("/cases/{case_id}/events", tags=["audit"], response_model=list[s.EventOut])

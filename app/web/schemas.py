@@ -223,6 +223,7 @@ class CaseReportOut(ChainReportOut):
     exhibits: int
     covered: int  # events covered by the latest cosigned checkpoint
     uncovered: int  # events not yet witnessed
+    copies: int  # stored copies re-read (with objects=true), 0 otherwise
 
 
 class BundleReportOut(ReportOut):

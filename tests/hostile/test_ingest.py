@@ -28,6 +28,11 @@ def ingest_json(env: dict[str, str], *args: str, unprivileged: bool = False) -> 
     return done.returncode, json.loads(done.stdout)
 
 
+def statuses(result: dict) -> dict[str, str]:
+    """Each file's status in an ingest's ``--json``."""
+    return {o["source"]: o["status"] for o in result["outcomes"]}
+
+
 @pytest.fixture
 def locked(tmp_path: Path) -> Iterator[Path]:
     """A folder with a readable file and a subfolder nobody may list."""
@@ -58,8 +63,10 @@ def test_an_unreadable_folder_is_listed_and_the_run_does_not_end_as_done(
     os.chmod(locked / "private", 0o755)
     code, result = ingest_json(env, str(locked), unprivileged=True)
     assert code == 0 and result["skipped"] == []
-    statuses = {o["source"]: o["status"] for o in result["outcomes"]}
-    assert statuses == {"laptop/notes.txt": "unchanged", "laptop/private/hidden.txt": "stored"}
+    assert statuses(result) == {
+        "laptop/notes.txt": "unchanged",
+        "laptop/private/hidden.txt": "stored",
+    }
     assert counts(home)["open_runs"] == 0
 
 
@@ -75,8 +82,7 @@ def test_an_unreadable_file_is_not_recorded_and_is_read_once_readable(
     before = counts(home)
     code, result = ingest_json(env, str(root), unprivileged=True)
     assert code == 6
-    statuses = {o["source"]: o["status"] for o in result["outcomes"]}
-    assert statuses == {"phone/a.txt": "stored", "phone/b.txt": "unreadable"}
+    assert statuses(result) == {"phone/a.txt": "stored", "phone/b.txt": "unreadable"}
     [failed] = [o for o in result["outcomes"] if o["status"] == "unreadable"]
     assert "phone/b.txt" in failed["message"] and "Permission denied" in failed["message"]
     after = counts(home)
@@ -87,8 +93,7 @@ def test_an_unreadable_file_is_not_recorded_and_is_read_once_readable(
     os.chmod(root / "b.txt", 0o644)
     code, result = ingest_json(env, str(root), unprivileged=True)
     assert code == 0
-    statuses = {o["source"]: o["status"] for o in result["outcomes"]}
-    assert statuses == {"phone/a.txt": "unchanged", "phone/b.txt": "stored"}
+    assert statuses(result) == {"phone/a.txt": "unchanged", "phone/b.txt": "stored"}
 
 
 def test_an_io_error_while_reading_names_the_file_and_records_nothing(case_home: Home) -> None:
@@ -160,8 +165,10 @@ def test_every_hard_link_name_is_recorded(case_home: Home, tmp_path: Path) -> No
     os.link(root / "original.jpg", root / "second-name.jpg")
     code, result = ingest_json(env, str(root))
     assert code == 0
-    statuses = {o["source"]: o["status"] for o in result["outcomes"]}
-    assert statuses == {"linked/original.jpg": "stored", "linked/second-name.jpg": "duplicate"}
+    assert statuses(result) == {
+        "linked/original.jpg": "stored",
+        "linked/second-name.jpg": "duplicate",
+    }
 
 
 def nest(top: Path, names: Iterable[str], content: bytes) -> None:

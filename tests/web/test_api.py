@@ -792,6 +792,15 @@ def test_an_auditor_verifies_the_case_and_searches_its_events(as_: Login, jit: W
     check = keller.get(f"{API}/cases/{CASE}/verification")
     assert check.status_code == 200, check.text
     assert check.json()["ok"] is True and check.json()["exhibits"] == 2
+    assert check.json()["copies"] == 0  # the stored objects only when asked for
+
+    stored = jit.store.object_path("BG", jit.catalog.exhibit(first, CASE).blake3)
+    stored.chmod(0o644)
+    stored.write_bytes(b"FIRST")  # replaced behind jitev's back
+    reread = keller.get(f"{API}/cases/{CASE}/verification", params={"objects": "true"})
+    assert reread.status_code == 200, reread.text
+    assert reread.json()["ok"] is False and reread.json()["copies"] == 2
+    assert any(f["where"].startswith(first) for f in reread.json()["findings"])
 
     found = keller.get(
         f"{API}/cases/{CASE}/events", params={"action": "INGESTED", "text": "PORT-MANIFEST"}
