@@ -19,7 +19,7 @@ from typing import TypeVar
 from config.jit import JitFile
 from config.orchestration import prefect_defaults
 from config.wiring import Wiring
-from evidence import audit, disclosure, handling, setup, transfers, visibility
+from evidence import audit, disclosure, fixity, handling, setup, transfers, visibility
 from evidence.audit import CaseFacts
 from evidence.disclosure import BundlePlan
 from evidence.errors import InputError
@@ -386,6 +386,26 @@ def verify_cases(
         audit.audit_case(w.catalog, person, c.id, store, w.witnesses(c))
         for c in visibility.member_cases(w.catalog, person, case_id)
     ]
+
+
+def fixity_audit(
+    w: Wiring, person: Person, case_id: str | None, *, all_copies: bool = False
+) -> list[fixity.FixityAudit]:
+    """Run the fixity-audit flow in this process over ``case_id`` (or every
+    case of the person's team): one audit a case."""
+    for c in visibility.member_cases(w.catalog, person, case_id):  # refused before a flow starts
+        fixity.audits(w.catalog, person, c.id)
+    prefect_defaults()
+    from flows.audit import fixity_audit as audit_flow
+
+    done = audit_flow(actor=person.name, case_id=case_id, all_copies=all_copies)
+    found = []
+    for receipt in done:
+        event, failures = fixity.audit_event(
+            w.catalog, person, receipt["case"], str(receipt["seq"])
+        )
+        found.append(fixity.FixityAudit(receipt["case"], event, tuple(failures)))
+    return found
 
 
 def workdir(w: Wiring) -> Path:

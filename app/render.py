@@ -319,6 +319,7 @@ SHOWN = (
     "received_at",
     "key_fingerprint",
     "receipt_signature",
+    "problems",
 )
 
 
@@ -343,6 +344,8 @@ def continuity(
                 value = e.details[key]
                 if isinstance(value, dict):
                     value = " ".join(str(v) for v in value.values())
+                elif isinstance(value, list):  # a fixity failure's problems
+                    value = "; ".join(str(v.get("message", v)) for v in value)
                 if value == "":
                     continue
                 console.print(f"    {key.replace('_', ' '):<18}{esc(str(value))}", soft_wrap=True)
@@ -426,3 +429,62 @@ def publication(console: Console, p: Publication) -> None:
     console.print(f"Checkpoint of case {p.case} at {p.size} events: {state} (cosigned by {signed})")
     for witness, why in p.missing.items():
         console.print(f"  [yellow]witness {witness}[/]: {esc(why)}", soft_wrap=True)
+
+
+def fixity_audits(console: Console, events: Iterable[CustodyEvent]) -> None:
+    """A case's fixity audits, one line each."""
+    table = Table(
+        "#", "at (UTC)", "by", "share", "copies", "bytes", "failures", "leftovers removed"
+    )
+    for e in events:
+        d = e.details
+        table.add_row(
+            str(e.seq),
+            e.at.strftime("%Y-%m-%d %H:%M:%S"),
+            esc(e.actor),
+            _share(d.get("share")),
+            str(d.get("copies", 0)),
+            size(int(d.get("bytes", 0))),
+            str(d.get("failures", 0)),
+            str(len(d.get("leftovers_removed") or [])),
+        )
+    console.print(table)
+
+
+def _share(share: Any) -> str:
+    if isinstance(share, dict):
+        return f"slice {share.get('slice')} of {share.get('of')}"
+    return str(share)
+
+
+def fixity_audit(console: Console, event: CustodyEvent, failures: Sequence[CustodyEvent]) -> None:
+    """One fixity audit: what it checked, each failure, each leftover."""
+    d = event.details
+    mark = "[green]✔ clean[/]" if not failures else f"[bold red]✘ {len(failures)} failed[/]"
+    console.print(
+        f"[bold]Fixity audit #{event.seq}[/] of case {event.case_id} by {esc(event.actor)}"
+        f" at {event.at.strftime('%Y-%m-%d %H:%M:%S')} UTC: {mark}"
+    )
+    console.print(
+        f"    {_share(d.get('share'))}: {d.get('copies', 0)} copies, "
+        f"{size(int(d.get('bytes', 0)))} re-read; checked list BLAKE3 {d.get('checked')}",
+        soft_wrap=True,
+    )
+    for f in failures:
+        fd = f.details
+        console.print(
+            f"    [red]#{f.seq} {esc(str(f.exhibit))}[/] {esc(str(fd.get('copy')))} "
+            f"({esc(str(fd.get('store')))})",
+            soft_wrap=True,
+        )
+        for problem in fd.get("problems") or []:
+            console.print(f"        {esc(str(problem.get('message')))}", soft_wrap=True)
+    for which in ("removed", "kept"):
+        for lo in d.get(f"leftovers_{which}") or []:
+            console.print(
+                f"    leftover {which}: {esc(str(lo.get('team')))}/{esc(str(lo.get('name')))} "
+                f"({esc(str(lo.get('kind')))}, {size(int(lo.get('size', 0)))}, "
+                f"from {lo.get('modified')})",
+                soft_wrap=True,
+            )
+    console.print(f"    {'event hash':<18}{event.hash}", style="dim", soft_wrap=True)

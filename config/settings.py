@@ -211,6 +211,19 @@ class EngineSettings(_Section):
     start_timeout: int = Field(default=120, ge=1)  # seconds; a first start migrates a database
 
 
+class AuditSettings(_Section):
+    """Fixity audits (``evidence.fixity``): when they run, how much each run
+    covers, how fast it may read, and when a crash leftover is removed."""
+
+    table = "audit"
+    model_config = SettingsConfigDict(env_prefix="JITEV_AUDIT_", extra="forbid")
+
+    schedule: str = Field(default="0 3 * * *", pattern=r"^\S+( \S+){4}$")  # cron, five fields
+    full_cycle_days: int = Field(default=30, ge=1)  # every copy checked within this many days
+    max_mib_s: float = Field(default=0, ge=0)  # reading cap in MiB/s; 0: none
+    leftover_grace_hours: float = Field(default=24, ge=0)  # younger crash leftovers are kept
+
+
 class Settings:
     def __init__(
         self,
@@ -223,6 +236,7 @@ class Settings:
         ledger: LedgerSettings | None = None,
         witnesses: WitnessSettings | None = None,
         engine: EngineSettings | None = None,
+        audit: AuditSettings | None = None,
     ) -> None:
         self.home = home()
         self.store = store or StoreSettings()
@@ -234,6 +248,7 @@ class Settings:
         self.ledger = ledger or LedgerSettings()
         self.witnesses = witnesses or WitnessSettings()
         self.engine = engine or EngineSettings()
+        self.audit = audit or AuditSettings()
 
     @property
     def keys_dir(self) -> Path:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from evidence import mirror, policy
 from evidence.errors import JitevError, LedgerError, ObjectMissing
@@ -98,7 +99,7 @@ def verify_case(
     if store is not None:
         for copy in held_copies(events, exhibits):
             copies += 1
-            findings += _check_copy(store, case_id, copy)
+            findings += check_copy(store, case_id, copy)
     c = chain.facts
     facts = CaseFacts(
         case_id,
@@ -174,6 +175,7 @@ class Copy:
     key: str
     recorded: Digests
     transfer: str | None  # the hand-off it was received by; None: the originating team's
+    retention_until: datetime | None = None  # as the ledger records it (INGESTED, DISPATCHED)
 
     def name(self) -> str:
         how = f"received by transfer {self.transfer}" if self.transfer else "the original"
@@ -188,9 +190,16 @@ def held_copies(events: list[CustodyEvent], exhibits: list[Exhibit]) -> Iterator
     each team downloads and bundles."""
     for ex in exhibits:
         recorded = Digests(ex.size, ex.blake3, ex.sha256)
-        yield Copy(ex.reference, ex.team, ex.team, ex.storage_key, recorded, None)
+        yield Copy(
+            ex.reference, ex.team, ex.team, ex.storage_key, recorded, None, ex.retention_until
+        )
     seen: set[tuple[str, str]] = set()
+    retained: dict[tuple[str, str], datetime] = {}  # (exhibit, store): the DISPATCHED retention
     for e in events:
+        if e.action == Action.DISPATCHED and e.exhibit is not None:
+            until = _parse_time(e.details.get("retention_until"))
+            if until is not None:
+                retained[(e.exhibit, str(e.details.get("to", "")))] = until
         if e.action != Action.RECEIVED or e.exhibit is None:
             continue
         d = e.details
@@ -200,30 +209,51 @@ def held_copies(events: list[CustodyEvent], exhibits: list[Exhibit]) -> Iterator
         seen.add((e.exhibit, stored))
         namespace, _, key = stored.partition("/")
         recorded = Digests(d.get("size", 0), str(d.get("blake3", "")), str(d.get("sha256", "")))
-        yield Copy(e.exhibit, e.team, namespace, key, recorded, d.get("transfer"))
+        until = retained.get((e.exhibit, stored))
+        yield Copy(e.exhibit, e.team, namespace, key, recorded, d.get("transfer"), until)
 
 
-def _check_copy(store: ObjectStore, case_id: str, copy: Copy) -> list[Finding]:
-    """The copy re-read through BLAKE3 and SHA-256 in one pass: a finding if
-    it is gone or replaced (in the local store: a link or a folder in its
+def _parse_time(value: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+Pace = Callable[[Iterable[bytes]], Iterable[bytes]]  # e.g. a bandwidth cap (``fixity``)
+
+
+def reread(
+    store: ObjectStore, case_id: str, copy: Copy, pace: Pace | None = None
+) -> tuple[Digests | None, list[Finding]]:
+    """The copy re-read through BLAKE3 and SHA-256 in one pass (its chunks
+    through ``pace`` first): its digests, if it could be read, and a finding
+    if it is gone or replaced (in the local store: a link or a folder in its
     place), unreadable, or other bytes than the ledger's."""
     name = copy.name()
     try:
-        found = digest_chunks(open_recorded(store, copy.namespace, copy.key, name, case_id))
+        chunks: Iterable[bytes] = open_recorded(store, copy.namespace, copy.key, name, case_id)
+        found = digest_chunks(pace(chunks) if pace else chunks)
     except ObjectMissing as exc:
-        return [Finding("objects", copy.reference, str(exc), "missing")]
+        return None, [Finding("objects", copy.reference, str(exc), "missing")]
     except JitevError as exc:
-        return [Finding("objects", copy.reference, f"{name} cannot be read: {exc}", "unreadable")]
+        problem = f"{name} cannot be read: {exc}"
+        return None, [Finding("objects", copy.reference, problem, "unreadable")]
     r = copy.recorded
     if found.matches(r.size, r.blake3, r.sha256):
-        return []
+        return found, []
     message = (
         f"{name} does not match its ledger hashes: object {copy.namespace}/{copy.key} in the "
         f"{store.description} has {_digests(found)}, the ledger records {_digests(r)}; its "
         "bytes were changed outside jitev: report it to the store's operator, who restores "
         "it from a backup"
     )
-    return [Finding("objects", copy.reference, message, "checksum")]
+    return found, [Finding("objects", copy.reference, message, "checksum")]
+
+
+def check_copy(store: ObjectStore, case_id: str, copy: Copy) -> list[Finding]:
+    """``reread``'s findings alone."""
+    return reread(store, case_id, copy)[1]
 
 
 def _digests(d: Digests) -> str:

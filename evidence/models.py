@@ -149,6 +149,8 @@ class Action(StrEnum):
     DISCLOSED = "DISCLOSED"  # included in a stored disclosure bundle
     BUNDLE_SEALED = "BUNDLE_SEALED"  # a bundle's seal, cosigned before the bundle is stored
     LOG_POLICY_SET = "LOG_POLICY_SET"  # the case log's key, its witnesses and their quorum
+    FIXITY_AUDITED = "FIXITY_AUDITED"  # a fixity audit of the case: counts, checked-list digest
+    FIXITY_FAILED = "FIXITY_FAILED"  # a team's stored copy failed a fixity audit
 
 
 class Role(StrEnum):

@@ -82,6 +82,30 @@ class ObjectInfo:
     sha256: str | None
     retention_until: datetime | None
     legal_hold: bool
+    writable: bool = False  # local store: the file lost its read-only mode (S3: always False)
+
+
+@dataclass(frozen=True, slots=True)
+class Leftover:
+    """What a crash left in a namespace: a local ``.incoming`` temp file, an
+    S3 staging object (``incoming/...``) or an incomplete multipart upload.
+    Never evidence: nothing in the ledger points at it."""
+
+    namespace: str
+    name: str  # ".incoming/<uuid>.part", "incoming/<uuid>", or the upload's object name
+    kind: str  # "temp file", "staging object", "multipart upload"
+    size: int
+    modified: datetime
+    handle: str = ""  # the store's own: an S3 version id or upload id
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "team": self.namespace,
+            "name": self.name,
+            "kind": self.kind,
+            "size": self.size,
+            "modified": self.modified.isoformat(),
+        }
 
 
 class ObjectWriter(Protocol):
@@ -128,6 +152,14 @@ class ObjectStore(ObjectWriter, Protocol):
 
     def delete(self, namespace: str, key: str) -> None:
         """Raises ``WriteOnceViolation`` while the object is protected."""
+        ...
+
+    def leftovers(self, namespace: str) -> list[Leftover]:
+        """What crashed puts left in the namespace (``Leftover``), oldest first."""
+        ...
+
+    def remove_leftover(self, leftover: Leftover) -> None:
+        """Remove one of ``leftovers``; gone already is fine. Never a stored object."""
         ...
 
 

@@ -18,7 +18,7 @@ import sys  # noqa: E402
 import typer  # noqa: E402
 from typer._click.exceptions import ClickException  # noqa: E402
 
-from app.cli import admin, bundles, engine, exhibits, ingest, transfers, witness  # noqa: E402
+from app.cli import admin, audit, bundles, engine, exhibits, ingest, transfers, witness  # noqa: E402
 from app.cli.common import err, explain  # noqa: E402
 from app.render import esc  # noqa: E402
 from evidence.errors import JitevError  # noqa: E402
@@ -43,6 +43,7 @@ app.add_typer(transfers.transfer_app, name="transfer")
 app.add_typer(bundles.bundle_app, name="bundle")
 app.add_typer(witness.witness_app, name="witness")
 app.add_typer(engine.engine_app, name="engine")
+app.add_typer(audit.audit_app, name="audit")
 app.command()(admin.setup)
 app.command()(admin.serve)
 app.command()(admin.demo)

@@ -397,6 +397,9 @@ def _describe(event: CustodyEvent) -> str:
                 for k, v in sorted(d.items())
             )
             return f"Hash mismatch recorded by {who}: {facts}"
+        case Action.FIXITY_FAILED:
+            kinds = ", ".join(str(p.get("kind")) for p in d.get("problems") or [])
+            return f"Fixity audit by {who}: {d.get('copy')} ({d.get('store')}) failed: {kinds}"
         case _:
             return f"{event.action} by {who}"
 

@@ -33,9 +33,9 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from stat import S_ISREG
+from stat import S_IMODE, S_ISREG
 from typing import BinaryIO
 
 from evidence.errors import (
@@ -48,7 +48,7 @@ from evidence.errors import (
     WriteOnceViolation,
 )
 from evidence.models import HEX64, Digests, StoredObject
-from evidence.ports import Clock, DigestSource, ObjectInfo
+from evidence.ports import Clock, DigestSource, Leftover, ObjectInfo
 from evidence.sizes import STREAM_CHUNK as CHUNK
 from storage.objects.local_group import PutGroup, fsync_path
 from storage.objects.names import check_key, check_namespace
@@ -384,7 +384,8 @@ class LocalStore:
 
     def stat(self, namespace: str, key: str) -> ObjectInfo:
         path = self._existing(namespace, key)
-        size = path.stat().st_size
+        st = path.stat()
+        size = st.st_size
         sidecar = self.sidecar(path)
         blake3: str | None = None
         sha256: str | None = None
@@ -409,6 +410,7 @@ class LocalStore:
             sha256=sha256,
             retention_until=until,
             legal_hold=self._hold(path).exists(),
+            writable=bool(S_IMODE(st.st_mode) & 0o222),
         )
 
     def exists(self, namespace: str, key: str) -> bool:
@@ -481,3 +483,32 @@ class LocalStore:
             f"refusing to delete {key} ({path}): objects in the {self.description} are "
             "write-once and are never deleted by jitev; record a custody event instead"
         )
+
+    # -- crash leftovers -------------------------------------------------------
+
+    def leftovers(self, namespace: str) -> list[Leftover]:
+        """The regular files in the namespace's ``.incoming``: puts a crash
+        interrupted (or one in progress: the caller's grace period tells)."""
+        incoming = self.root / check_namespace(namespace) / ".incoming"
+        found = []
+        try:
+            entries = list(os.scandir(incoming))
+        except FileNotFoundError:
+            return []
+        for entry in entries:
+            st = entry.stat(follow_symlinks=False)
+            if S_ISREG(st.st_mode):
+                modified = datetime.fromtimestamp(st.st_mtime, UTC)
+                found.append(
+                    Leftover(
+                        namespace, f".incoming/{entry.name}", "temp file", st.st_size, modified
+                    )
+                )
+        return sorted(found, key=lambda lo: (lo.modified, lo.name))
+
+    def remove_leftover(self, leftover: Leftover) -> None:
+        folder, _, name = leftover.name.partition("/")
+        if folder != ".incoming" or not name or "/" in name or name in (".", ".."):
+            raise InputError(f"{leftover.name} is not a temp file of the {self.description}")
+        with contextlib.suppress(FileNotFoundError):
+            (self.root / check_namespace(leftover.namespace) / ".incoming" / name).unlink()

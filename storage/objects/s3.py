@@ -65,6 +65,7 @@ from evidence.sizes import STREAM_CHUNK as CHUNK
 from evidence.sizes import MiB
 from storage.objects.names import check_key, check_namespace
 from storage.objects.s3_errors import no_lock, translate
+from storage.objects.s3_leftovers import S3Leftovers
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def _headers(obj: Object) -> dict[str, str]:
     return {str(k).lower(): str(v) for k, v in (obj.metadata or {}).items()}
 
 
-class S3Store:
+class S3Store(S3Leftovers):
     """``ObjectStore`` on an S3 server with object lock (see the module docstring)."""
 
     def __init__(

@@ -27,7 +27,7 @@ import os
 import stat
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from blake3 import blake3
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from config.jit import load as load_jit
-from evidence import access, disclosure, handling, ledger, setup, transfers, visibility
+from evidence import access, disclosure, fixity, handling, ledger, setup, transfers, visibility
 from evidence import ingest as ingesting
 from evidence.bundle.pdf import Fonts
 from evidence.bundle.verify import verify_bundle
@@ -306,6 +306,26 @@ def scenario(root: Path) -> tuple[SqlCatalog, LocalStore, Any]:
     )
     disclosure.record_bundle_access(catalog, dubois, bundle)
 
+    # A fixity audit of every copy: FR's copy of the invoice has a flipped byte
+    # and lost its read-only mode (FIXITY_FAILED), and a temp file a crash left
+    # in BG's .incoming two days ago is removed (FIXITY_AUDITED lists it).
+    fr_copy = (
+        store.root / "FR" / "objects" / bg_key(catalog, invoice)[:2] / bg_key(catalog, invoice)
+    )
+    fr_copy.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    flipped = bytearray(fr_copy.read_bytes())
+    flipped[0] ^= 0xFF
+    fr_copy.write_bytes(bytes(flipped))
+    leftover = store.root / "BG" / ".incoming" / "crashed.part"
+    leftover.write_bytes(b"half a put")
+    stale = (AT - timedelta(days=2)).timestamp()
+    os.utime(leftover, (stale, stale))
+    keller = person("Aud. Keller")
+    audited = fixity.audit_fixity(
+        catalog, store, keller, CASE, now=AT, cycle_days=30, all_copies=True
+    )
+    assert len(audited.failures) == 1 and not leftover.exists()
+
     hasher = Argon2Hasher()
     access.set_password(catalog, hasher, admin, "Pr. Dubois", "a long passphrase for the court")
     with pytest.raises(Denied):
@@ -315,6 +335,10 @@ def scenario(root: Path) -> tuple[SqlCatalog, LocalStore, Any]:
     )
     access.logout(catalog, secret, client="10.0.0.7", now=AT)
     return catalog, store, bundle
+
+
+def bg_key(catalog: SqlCatalog, reference: str) -> str:
+    return catalog.exhibit(reference, CASE).blake3
 
 
 def encodings(events: list[CustodyEvent]) -> Iterator[str]:
