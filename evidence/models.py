@@ -1,5 +1,4 @@
-"""Frozen value types of the domain: what a JIT case, a team, an exhibit and a
-custody event are. No I/O here."""
+"""Frozen value types of the domain: a JIT case, a team, an exhibit, a custody event."""
 
 from __future__ import annotations
 
@@ -258,9 +257,8 @@ class ExhibitMetadata:
     handling: Handling | None = None  # None: not given (H0 unless a default says otherwise)
 
     def __post_init__(self) -> None:
-        check_text("title", self.title or "")
-        for name in ("description", "seized_by", "seized_from"):
-            check_text(name, getattr(self, name))
+        for name in ("title", "description", "seized_by", "seized_from"):
+            check_text(name, getattr(self, name) or "")
         check_text("handling_note", self.handling.note if self.handling else "")
 
 

@@ -61,7 +61,7 @@ def _run() -> int:
     try:
         code = app(standalone_mode=False)
     except JitevError as exc:
-        err.print(f"[bold red]error:[/] {esc(explain(exc))}")
+        err.print(f"[bold red]error:[/] {esc(explain(exc))}", soft_wrap=True)  # paths whole
         return exc.exit_code
     except typer.Exit as exc:
         return int(exc.exit_code)
