@@ -23,7 +23,7 @@ from app.web.security import Caller
 from app.web.streams import PREVIEWABLE
 from app.web.templating import render
 from config.wiring import Wiring
-from evidence import access, audit, disclosure, policy, visibility
+from evidence import access, audit, disclosure, fixity, policy, visibility
 from evidence.errors import Denied, InputError, JitevError, TooManyAttempts
 from evidence.handling import use_of
 from evidence.models import HandlingCode, Purpose, Role, TransferState
@@ -355,6 +355,11 @@ def ledger_page(
         if policy.decide(who.person, Right.AUDIT, case=c).allowed
     ]
     checks = [(c, actions.verify_cases(w, who.person, c.id)[0]) for c in auditable]
+    fixity_audits = [  # the latest ten of each case, newest first
+        (c, e)
+        for c in auditable
+        for e in reversed(fixity.audits(w.catalog, who.person, c.id)[-10:])
+    ]
     events = None
     if case:
         events = audit.search_events(
@@ -371,6 +376,7 @@ def ledger_page(
         log = access.read_log(w.catalog, who.person)
     context = {
         "checks": checks,
+        "fixity_audits": fixity_audits,
         "events": events,
         "log": (log[0], log[1][-100:]) if log else None,
         "filters": {

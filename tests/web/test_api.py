@@ -10,6 +10,7 @@ import socket
 import time
 import zipfile
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from io import BytesIO
 from typing import Any
 
@@ -20,7 +21,7 @@ from sqlalchemy import select, update
 
 from app.web.security import COOKIE
 from config.wiring import Wiring
-from evidence import access
+from evidence import access, fixity
 from evidence.access import ACCESS_LOG, SESSION_LIFETIME, AccessAction
 from evidence.hashing import read_back
 from evidence.ledger import verify
@@ -781,6 +782,23 @@ def test_a_bundle_names_its_exhibits_or_all_held(as_: Login) -> None:
 
 
 # -- audit ----------------------------------------------------------------------------------
+
+
+def test_the_ledger_page_shows_fixity_audits_and_their_failures(as_: Login, jit: Wiring) -> None:
+    first = uploaded(as_(PETROVA), b"first", "port-manifest.pdf")
+    keller = jit.catalog.person(KELLER)
+    at = datetime.now(UTC)
+    fixity.audit_fixity(jit.catalog, jit.store, keller, CASE, now=at, cycle_days=1)
+    stored = jit.store.object_path("BG", jit.catalog.exhibit(first, CASE).blake3)
+    stored.chmod(0o644)
+    stored.write_bytes(b"FIRST")
+    fixity.audit_fixity(jit.catalog, jit.store, keller, CASE, now=at, cycle_days=1)
+    page = as_(KELLER).get("/ledger")
+    assert page.status_code == 200, page.text
+    table = page.text.split('id="fixity"')[1].split("</table>")[0]
+    rows = table.split("<tr>")[2:]  # newest first, after the header
+    assert len(rows) == 2
+    assert "FIXITY_FAILED events" in rows[0] and "none" in rows[1]
 
 
 def test_an_auditor_verifies_the_case_and_searches_its_events(as_: Login, jit: Wiring) -> None:
