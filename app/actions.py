@@ -394,7 +394,7 @@ def fixity_audit(
     """Run the fixity-audit flow in this process over ``case_id`` (or every
     case of the person's team): one audit a case."""
     for c in visibility.member_cases(w.catalog, person, case_id):  # refused before a flow starts
-        fixity.audits(w.catalog, person, c.id)
+        fixity.auditable(w.catalog, person, c.id)
     prefect_defaults()
     from flows.audit import fixity_audit as audit_flow
 

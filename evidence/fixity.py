@@ -48,7 +48,7 @@ from evidence import policy
 from evidence.audit import Copy, held_copies, reread
 from evidence.errors import JitevError, NotFound
 from evidence.findings import Finding
-from evidence.models import Action, CustodyEvent, Digests, Person
+from evidence.models import Action, Case, CustodyEvent, Digests, Person
 from evidence.policy import Right
 from evidence.ports import Catalog, EventDraft, Leftover, ObjectStore
 from evidence.sizes import MiB
@@ -235,8 +235,7 @@ def audit_fixity(
 ) -> FixityAudit:
     """Audit the case's share of copies (all of them with ``all_copies``),
     sweep its teams' leftovers, and record the events (module docstring)."""
-    case = catalog.case(case_id)
-    policy.decide(person, Right.AUDIT, case=case).require()
+    case = auditable(catalog, person, case_id)
     events = list(catalog.events(case_id))
     copies = list(held_copies(events, catalog.exhibits(case_id)))
     slices = max(1, cycle_days)
@@ -281,9 +280,16 @@ def audit_fixity(
     return FixityAudit(case_id, event, tuple(failed))
 
 
+def auditable(catalog: Catalog, person: Person, case_id: str) -> Case:
+    """The case, if ``person`` may audit it (auditors and leads; ``Denied`` otherwise)."""
+    case = catalog.case(case_id)
+    policy.decide(person, Right.AUDIT, case=case).require()
+    return case
+
+
 def audits(catalog: Catalog, person: Person, case_id: str) -> list[CustodyEvent]:
     """The case's FIXITY_AUDITED events, oldest first (auditors and leads)."""
-    policy.decide(person, Right.AUDIT, case=catalog.case(case_id)).require()
+    auditable(catalog, person, case_id)
     return list(catalog.events(case_id, action=Action.FIXITY_AUDITED))
 
 
@@ -291,12 +297,11 @@ def audit_event(
     catalog: Catalog, person: Person, case_id: str, which: str
 ) -> tuple[CustodyEvent, list[CustodyEvent]]:
     """One FIXITY_AUDITED event by its sequence number or hash, and its failures."""
-    policy.decide(person, Right.AUDIT, case=catalog.case(case_id)).require()
-    events = list(catalog.events(case_id))
-    for e in events:
-        if e.action == Action.FIXITY_AUDITED and which in (str(e.seq), e.hash):
+    for e in audits(catalog, person, case_id):
+        if which in (str(e.seq), e.hash):
             failed = set(e.details.get("failed") or [])
-            return e, [f for f in events if f.seq in failed]
+            found = catalog.events(case_id, action=Action.FIXITY_FAILED)
+            return e, [f for f in found if f.seq in failed]
     raise NotFound(
         f"case {case_id} has no fixity audit {which}: give the sequence number or hash of a "
         "FIXITY_AUDITED event (the list of audits shows them)"

@@ -41,17 +41,19 @@ def readable(name: str) -> str:
     """``name`` as text that can be printed, stored and sent as UTF-8: the
     bytes of a name that are not UTF-8 (which Python keeps as surrogate
     escapes) become ``\\xNN``."""
-    return os.fsencode(name).decode("utf-8", "backslashreplace")
+    return _decoded(name)[0]
 
 
-def raw_name(name: str) -> str:
-    """The bytes of ``name`` in hex when it is not valid UTF-8, else ``""``."""
+def _decoded(name: str) -> tuple[str, str]:
+    """``readable(name)``, and the name's bytes in hex when they are not UTF-8
+    (else ``""``)."""
+    if name.isascii():  # the common case: no bytes to escape
+        return name, ""
     raw = os.fsencode(name)
     try:
-        raw.decode("utf-8")
+        return raw.decode("utf-8"), ""
     except UnicodeDecodeError:
-        return raw.hex()
-    return ""
+        return raw.decode("utf-8", "backslashreplace"), raw.hex()
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,15 +97,9 @@ class SourceFile:
 
     @classmethod
     def from_stat(cls, path: str, relative: str, st: os.stat_result) -> SourceFile:
+        shown, raw = _decoded(relative)
         return cls(
-            path,
-            readable(relative),
-            st.st_size,
-            st.st_mtime_ns,
-            st.st_ino,
-            st.st_dev,
-            st.st_ctime_ns,
-            raw_name(relative),
+            path, shown, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, st.st_ctime_ns, raw
         )
 
 
@@ -152,8 +148,8 @@ class _Walk:
     def __init__(self) -> None:
         self.files: list[SourceFile] = []
         self.skipped: list[Skipped] = []
-        self.relatives: dict[str, str] = {}
-        self.paths: dict[str, str] = {}
+        self.relatives: dict[str, str] = {}  # relative name -> the path it came from
+        self.paths: dict[str, str] = {}  # path -> its relative name
 
     def unreadable(self, path: str, exc: OSError) -> None:
         self.skipped.append(Skipped(readable(path), _why(exc), unreadable=True))
@@ -170,11 +166,11 @@ class _Walk:
         source = SourceFile.from_stat(path, relative, st)
         if source.relative in self.relatives:
             raise InputError(
-                f"{readable(path)} and {self.relatives[source.relative]} would both be "
+                f"{readable(path)} and {readable(self.relatives[source.relative])} would both be "
                 f"recorded as {source.relative!r}: ingest them in separate commands or "
                 "from distinct folders"
             )
-        self.relatives[source.relative] = readable(path)
+        self.relatives[source.relative] = path
         self.paths[path] = source.relative
         self.files.append(source)
 

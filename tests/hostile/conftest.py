@@ -22,7 +22,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.cli_helpers import JITEV, environment, open_case
+from tests.integration.cli_helpers import (
+    INVESTIGATOR,
+    JITEV,
+    environment,
+    ingest,
+    jitev,
+    jitev_json,
+    open_case,
+)
 
 # What a jitev command may use at most, whatever the input: the CLI with Prefect
 # loaded stays well under it, a command that reads a hostile input whole does not.
@@ -135,3 +143,29 @@ def case_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     env = environment(base / "jitev", base / "prefect")
     open_case(env)
     return base / "jitev", env
+
+
+TRANSFER = "DANUBE-T-0001"  # the first hand-off of the case
+
+
+def handed_over(env: dict[str, str], seized: Path, count: int, handed: int) -> dict[str, str]:
+    """``count`` files ingested by BG (the ``i``-th ``100 × i`` lines), the
+    first ``handed`` of them handed to FR: requested, approved by the JIT
+    lead (which dispatches) and received. Each exhibit's BLAKE3, its key in
+    every team's namespace."""
+    for i in range(1, count + 1):
+        (seized / f"item-{i}.txt").write_text(f"seized item {i}\n" * (100 * i))
+    ingest(env, str(seized))
+    listed = jitev_json(env, "exhibits", "list", "--case", "DANUBE", "--as", INVESTIGATOR)
+    keys = {e["reference"]: e["blake3"] for e in listed}
+    request = ["transfer", "request", *sorted(keys)[:handed], "--case", "DANUBE", "--to", "FR"]
+    assert jitev_json(env, *request, "--as", INVESTIGATOR)["id"] == TRANSFER
+    jitev(env, "transfer", "approve", TRANSFER, "--as", "Cdt. Laurent")
+    received = jitev_json(env, "transfer", "receive", TRANSFER, "--as", "Lt. Moreau")
+    assert received["state"] == "received"
+    return keys
+
+
+def object_path(root: Path, team: str, key: str) -> Path:
+    """Where the local store under ``root`` keeps ``team``'s object ``key``."""
+    return root / team / "objects" / key[:2] / key

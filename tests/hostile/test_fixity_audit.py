@@ -13,35 +13,23 @@ from typing import Any
 
 import pytest
 
-from tests.hostile.conftest import run_measured
-from tests.integration.cli_helpers import AUDITOR, INVESTIGATOR, ingest, jitev, jitev_json
+from tests.hostile.conftest import handed_over, object_path, run_measured
+from tests.integration.cli_helpers import AUDITOR, INVESTIGATOR, jitev, jitev_json
 
-JIT_LEAD = "Cdt. Laurent"
 FR_INVESTIGATOR = "Lt. Moreau"
-TRANSFER = "DANUBE-T-0001"
 
 
 @pytest.fixture(scope="module")
 def held(case_home: tuple[Path, dict[str, str]], tmp_path_factory: pytest.TempPathFactory) -> Any:
     """BG-EX-0001..0002 ingested by BG and handed to FR: four copies."""
     home, env = case_home
-    seized = tmp_path_factory.mktemp("seized")
-    for i in range(1, 3):
-        (seized / f"item-{i}.txt").write_text(f"seized item {i}\n" * (50 * i))
-    ingest(env, str(seized))
-    listed = jitev_json(env, "exhibits", "list", "--case", "DANUBE", "--as", INVESTIGATOR)
-    keys = {e["reference"]: e["blake3"] for e in listed}
-    refs = sorted(keys)
-    jitev(env, "transfer", "request", *refs, "--case", "DANUBE", "--to", "FR", "--as", INVESTIGATOR)
-    jitev(env, "transfer", "approve", TRANSFER, "--as", JIT_LEAD)
-    jitev(env, "transfer", "receive", TRANSFER, "--as", FR_INVESTIGATOR)
-    return home, env, keys
+    return home, env, handed_over(env, tmp_path_factory.mktemp("seized"), 2, 2)
 
 
 def test_a_clean_store_audits_clean_and_an_investigator_is_refused(held: Any) -> None:
     home, env, _ = held
     refused = run_measured(env, "audit", "run", "--case", "DANUBE", "--as", INVESTIGATOR)
-    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    refused.clear_error(5, INVESTIGATOR, "audit")  # the policy denies it
     done = run_measured(env, "audit", "run", "--all", "--case", "DANUBE", "--json", "--as", AUDITOR)
     assert done.returncode == 0, done.stdout + done.stderr
     [audit] = json.loads(done.stdout)
@@ -53,7 +41,7 @@ def test_a_clean_store_audits_clean_and_an_investigator_is_refused(held: Any) ->
 def test_a_flipped_byte_in_a_received_copy_exits_1_and_is_recorded(held: Any) -> None:
     home, env, keys = held
     ref = sorted(keys)[0]
-    copy = home / "objects" / "FR" / "objects" / keys[ref][:2] / keys[ref]
+    copy = object_path(home / "objects", "FR", keys[ref])
     copy.chmod(0o644)
     data = bytearray(copy.read_bytes())
     data[0] ^= 0xFF

@@ -29,14 +29,19 @@ from evidence.findings import Finding
 from storage.objects.local import LocalStore
 from storage.sql.catalog import SqlCatalog
 from tests.fixtures_sql import StepClock
-from tests.hostile.conftest import Measured, counts, run_measured
-from tests.integration.cli_helpers import AUDITOR, INVESTIGATOR, ingest, jitev, jitev_json
+from tests.hostile.conftest import (
+    TRANSFER,
+    Measured,
+    counts,
+    handed_over,
+    object_path,
+    run_measured,
+)
+from tests.integration.cli_helpers import AUDITOR, INVESTIGATOR
 from tests.integration.test_handoffs import setup_jit, tamper_with
 from tests.integration.test_store_contract import NS, TARGET, put
 
 FR_INVESTIGATOR = "Lt. Moreau"
-JIT_LEAD = "Cdt. Laurent"
-TRANSFER = "DANUBE-T-0001"
 HANDED = ["BG-EX-0001", "BG-EX-0002", "BG-EX-0003", "BG-EX-0004"]
 KEPT = "BG-EX-0005"  # BG's alone
 
@@ -47,25 +52,9 @@ def held(case_home: tuple[Path, dict[str, str]], tmp_path_factory: pytest.TempPa
     received: 9 stored copies. Returns the home, the environment and each
     exhibit's BLAKE3 (its key in every team's namespace)."""
     home, env = case_home
-    seized = tmp_path_factory.mktemp("seized")
-    for i in range(1, 6):
-        (seized / f"item-{i}.txt").write_text(f"seized item {i}\n" * (100 * i))
-    ingest(env, str(seized))
-    listed = jitev_json(env, "exhibits", "list", "--case", "DANUBE", "--as", INVESTIGATOR)
-    keys = {e["reference"]: e["blake3"] for e in listed}
+    keys = handed_over(env, tmp_path_factory.mktemp("seized"), 5, len(HANDED))
     assert sorted(keys) == [*HANDED, KEPT]
-    request = ["transfer", "request", *HANDED, "--case", "DANUBE", "--to", "FR"]
-    assert jitev_json(env, *request, "--as", INVESTIGATOR)["id"] == TRANSFER
-    jitev(env, "transfer", "approve", TRANSFER, "--as", JIT_LEAD)  # and dispatch
-    assert jitev_json(env, "transfer", "receive", TRANSFER, "--as", FR_INVESTIGATOR)["state"] == (
-        "received"
-    )
     return home, env, keys
-
-
-def object_path(root: Path, team: str, key: str) -> Path:
-    """Where the local store under ``root`` keeps ``team``'s object ``key``."""
-    return root / team / "objects" / key[:2] / key
 
 
 def verify(env: dict[str, str]) -> tuple[Measured, list[Finding]]:

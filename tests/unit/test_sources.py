@@ -62,7 +62,7 @@ def test_missing_argument_is_named(tmp_path: Path) -> None:
 
 
 def _source(path: Path) -> SourceFile:
-    return SourceFile.from_stat(path, path.name, os.lstat(path))
+    return SourceFile.from_stat(str(path), path.name, os.lstat(path))
 
 
 def test_file_growing_while_read_is_caught(tmp_path: Path) -> None:
