@@ -187,7 +187,9 @@ def held_copies(events: list[CustodyEvent], exhibits: list[Exhibit]) -> Iterator
     says (``mirror`` checks the row against its INGESTED event), then each
     receiving team's, as its RECEIVED event records it: where the team keeps
     it (``store``) and the hashes its receipt signed for. These are the bytes
-    each team downloads and bundles."""
+    each team downloads and bundles. A copy dispatched and not yet received
+    is the receiving team's too, as its DISPATCHED event records it (not one
+    whose transfer failed at receipt: the team never took it)."""
     for ex in exhibits:
         recorded = Digests(ex.size, ex.blake3, ex.sha256)
         yield Copy(
@@ -195,11 +197,17 @@ def held_copies(events: list[CustodyEvent], exhibits: list[Exhibit]) -> Iterator
         )
     seen: set[tuple[str, str]] = set()
     retained: dict[tuple[str, str], datetime] = {}  # (exhibit, store): the DISPATCHED retention
+    dispatched: dict[tuple[str, str], CustodyEvent] = {}  # the first DISPATCHED of each copy
+    failed: set[tuple[str, object]] = set()  # (exhibit, transfer): refused at receipt
     for e in events:
+        if e.action == Action.TRANSFER_FAILED and e.exhibit is not None:
+            failed.add((e.exhibit, e.details.get("transfer")))
         if e.action == Action.DISPATCHED and e.exhibit is not None:
+            to = str(e.details.get("to", ""))
+            dispatched.setdefault((e.exhibit, to), e)
             until = _parse_time(e.details.get("retention_until"))
             if until is not None:
-                retained[(e.exhibit, str(e.details.get("to", "")))] = until
+                retained[(e.exhibit, to)] = until
         if e.action != Action.RECEIVED or e.exhibit is None:
             continue
         d = e.details
@@ -211,6 +219,22 @@ def held_copies(events: list[CustodyEvent], exhibits: list[Exhibit]) -> Iterator
         recorded = Digests(d.get("size", 0), str(d.get("blake3", "")), str(d.get("sha256", "")))
         until = retained.get((e.exhibit, stored))
         yield Copy(e.exhibit, e.team, namespace, key, recorded, d.get("transfer"), until)
+    for (exhibit, stored), e in dispatched.items():
+        if (exhibit, stored) in seen or (exhibit, e.details.get("transfer")) in failed:
+            continue  # received: counted above; or refused at receipt: never the team's
+        d = e.details
+        namespace, _, key = stored.partition("/")
+        recorded = Digests(d.get("size", 0), str(d.get("blake3", "")), str(d.get("sha256", "")))
+        team = str(d.get("to_team", namespace))
+        yield Copy(
+            exhibit,
+            team,
+            namespace,
+            key,
+            recorded,
+            d.get("transfer"),
+            retained.get((exhibit, stored)),
+        )
 
 
 def _parse_time(value: object) -> datetime | None:
