@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from config.jit import JitFile
 from config.orchestration import prefect_defaults
@@ -393,14 +393,25 @@ def fixity_audit(
 ) -> list[fixity.FixityAudit]:
     """Run the fixity-audit flow in this process over ``case_id`` (or every
     case of the person's team): one audit a case."""
-    for c in visibility.member_cases(w.catalog, person, case_id):  # refused before a flow starts
-        fixity.auditable(w.catalog, person, c.id)
+    check_audit(w, person, case_id)
     prefect_defaults()
     from flows.audit import fixity_audit as audit_flow
 
-    done = audit_flow(actor=person.name, case_id=case_id, all_copies=all_copies)
+    return audits_done(w, person, audit_flow(person.name, case_id, all_copies))
+
+
+def check_audit(w: Wiring, person: Person, case_id: str | None) -> None:
+    """Refuse an audit before a flow starts: the person audits every case named."""
+    for c in visibility.member_cases(w.catalog, person, case_id):
+        fixity.auditable(w.catalog, person, c.id)
+
+
+def audits_done(
+    w: Wiring, person: Person, receipts: list[dict[str, Any]]
+) -> list[fixity.FixityAudit]:
+    """The audits an audit flow run recorded, from its receipts (one a case)."""
     found = []
-    for receipt in done:
+    for receipt in receipts:
         event, failures = fixity.audit_event(
             w.catalog, person, receipt["case"], str(receipt["seq"])
         )

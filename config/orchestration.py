@@ -273,7 +273,7 @@ def _start(timeout: float) -> Engine:
     )
     command = [
         sys.executable, "-m", "prefect", "server", "start", "--host", HOST, "--port", str(port),
-        "--analytics-off", "--no-scheduler", "--no-late-runs", "--ui",
+        "--analytics-off", "--no-late-runs", "--ui",  # its scheduler: the audit's schedule
     ]  # fmt: skip
     with log.open("ab") as out:
         out.write(f"\n-- jitev: {' '.join(command[1:])} at {_now()}\n".encode())
@@ -321,10 +321,15 @@ def _wait_healthy(
 
 
 def healthy(engine: Engine, timeout: float = 3.0) -> bool:
-    """Whether ``GET /api/health`` answers (no proxy: the engine is on loopback)."""
+    """Whether the local engine's ``GET /api/health`` answers."""
+    return answers(engine.api_url, timeout)
+
+
+def answers(api_url: str, timeout: float = 3.0) -> bool:
+    """Whether a Prefect server's ``GET <api>/health`` answers (no proxy: on loopback)."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with opener.open(f"{engine.api_url}/health", timeout=timeout) as answer:
+        with opener.open(f"{api_url}/health", timeout=timeout) as answer:
             return bool(answer.status == 200)
     except OSError:  # URLError and timeouts are OSErrors
         return False

@@ -209,6 +209,12 @@ class EngineSettings(_Section):
 
     mode: Literal["local", "ephemeral"] = "local"
     start_timeout: int = Field(default=120, ge=1)  # seconds; a first start migrates a database
+    # A team: the work pool of jitev's deployments (`jitev deploy`, `jitev worker`) on the
+    # Prefect server PREFECT_API_URL names. Set, the CLI and the web submit flow runs there;
+    # empty (the default), the CLI runs flows itself and the web serves them in-process.
+    work_pool: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9-]{0,62})?$")
+    poll_seconds: int = Field(default=2, ge=1, le=60)  # how often a worker or runner asks for work
+    heartbeat_seconds: int = Field(default=30, ge=30)  # a flow run's heartbeats; silence = crashed
 
 
 class AuditSettings(_Section):
@@ -222,6 +228,7 @@ class AuditSettings(_Section):
     full_cycle_days: int = Field(default=30, ge=1)  # every copy checked within this many days
     max_mib_s: float = Field(default=0, ge=0)  # reading cap in MiB/s; 0: none
     leftover_grace_hours: float = Field(default=24, ge=0)  # younger crash leftovers are kept
+    scheduled_as: str = ""  # the auditor or lead a scheduled audit acts as; empty: schedule paused
 
 
 class Settings:

@@ -41,7 +41,7 @@ in it can be edited without a verifier noticing:
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -192,11 +192,25 @@ def _published(publication: Publication | None, case_id: str, when: str) -> Publ
 
 
 def create_bundle(
-    store: ObjectStore, catalog: Catalog, plan: BundlePlan, workdir: Path, publish: Publish
+    store: ObjectStore,
+    catalog: Catalog,
+    plan: BundlePlan,
+    workdir: Path,
+    publish: Publish,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Bundle:
     """Build, seal, store write-once, and record the bundle (see the module
-    docstring). ``publish`` asks the case's witnesses to cosign its log."""
+    docstring). ``publish`` asks the case's witnesses to cosign its log;
+    ``progress`` hears (exhibits read, exhibits) as their copies are read."""
     person, case = plan.prosecutor, plan.case
+    opened: set[str] = set()
+
+    def open_native(ex: Exhibit) -> Iterable[bytes]:
+        opened.add(ex.reference)
+        if progress is not None:
+            progress(len(opened), len(plan.exhibits))
+        return open_recorded(store, person.team, ex.blake3, _copy_of(person.team, ex), case.id)
+
     recorded = log_policy(catalog, case.id)
     _published(publish(case.id), case.id, "before the seal")  # refused early, nothing recorded
     assert recorded is not None  # publish found it too
@@ -228,9 +242,7 @@ def create_bundle(
             exhibits=plan.exhibits,
             events=events,
             keys=keys,
-            open_native=lambda ex: open_recorded(
-                store, person.team, ex.blake3, _copy_of(person.team, ex), case.id
-            ),
+            open_native=open_native,
         ) as payload,
     ):
         with catalog.transaction(case.id) as tx:

@@ -232,9 +232,11 @@ def audit_fixity(
     all_copies: bool = False,
     grace: timedelta = timedelta(hours=24),
     throttle: Throttle | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> FixityAudit:
     """Audit the case's share of copies (all of them with ``all_copies``),
-    sweep its teams' leftovers, and record the events (module docstring)."""
+    sweep its teams' leftovers, and record the events (module docstring).
+    ``progress`` hears (copies read, copies) after each one."""
     case = auditable(catalog, person, case_id)
     events = list(catalog.events(case_id))
     copies = list(held_copies(events, catalog.exhibits(case_id)))
@@ -249,12 +251,14 @@ def audit_fixity(
     failures: list[Failure] = []
     read = 0
     pace = throttle.pace if throttle is not None else None
-    for copy in copies:
+    for done, copy in enumerate(copies, 1):
         found, problems = reread(store, case_id, copy, pace)
         read += found.size if found is not None else 0
         problems += check_protection(store, copy)
         if problems:
             failures.append(Failure(copy, tuple(problems), found))
+        if progress is not None:
+            progress(done, len(copies))
     with catalog.transaction(case_id) as tx:
         failed = [
             tx.append(

@@ -305,13 +305,23 @@ def dispatch_due(catalog: Catalog, person: Person, transfer: Transfer) -> bool:
     return transfer.state is TransferState.APPROVED and allowed
 
 
-def dispatch(store: ObjectStore, catalog: Catalog, person: Person, transfer_id: str) -> Transfer:
+def dispatch(
+    store: ObjectStore,
+    catalog: Catalog,
+    person: Person,
+    transfer_id: str,
+    progress: Callable[[int, int], None] | None = None,
+) -> Transfer:
     """Copy each exhibit into the receiving team's namespace and read it back.
-    Idempotent: a re-run after a crash does only what is left."""
+    Idempotent: a re-run after a crash does only what is left. ``progress``
+    hears (exhibits done, exhibits) after each one."""
     transfer = check_dispatch(catalog, person, transfer_id, done=True)
     if transfer.state is TransferState.DISPATCHED:
         return transfer
-    for item in transfer.items:
+    total = len(transfer.items)
+    for done, item in enumerate(transfer.items, 1):
+        if progress is not None:
+            progress(done - 1, total)
         if item.dispatched_seq is not None:
             continue  # done before a crash
         copied = store.copy(transfer.from_team, item.blake3, transfer.to_team)
@@ -346,6 +356,8 @@ def dispatch(store: ObjectStore, catalog: Catalog, person: Person, transfer_id: 
                 i.dispatched_seq is not None or i.reference == item.reference for i in current.items
             ):
                 tx.set_transfer_state(transfer.id, TransferState.DISPATCHED)
+    if progress is not None:
+        progress(total, total)
     return catalog.transfer(transfer_id)
 
 

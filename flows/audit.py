@@ -13,14 +13,18 @@ small receipt out: no bytes, no result cache, no persisted results.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.utilities.annotations import quote
 
 from config import wiring
 from evidence import fixity, visibility
+from flows.reports import Progress, receipt
 from flows.retry import DELAYS, RETRIES, transient
 
 
@@ -32,7 +36,9 @@ from flows.retry import DELAYS, RETRIES, transient
     cache_policy=NO_CACHE,
     persist_result=False,
 )
-def audit_case(case_id: str, actor: str, all_copies: bool) -> dict[str, Any]:
+def audit_case(
+    case_id: str, actor: str, all_copies: bool, progress: Callable[[int, int], None]
+) -> dict[str, Any]:
     w = wiring.current()
     settings = w.settings.audit
     done = fixity.audit_fixity(
@@ -45,6 +51,7 @@ def audit_case(case_id: str, actor: str, all_copies: bool) -> dict[str, Any]:
         all_copies=all_copies,
         grace=timedelta(hours=settings.leftover_grace_hours),
         throttle=fixity.Throttle(settings.max_mib_s, time.monotonic, time.sleep),
+        progress=progress,
     )
     w.publish(case_id)
     d = done.event.details
@@ -63,4 +70,15 @@ def fixity_audit(
 ) -> list[dict[str, Any]]:
     w = wiring.current()
     cases = visibility.member_cases(w.catalog, w.catalog.person(actor), case_id)
-    return [audit_case(c.id, actor, all_copies) for c in cases]
+    progress = Progress("copies re-read, case after case")
+    done = []
+    for i, c in enumerate(cases):
+        # Case i of n, its copies read: (i + read / copies) / n of the whole.
+        share = partial(_case_share, progress, i, len(cases))
+        done.append(audit_case(c.id, actor, all_copies, quote(share)))  # type: ignore[call-overload]
+    receipt(done or [{"cases": 0}])
+    return done
+
+
+def _case_share(progress: Progress, i: int, cases: int, read: int, copies: int) -> None:
+    progress(i * max(copies, 1) + read, cases * max(copies, 1))

@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 
 from config import wiring
 from evidence import disclosure
+from flows.reports import Progress, receipt
 
 
 @task(name="build-and-store-bundle", cache_policy=NO_CACHE, persist_result=False)
@@ -23,7 +24,10 @@ def build_and_store(case_id: str, actor: str, exhibits: list[str] | None) -> dic
     w = wiring.current()
     plan = disclosure.plan_bundle(w.catalog, w.catalog.person(actor), case_id, exhibits)
     w.settings.home.mkdir(parents=True, exist_ok=True)
-    bundle = disclosure.create_bundle(w.store, w.catalog, plan, w.settings.home, w.checkpoint)
+    progress = Progress(f"case {case_id}: exhibits read into the bundle")
+    bundle = disclosure.create_bundle(
+        w.store, w.catalog, plan, w.settings.home, w.checkpoint, progress
+    )
     w.publish(case_id)
     return bundle.as_dict()
 
@@ -31,4 +35,5 @@ def build_and_store(case_id: str, actor: str, exhibits: list[str] | None) -> dic
 @flow(name="disclosure-bundle", persist_result=False)
 def build_bundle(case_id: str, actor: str, exhibits: list[str] | None = None) -> dict[str, Any]:
     result: dict[str, Any] = build_and_store(case_id, actor, exhibits)
+    receipt({"id": result["id"], "case": case_id, "exhibits": len(result["exhibits"])})
     return result

@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 
 from config import wiring
 from evidence import transfers
+from flows.reports import Progress, receipt
 from flows.retry import DELAYS, RETRIES, transient
 
 
@@ -31,7 +32,9 @@ from flows.retry import DELAYS, RETRIES, transient
 )
 def copy_and_verify(transfer_id: str, actor: str) -> dict[str, Any]:
     w = wiring.current()
-    transfer = transfers.dispatch(w.store, w.catalog, w.catalog.person(actor), transfer_id)
+    progress = Progress(f"transfer {transfer_id}: exhibits copied and read back")
+    person = w.catalog.person(actor)
+    transfer = transfers.dispatch(w.store, w.catalog, person, transfer_id, progress)
     w.publish(transfer.case_id)
     return {"transfer": transfer.id, "state": transfer.state.value, "failure": transfer.failure}
 
@@ -39,4 +42,5 @@ def copy_and_verify(transfer_id: str, actor: str) -> dict[str, Any]:
 @flow(name="dispatch", persist_result=False)
 def dispatch(transfer_id: str, actor: str) -> dict[str, Any]:
     result: dict[str, Any] = copy_and_verify(transfer_id, actor)
+    receipt(result)
     return result

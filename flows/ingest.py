@@ -10,6 +10,7 @@ placeholder.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from time import perf_counter
 from typing import Any, cast
@@ -27,6 +28,8 @@ from evidence.manifest import from_fields
 from evidence.outcomes import IngestResult, Outcome
 from evidence.ports import IngestRun
 from evidence.sizes import MiB
+from flows.reports import Progress as Reported
+from flows.reports import receipt
 from flows.retry import DELAYS, RETRIES, transient
 
 
@@ -130,3 +133,54 @@ def run_ingest(
     runner = cast("TaskRunner[PrefectFuture[Any]]", ThreadPoolTaskRunner(max_workers=concurrency))
     bounded = ingest.with_options(task_runner=runner)
     return bounded(case_id, team, actor, paths, fields, manifest, progress, reread)
+
+
+class _Counted(Progress):
+    """An ingest's progress as files with an outcome, for the progress artifact."""
+
+    __slots__ = ("_done", "_lock", "_report", "_total")
+
+    def __init__(self, report: Reported) -> None:
+        self._report, self._lock, self._done, self._total = report, threading.Lock(), 0, 0
+
+    def planned(self, plan: IngestPlan, run: IngestRun) -> None:
+        self._total = len(plan.files)
+
+    def committed(self, outcome: Outcome) -> None:
+        with self._lock:
+            self._done += 1
+            self._report(self._done, self._total)
+
+
+@flow(name="ingest-folder", persist_result=False)
+def ingest_folder(
+    case_id: str,
+    team: str,
+    actor: str,
+    paths: list[str],
+    fields: dict[str, str | None] | None = None,
+    manifest: str | None = None,
+    reread: bool = False,
+) -> dict[str, Any]:
+    """Ingest folders on the machine of the worker that runs this (a forensic
+    share mounted there): the ingest flow, with a progress artifact and a
+    receipt of counts. Re-run, it skips what it committed before."""
+    progress = _Counted(Reported(f"case {case_id}: files ingested by team {team}"))
+    result = run_ingest(
+        wiring.current().settings.ingest.concurrency,
+        case_id=case_id,
+        team=team,
+        actor=actor,
+        paths=paths,
+        fields=fields,
+        manifest=manifest,
+        progress=progress,
+        reread=reread,
+    )
+    counts: dict[str, Any] = {"case": case_id, "team": team, "run": result.run}
+    for outcome in result.outcomes:
+        counts[outcome.status.value] = counts.get(outcome.status.value, 0) + 1
+    counts["skipped"] = len(result.skipped)
+    counts["unreadable"] = len(result.unreadable)
+    receipt(counts)
+    return counts

@@ -9,6 +9,7 @@ Without ``JITEV_TEST_PG_URL`` the PostgreSQL variants skip (or fail under
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -147,6 +148,13 @@ def _conninfo(url: str) -> str:
 
 @pytest.fixture
 def pg_schema() -> Iterator[PgSchema]:
+    with fresh_schema() as schema:
+        yield schema
+
+
+@contextlib.contextmanager
+def fresh_schema() -> Iterator[PgSchema]:
+    """A schema of its own in the test database, dropped afterwards."""
     base = pg_base_url()
     admin = _conninfo(base)
     name = f"jitev_test_{uuid.uuid4().hex[:12]}"

@@ -20,8 +20,9 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
+
+from config.orchestration import answers
 
 STARTUP_TIMEOUT = 180.0  # seconds: a fresh database is migrated first
 
@@ -65,7 +66,7 @@ def api_url() -> str:
         atexit.register(stop)
         url = f"http://127.0.0.1:{port}/api"
         deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not _answers(url):
+        while not answers(url):
             if _server.poll() is not None or time.monotonic() > deadline:
                 said = (_home / "server.log").read_text(errors="replace")[-2000:]
                 stop()
@@ -88,12 +89,3 @@ def stop() -> None:
     if _home is not None:
         shutil.rmtree(_home, ignore_errors=True)
     _server, _url, _home = None, None, None
-
-
-def _answers(url: str) -> bool:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(f"{url}/health", timeout=2) as answer:
-            return bool(answer.status == 200)
-    except OSError:
-        return False

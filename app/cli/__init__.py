@@ -18,7 +18,17 @@ import sys  # noqa: E402
 import typer  # noqa: E402
 from typer._click.exceptions import ClickException  # noqa: E402
 
-from app.cli import admin, audit, bundles, engine, exhibits, ingest, transfers, witness  # noqa: E402
+from app.cli import (  # noqa: E402
+    admin,
+    audit,
+    bundles,
+    engine,
+    exhibits,
+    ingest,
+    jobs,
+    transfers,
+    witness,
+)
 from app.cli.common import err, explain  # noqa: E402
 from app.render import esc  # noqa: E402
 from evidence.errors import JitevError  # noqa: E402
@@ -44,6 +54,9 @@ app.add_typer(bundles.bundle_app, name="bundle")
 app.add_typer(witness.witness_app, name="witness")
 app.add_typer(engine.engine_app, name="engine")
 app.add_typer(audit.audit_app, name="audit")
+app.add_typer(jobs.jobs_app, name="jobs")
+app.command()(jobs.deploy)
+app.command()(jobs.worker)
 app.command()(admin.setup)
 app.command()(admin.serve)
 app.command()(admin.demo)

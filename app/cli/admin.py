@@ -163,10 +163,13 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Listen address (default [web] host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default [web] port, 8000).")] = None,
 ) -> None:
-    """Serve the web pages and the JSON API (/api/v1) until Ctrl-C."""
+    """Serve the web pages and the JSON API (/api/v1) until Ctrl-C. Without a
+    team ([engine] work_pool), this process also serves jitev's flows (the
+    jobs it submits, the scheduled audit) from an in-process Prefect runner."""
     import uvicorn
 
     from app.web import create_app, server_options
+    from app.web.context import of_app
     from config.orchestration import prefect_defaults
 
     prefect_defaults()
@@ -177,8 +180,18 @@ def serve(
     console.print(f"jitev on http://{host}:{port}/  (API: /api/v1, schema: /api/v1/openapi.json)")
     if web.trusted_proxies:
         console.print(f"X-Forwarded-For/-Proto believed from {', '.join(web.trusted_proxies)}")
+    app = create_app(w)
+    serving = of_app(app).jobs.serve_now()
     say_engine()
-    uvicorn.run(create_app(w), host=host, port=port, log_level="warning", **server_options(web))
+    if serving:
+        audit = w.settings.audit
+        console.print("Jobs run in this process (the embedded default, no \\[engine] work_pool)")
+        if audit.scheduled_as:
+            who = render.esc(audit.scheduled_as)
+            console.print(f"Fixity audits: {audit.schedule} (cron, UTC) as {who}")
+        else:
+            err.print("[yellow]fixity audits are not scheduled: set \\[audit] scheduled_as[/]")
+    uvicorn.run(app, host=host, port=port, log_level="warning", **server_options(web))
 
 
 def demo() -> None:

@@ -18,6 +18,7 @@ from app.cli.common import (
     print_json,
     say_engine,
 )
+from app.cli.jobs import WaitFlag, submitted, team_jobs
 from evidence import fixity, visibility
 
 audit_app = typer.Typer(
@@ -32,12 +33,26 @@ def audit_run(
         bool, typer.Option("--all", help="Check every copy, not only today's share.")
     ] = False,
     acting: AsOpt = None,
+    wait: WaitFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Audit the stored copies of a case (or of every case of your team):
     today's share of them, or all with --all; crash leftovers past their
-    grace period are removed. Auditors and leads. Exits 1 when a copy failed."""
-    done = actions.fixity_audit(current(), as_person(acting), case, all_copies=everything)
+    grace period are removed. Auditors and leads. Exits 1 when a copy failed.
+    On a team ([engine] work_pool), a worker audits: the command submits."""
+    w, person = current(), as_person(acting)
+    jobs = team_jobs()
+    if jobs is None:
+        done = actions.fixity_audit(w, person, case, all_copies=everything)
+    else:
+        actions.check_audit(w, person, case)
+        params = {"actor": person.name, "case_id": case, "all_copies": everything}
+        job = submitted(
+            jobs, jobs.submit("audit", person.name, case or "", **params), wait, as_json
+        )
+        if not wait:
+            return
+        done = actions.audits_done(w, person, [r for r in job.result if "seq" in r])
     if as_json:
         print_json([a.as_dict() for a in done])
     else:

@@ -19,6 +19,8 @@ from app.cli.common import (
     print_json,
     write_new,
 )
+from app.cli.jobs import WaitFlag, submitted, team_jobs
+from app.jobs import submit_bundle
 from evidence import disclosure
 from evidence.errors import InputError
 
@@ -38,15 +40,23 @@ def bundle_create(
         bool, typer.Option("--all-held", help="Every exhibit your team holds.")
     ] = False,
     acting: AsOpt = None,
+    wait: WaitFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Build a disclosure bundle of exhibits your team holds (a prosecutor),
-    store it write-once, and record a DISCLOSED custody event on each."""
+    store it write-once, and record a DISCLOSED custody event on each. On a
+    team ([engine] work_pool), a worker builds it: the command submits."""
     if all_held == bool(exhibits):
         raise InputError("name the exhibits with --exhibits REF (repeat), or use --all-held")
-    bundle = actions.create_bundle(
-        current(), as_person(acting), case, None if all_held else exhibits
-    )
+    w, person, chosen = current(), as_person(acting), None if all_held else exhibits
+    jobs = team_jobs()
+    if jobs is None:
+        bundle = actions.create_bundle(w, person, case, chosen)
+    else:
+        job = submitted(jobs, submit_bundle(jobs, w, person, case, chosen), wait, as_json)
+        if not wait:
+            return
+        bundle = w.catalog.bundle(job.result["id"])
     if as_json:
         print_json(bundle.as_dict())
     else:

@@ -18,9 +18,11 @@ from app.cli.common import (
     print_json,
     say_engine,
 )
-from evidence.errors import SourceUnreadable
+from app.cli.jobs import WaitFlag, submitted, team_jobs
+from evidence.errors import InputError, SourceUnreadable
 from evidence.ingest import Progress
 from evidence.ledger import verify
+from evidence.models import Person
 from evidence.outcomes import IngestResult, OutcomeStatus
 
 
@@ -55,6 +57,15 @@ def ingest(
             "ingested and that are unchanged since (same size, times and inode)."
         ),
     ] = False,
+    on_worker: Annotated[
+        bool,
+        typer.Option(
+            "--on-worker",
+            help="The paths are on a worker's machine (a forensic share mounted there): "
+            "submit the ingest to the team's workers ([engine] work_pool).",
+        ),
+    ] = False,
+    wait: WaitFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Ingest files: stream each once through BLAKE3 + SHA-256 into write-once
@@ -73,6 +84,9 @@ def ingest(
     }
     w = current()
     person = as_person(acting)
+    if on_worker:
+        _submit(person, case, team or person.team, paths, fields, manifest, reread, wait, as_json)
+        return
 
     def run(progress: Progress | None) -> IngestResult:
         return actions.ingest(
@@ -115,4 +129,47 @@ def ingest(
             "above): give the account that runs jitev read access, or image the failing disk, "
             "then run the same command again.[/]"
         )
+        raise typer.Exit(SourceUnreadable.exit_code)
+
+
+def _submit(
+    person: Person,
+    case: str,
+    team: str,
+    paths: list[str],
+    fields: dict[str, str | None],
+    manifest: str | None,
+    reread: bool,
+    wait: bool,
+    as_json: bool,
+) -> None:
+    """An ingest of paths on a worker's machine, as a job; with ``wait``, its
+    counts, and the exit code of an ingest here."""
+    jobs = team_jobs()
+    if jobs is None:
+        raise InputError(
+            "--on-worker needs a team's workers: set [engine] work_pool (and PREFECT_API_URL)"
+        )
+    relative = [p for p in [*paths, *([manifest] if manifest else [])] if not p.startswith("/")]
+    if relative:
+        raise InputError(
+            f"--on-worker: {relative[0]} is not an absolute path; give each path as the "
+            "worker's machine sees it, e.g. /mnt/forensic/case-17"
+        )
+    params = {
+        "case_id": case, "team": team, "actor": person.name, "paths": paths, "fields": fields,
+        "manifest": manifest, "reread": reread,
+    }  # fmt: skip
+    job = submitted(jobs, jobs.submit("ingest", person.name, case, **params), wait, as_json)
+    if not wait:
+        return
+    counts = job.result
+    if as_json:
+        print_json(job.as_dict())
+    else:
+        console.print(", ".join(f"{k}: {v}" for k, v in counts.items()))
+    for status, code in ((OutcomeStatus.QUARANTINED, 3), (OutcomeStatus.CHANGED, 4)):
+        if counts.get(status.value):
+            raise typer.Exit(code)
+    if counts.get(OutcomeStatus.UNREADABLE.value) or counts.get("unreadable"):
         raise typer.Exit(SourceUnreadable.exit_code)

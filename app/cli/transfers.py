@@ -20,6 +20,8 @@ from app.cli.common import (
     print_json,
     say_engine,
 )
+from app.cli.jobs import WaitFlag, submitted, team_jobs
+from app.jobs import submit_dispatch
 from evidence import visibility
 from evidence.errors import IntegrityError
 from evidence.findings import Report
@@ -40,7 +42,12 @@ def _show(transfer: Transfer, as_json: bool) -> Report[None] | None:
     return check
 
 
-def _run_dispatch(transfer: Transfer, person: Person, as_json: bool) -> Transfer:
+def _run_dispatch(transfer: Transfer, person: Person, as_json: bool, wait: bool) -> Transfer | None:
+    """Dispatch in this process; on a team, submit it (None: submitted, not waited for)."""
+    jobs = team_jobs()
+    if jobs is not None:
+        submitted(jobs, submit_dispatch(jobs, person, transfer), wait, as_json)
+        return current().catalog.transfer(transfer.id) if wait else None
     if not as_json:
         err.print(f"Dispatching {transfer.id}: copy to {transfer.to_team} and read back…")
     dispatched = actions.dispatch(current(), person, transfer)
@@ -48,7 +55,9 @@ def _run_dispatch(transfer: Transfer, person: Person, as_json: bool) -> Transfer
     return dispatched
 
 
-def _finish(transfer: Transfer, as_json: bool) -> None:
+def _finish(transfer: Transfer | None, as_json: bool) -> None:
+    if transfer is None:  # a job was submitted, and said
+        return
     _show(transfer, as_json)
     if transfer.state is TransferState.FAILED:
         raise IntegrityError(f"transfer {transfer.id} failed: {transfer.failure}")
@@ -92,6 +101,7 @@ def transfer_approve(
         bool, typer.Option(help="Dispatch at once when this is the last approval.")
     ] = True,
     acting: AsOpt = None,
+    wait: WaitFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Approve, in every capacity you hold (JIT lead, originating team's consent).
@@ -99,14 +109,16 @@ def transfer_approve(
     you may dispatch: the sending team or the JIT lead; otherwise the sending
     team runs `jitev transfer dispatch`."""
     person = as_person(acting)
+    # The dispatch's outcome in a 1-tuple: (None,) is "submitted to the team's
+    # workers, already said", unlike None, "no dispatch was due".
     approved, dispatched = actions.approve(
         current(),
         person,
         transfer_id,
         reason,
-        then_dispatch=(lambda t: _run_dispatch(t, person, as_json)) if dispatch else None,
+        then_dispatch=(lambda t: (_run_dispatch(t, person, as_json, wait),)) if dispatch else None,
     )
-    _finish(dispatched or approved, as_json)
+    _finish(approved if dispatched is None else dispatched[0], as_json)
 
 
 @transfer_app.command("reject")
@@ -126,11 +138,14 @@ def transfer_cancel(
 
 
 @transfer_app.command("dispatch")
-def transfer_dispatch(transfer_id: str, acting: AsOpt = None, as_json: JsonFlag = False) -> None:
-    """Run (or finish, after a crash) the dispatch of an approved transfer."""
+def transfer_dispatch(
+    transfer_id: str, acting: AsOpt = None, wait: WaitFlag = False, as_json: JsonFlag = False
+) -> None:
+    """Run (or finish, after a crash) the dispatch of an approved transfer; on
+    a team ([engine] work_pool), submit it to the workers."""
     person = as_person(acting)
     transfer = visibility.checked_transfer(current().catalog, person, transfer_id)
-    _finish(_run_dispatch(transfer, person, as_json), as_json)
+    _finish(_run_dispatch(transfer, person, as_json, wait), as_json)
 
 
 @transfer_app.command("receive")

@@ -9,6 +9,8 @@ request may cost the server is bounded (``app.web.bounds``).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +18,10 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
+from app.jobs import Jobs
 from app.web import api, errors, pages
 from app.web.bounds import BodyGuard, Uploads
 from app.web.context import WebContext
-from app.web.jobs import Jobs
 from app.web.reports import Reports
 from config.settings import WebSettings
 from config.wiring import Wiring
@@ -43,7 +45,17 @@ def server_options(web: WebSettings) -> dict[str, Any]:
 
 
 def create_app(wiring: Wiring, hasher: PasswordHasher | None = None) -> FastAPI:
+    # Jobs are flow runs on Prefect; on the embedded default this process serves
+    # the deployments that run them, from its first submission to its shutdown.
+    jobs = Jobs(wiring.settings, serve=True)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        jobs.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="jitev",
         summary="Evidence workflow for EU Joint Investigation Teams",
         version="1",
@@ -53,7 +65,7 @@ def create_app(wiring: Wiring, hasher: PasswordHasher | None = None) -> FastAPI:
     )
     web = wiring.settings.web
     uploads = Uploads(web.max_uploads, web.max_uploads_per_person)
-    app.state.jitev = WebContext(wiring, hasher or Argon2Hasher(), Jobs(), Reports(), uploads)
+    app.state.jitev = WebContext(wiring, hasher or Argon2Hasher(), jobs, Reports(), uploads)
     app.include_router(api.router)
     app.include_router(pages.router)
     streamed = [r for r in app.routes if isinstance(r, APIRoute) and r.endpoint is api.upload]

@@ -13,8 +13,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from app import actions
+from app import jobs as job_runs
 from app.web import calls, security
-from app.web import jobs as job_runs
 from app.web import schemas as s
 from app.web.context import of, wiring
 from app.web.security import Caller
@@ -291,7 +291,7 @@ def cancel(transfer_id: str, body: s.Reason, who: Who, w: W) -> Json:
 def dispatch(transfer_id: str, who: Who, request: Request, w: W) -> Json:
     """Run (or finish) the dispatch of an approved transfer, as a flow run."""
     t = actions.check_dispatch(w, who.person, transfer_id)
-    return job_runs.start_dispatch(of(request).jobs, w, who.person, t).as_dict()
+    return job_runs.submit_dispatch(of(request).jobs, who.person, t).as_dict()
 
 
 @router.post("/transfers/{transfer_id}/receive", tags=["hand-offs"], response_model=s.TransferOut)
@@ -315,12 +315,13 @@ def create_bundle(body: s.NewBundle, who: Who, request: Request, w: W) -> Json:
     if body.all_held == bool(body.exhibits):
         raise InputError("name the exhibits, or set all_held", field="exhibits")
     chosen = None if body.all_held else body.exhibits
-    return job_runs.start_bundle(of(request).jobs, w, who.person, body.case, chosen).as_dict()
+    return job_runs.submit_bundle(of(request).jobs, w, who.person, body.case, chosen).as_dict()
 
 
 @router.get("/jobs", tags=["disclosure"], response_model=list[s.JobOut])
 def jobs(who: Who, request: Request) -> list[Json]:
-    """The caller's bundle builds and dispatches since the server started."""
+    """The caller's latest jobs (bundle builds, dispatches, audits...), newest first,
+    read from Prefect: a restart of the web server loses none."""
     return [j.as_dict() for j in of(request).jobs.of(who.person.name)]
 
 

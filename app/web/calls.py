@@ -5,8 +5,8 @@ with JSON, the page with a redirect; neither holds a rule."""
 from __future__ import annotations
 
 from app import actions
+from app.jobs import Job, Jobs, submit_dispatch
 from app.web import schemas as s
-from app.web.jobs import Job, Jobs, start_dispatch
 from app.web.security import Caller
 from config.wiring import Wiring
 from evidence.models import CustodyEvent, Handling, HandlingCode, Transfer, parse_purpose
@@ -50,5 +50,5 @@ def approve(
         who.person,
         transfer_id,
         reason,
-        then_dispatch=lambda t: start_dispatch(jobs, w, who.person, t),
+        then_dispatch=lambda t: submit_dispatch(jobs, who.person, t),
     )

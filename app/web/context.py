@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 
+from app.jobs import Jobs
 from app.web.bounds import Uploads
-from app.web.jobs import Jobs
 from app.web.reports import Reports
 from config.wiring import Wiring
 from evidence.ports import PasswordHasher
@@ -26,7 +26,11 @@ class WebContext:
 
 
 def of(request: Request) -> WebContext:
-    context = request.app.state.jitev
+    return of_app(request.app)
+
+
+def of_app(app: FastAPI) -> WebContext:
+    context = app.state.jitev
     assert isinstance(context, WebContext)
     return context
 

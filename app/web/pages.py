@@ -11,14 +11,15 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from app import actions
+from app import jobs as job_runs
+from app.jobs import Jobs
 from app.web import calls, security
-from app.web import jobs as job_runs
 from app.web import schemas as s
 from app.web.context import of, wiring
 from app.web.errors import page_message
-from app.web.jobs import Jobs
 from app.web.security import Caller
 from app.web.streams import PREVIEWABLE
 from app.web.templating import render
@@ -270,7 +271,7 @@ def handoff_step(
         actions.cancel(w, who.person, transfer_id, reason)
     elif step == "dispatch":
         transfer = actions.check_dispatch(w, who.person, transfer_id)
-        job_runs.start_dispatch(of(request).jobs, w, who.person, transfer)
+        job_runs.submit_dispatch(of(request).jobs, who.person, transfer)
     elif step == "receive":
         actions.receive(w, who.person, transfer_id)
     else:
@@ -289,7 +290,7 @@ def _bundles_context(who: Caller, w: Wiring, jobs: Jobs) -> dict[str, Any]:
     return {
         "bundles": disclosure.visible_bundles(w.catalog, who.person, None),
         "held": held,
-        "jobs": [j for j in jobs.of(who.person.name) if j.kind == "bundle"],
+        "jobs": jobs.of(who.person.name, "bundle"),
     }
 
 
@@ -307,13 +308,21 @@ async def create_bundle(who: Who, request: Request, w: W) -> Response:
     try:
         if not chosen:
             raise InputError("tick the exhibits to disclose")
-        job = job_runs.start_bundle(jobs, w, who.person, str(form.get("case", "")), chosen)
+        case = str(form.get("case", ""))
+        # Off the event loop: the submission is a blocking call to Prefect.
+        job = await run_in_threadpool(job_runs.submit_bundle, jobs, w, who.person, case, chosen)
     except JitevError as exc:  # e.g. a missing consent: explained on the page
         context = {**_bundles_context(who, w, jobs), "refusal": page_message(exc)}
         return render(
             request, "bundles.html", context, status=403 if isinstance(exc, Denied) else 400
         )
     return _back(f"/jobs/{job.id}")
+
+
+@router.get("/jobs")
+def jobs_page(who: Who, request: Request) -> Response:
+    """The person's latest jobs, as Prefect records them."""
+    return render(request, "jobs.html", {"jobs": of(request).jobs.of(who.person.name)})
 
 
 @router.get("/jobs/{job_id}")

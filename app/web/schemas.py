@@ -284,16 +284,19 @@ class TransferOut(BaseModel):
 
 
 class JobOut(BaseModel):
-    id: str
-    kind: str  # bundle | dispatch
+    id: str  # the Prefect flow run's id
+    kind: str  # bundle | dispatch | audit | checkpoint | ingest
     person: str
     case: str
-    started_at: str
-    state: str  # PENDING, then Prefect's state names
+    started_at: str  # when it was submitted
+    state: str  # Prefect's state type: SCHEDULED, PENDING, RUNNING, COMPLETED, FAILED, CRASHED
+    state_name: str  # and its name, e.g. Late, AwaitingRetry
     finished: bool
-    flow_run_id: str | None
-    result: dict[str, Any]
+    flow_run_id: str
+    progress: float | None  # percent, from the run's progress artifact
+    result: dict[str, Any] | list[dict[str, Any]]  # the run's receipt
     error: str
+    ui_url: str | None  # the run in the Prefect UI
 
 
 class ApprovalOut(TransferOut):

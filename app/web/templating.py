@@ -38,6 +38,7 @@ NAV = [
     ("/handoffs", "Hand-offs", Right.VIEW),
     ("/bundles", "Bundles", Right.DISCLOSE),
     ("/ledger", "Ledger", Right.AUDIT),
+    ("/jobs", "Jobs", Right.VIEW),
 ]
 
 

@@ -221,7 +221,7 @@ def test_exhibit_from_upload_to_verified_bundle(
         page.check("#new-bundle input[name=case][value=DANUBE]")
         page.check(f"#new-bundle input[name=exhibits][value='{reference}']")
         page.click("#build")
-        page.wait_for_url(re.compile(r"/jobs/\w+$"))
+        page.wait_for_url(re.compile(r"/jobs/[\w-]+$"))
         expect(page.locator("#job-state")).to_have_text("COMPLETED", timeout=WAIT)
         page.click("#bundle-link")
         page.wait_for_url(re.compile(r"/bundles/DANUBE-FR-B-\d+$"))

@@ -148,13 +148,14 @@ def token_of(client: httpx.Client, label: str) -> dict[str, Any]:
 def wait_for_jobs(served: Served) -> None:
     """Let any flow run the fuzzing started (an approval that completes a
     transfer starts its dispatch) finish before the JIT is torn down."""
-    jobs = served.app.state.jitev.jobs
+    context = served.app.state.jitev
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if all(j.finished for j in jobs._jobs.values()):
+        started = [j for p in context.wiring.catalog.people() for j in context.jobs.of(p.name)]
+        if all(j.finished for j in started):
             return
         time.sleep(0.2)
-    raise AssertionError(f"flow runs still running: {[j.as_dict() for j in jobs._jobs.values()]}")
+    raise AssertionError(f"flow runs still running: {[j.as_dict() for j in started]}")
 
 
 def run_passes(served: Served, passes: list[Callable[[Tally], None]]) -> Tally:

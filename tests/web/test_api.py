@@ -17,6 +17,7 @@ from typing import Any
 import blake3
 import httpx
 import pytest
+from prefect import get_client
 from sqlalchemy import select, update
 
 from app.web.security import COOKIE
@@ -698,10 +699,18 @@ def test_a_prosecutor_builds_a_bundle_of_what_the_team_received(as_: Login, jit:
     job = finished(dubois, answer.json())
     assert job["state"] == "COMPLETED", job
     bundle_id = job["result"]["id"]
-    assert job["result"]["exhibits"] == [reference]
+    assert job["result"]["exhibits"] == 1  # the receipt counts; the record names them
+    assert job["progress"] == 100.0
+    with get_client(sync_client=True) as prefect:  # the embedded default: this app served it
+        run = prefect.read_flow_run(job["id"])
+        deployment = prefect.read_deployment(run.deployment_id)
+    assert deployment.name.startswith("local-") and run.work_pool_name is None
+    listed = dubois.get("/jobs")  # the Jobs page
+    assert listed.status_code == 200 and f'href="/jobs/{job["id"]}"' in listed.text
 
     record = dubois.get(f"{API}/bundles/{bundle_id}")
     assert record.status_code == 200, record.text
+    assert record.json()["exhibits"] == [reference]
     content = dubois.get(f"{API}/bundles/{bundle_id}/content")
     assert content.status_code == 200, content.text
     assert content.headers["content-type"] == "application/zip"

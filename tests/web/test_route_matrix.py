@@ -493,6 +493,7 @@ ROWS: list[Row] = [
     # A job (a build, a dispatch) is shown to the person who started it only,
     # who was allowed to start it; to anyone else it does not exist (404).
     Row(("GET", "/api/v1/jobs"), "/api/v1/jobs", always, 200),
+    Row(("GET", "/jobs"), "/jobs", always, 200),
     Row(("GET", "/api/v1/jobs/{job_id}"), "/api/v1/jobs/{job}",
         lambda w, p: p.name == "Pr. Dubois", 200, denied=404),
     Row(("GET", "/jobs/{job_id}"), "/jobs/{job}",
