@@ -3,7 +3,7 @@
 #   make demo        the guided demo in ./.jitev/demo
 #   make serve       the web UI and API on the demo data: http://127.0.0.1:8000/
 #   make test        start the test servers, run pytest, stop them (PYTEST_ARGS="-k foo -x")
-#   make bench       the same servers, then bench/ingest.py (with web.py's upload), dispatch.py, bundle.py, ledger.py (BENCH=web: one)
+#   make bench       the same servers, then bench/ingest.py (with web.py's upload), dispatch.py, bundle.py, ledger.py, scale.py (BENCH=web: one)
 #   make lint        ruff + mypy
 #   make servers-up / servers-down   the test servers by hand (scripts/test-servers.sh)
 #
@@ -69,7 +69,7 @@ test: $(STAMP)
 # (--quick --json --skip-s3 --size-gib --repeat --keep are common to all).
 # bench/ingest.py runs bench/web.py's workload too (BENCH=web: that one alone).
 # scripts/tools.sh --bench: the baselines' tools (hashdeep, rclone) besides the tests'.
-bench: BENCH ?= ingest dispatch bundle ledger
+bench: BENCH ?= ingest dispatch bundle ledger scale
 bench: RUN = scripts/tools.sh --bench; for b in $(BENCH); do $(PY) bench/$$b.py $(BENCH_ARGS); done
 bench: $(STAMP)
 	@$(with_servers)
