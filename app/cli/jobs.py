@@ -71,11 +71,8 @@ def _line(job: Job) -> None:
         console.print(f"  [dim]{job.ui_url}[/]", soft_wrap=True)
 
 
-def _jobs(pool: str | None = None) -> Jobs:
-    settings = current().settings
-    if pool:
-        settings.engine.work_pool = pool
-    return Jobs(settings)
+def _jobs() -> Jobs:
+    return Jobs(current().settings)
 
 
 @jobs_app.command("list")

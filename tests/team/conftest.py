@@ -45,6 +45,7 @@ class Team:
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     web: subprocess.Popen[bytes] | None = None
     web_url: str = ""
+    catalogs: list[SqlCatalog] = field(default_factory=list)  # closed by stop()
 
     def jitev(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return jitev(self.env, *args, check=check)
@@ -53,7 +54,9 @@ class Team:
         return jitev_json(self.env, *args)
 
     def catalog(self) -> SqlCatalog:
-        return SqlCatalog(self.db_url, SystemClock())
+        """The catalog, as a test reads it (closed when the team stops)."""
+        self.catalogs.append(SqlCatalog(self.db_url, SystemClock()))
+        return self.catalogs[-1]
 
     def _start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         log = (self.logs / f"{name}.log").open("ab")
@@ -98,6 +101,8 @@ class Team:
             _signal(pid, signal.SIGKILL)
 
     def stop(self) -> None:
+        for catalog in self.catalogs:
+            catalog.close()
         for process in [*self.workers.values(), *([self.web] if self.web else [])]:
             if process.poll() is None:
                 process.terminate()

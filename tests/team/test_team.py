@@ -88,6 +88,27 @@ def _flow_name(kind: str) -> str:
     return flow_of(kind).name
 
 
+def test_an_ingest_of_a_folder_on_a_workers_machine_runs_there_and_resumes(
+    team: Team, tmp_path: Path
+) -> None:
+    share = tmp_path / "forensic-share"  # as mounted on the worker machines
+    share.mkdir()
+    for i in range(5):
+        (share / f"extract-{i}.txt").write_text(f"extraction {i}\n" * 50)
+    args = ["ingest", str(share), "--on-worker", "--case", "DANUBE", "--as", INVESTIGATOR]
+    first = team.json(*args, "--wait", "--json")
+    assert first["state"] == "COMPLETED" and first["result"]["stored"] == 5
+    assert first["progress"] == 100.0 and first["result"]["skipped"] == 0
+    again = team.json(*args, "--wait", "--json")  # committed before: skipped, not read again
+    assert again["result"]["unchanged"] == 5 and "stored" not in again["result"]
+    listed = team.json("jobs", "list", "--kind", "ingest", "--as", INVESTIGATOR, "--json")
+    assert [j["id"] for j in listed] == [again["id"], first["id"]]  # newest first
+
+    relative = team.jitev("ingest", "share", "--on-worker", "--case", "DANUBE",
+                          "--as", INVESTIGATOR, check=False)  # fmt: skip
+    assert relative.returncode == 2 and "not an absolute path" in relative.stderr
+
+
 def test_a_bundle_built_through_the_api_survives_the_web_servers_kill(
     team: Team, tmp_path: Path
 ) -> None:
@@ -166,7 +187,6 @@ def test_a_worker_killed_mid_dispatch_crashes_the_run_and_a_retry_finishes_it_on
     keys = {catalog.exhibit(r).blake3 for r in refs}
     assert _copies(fr_objects) == before | keys  # each copy once, nothing else left
 
-    catalog.close()
     name = next(n for n, w in team.workers.items() if w is running[0])
     team.start_worker(name)  # the pool has two workers again
 
@@ -213,8 +233,12 @@ def test_a_scheduled_audit_finds_a_flipped_byte_in_the_receiving_teams_copy(
     catalog = team.catalog()
     clean = list(catalog.events("DANUBE", action=Action.FIXITY_AUDITED))[-1]
     assert clean.actor == AUDITOR and clean.details["failures"] == 0
-    assert [r["name"] for r in clean.details["leftovers_removed"]] == [".incoming/old.part"]
-    assert [r["name"] for r in clean.details["leftovers_kept"]] == [".incoming/young.part"]
+
+    def of_bg(kind: str) -> list[str]:  # a dispatch killed mid-copy may leave one in FR's
+        return [r["name"] for r in clean.details[kind] if r["team"] == "BG"]
+
+    assert of_bg("leftovers_removed") == [".incoming/old.part"]
+    assert of_bg("leftovers_kept") == [".incoming/young.part"]
     assert not old.exists() and young.exists()
 
     exhibit = catalog.exhibit(refs[0])
@@ -227,7 +251,6 @@ def test_a_scheduled_audit_finds_a_flipped_byte_in_the_receiving_teams_copy(
     audit_through_prefect(team)
     failed = list(catalog.events("DANUBE", action=Action.FIXITY_FAILED))
     assert [(e.exhibit, e.details["team"]) for e in failed] == [(refs[0], "FR")]
-    catalog.close()
     run = team.jitev("audit", "run", "--all", "--as", AUDITOR, "--wait", check=False)
     assert run.returncode == 1, run.stdout + run.stderr
 
@@ -270,7 +293,6 @@ def test_a_scheduled_audit_finds_a_removed_copy_in_s3(
     audit_through_prefect(team)
     failed = list(catalog.events("DANUBE", action=Action.FIXITY_FAILED))
     assert [(e.exhibit, e.details["team"]) for e in failed] == [(refs[1], "FR")]
-    catalog.close()
     shown = team.json("audit", "run", "--case", "DANUBE", "--as", AUDITOR, "--json")
     assert shown["kind"] == "audit" and not shown["finished"]  # submitted, not waited for
     done = until(
