@@ -217,9 +217,7 @@ class Jobs:
         try:
             with get_client(sync_client=True) as client:
                 return call(client)
-        except ObjectNotFound:
-            raise
-        except JitevError:
+        except (ObjectNotFound, JitevError):
             raise
         except Exception as exc:  # noqa: BLE001
             raise _unavailable(exc, "cannot read the job") from None

@@ -157,8 +157,7 @@ def make_team(base: Path, db_url: str, **extra: str) -> Team:
     catalog = team.catalog()
     hasher = Argon2Hasher()
     for name in ("Pr. Dubois", "Cdt. Laurent"):
-        access.set_password(catalog, hasher, None, name, PASSWORD)
-    catalog.close()
+        access.set_password(catalog, hasher, None, name, PASSWORD)  # closed by Team.stop
     team.jitev("deploy")
     return team
 
