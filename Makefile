@@ -69,7 +69,7 @@ test: $(STAMP)
 # (--quick --json --skip-s3 --size-gib --repeat --keep are common to all).
 # bench/ingest.py runs bench/web.py's workload too (BENCH=web: that one alone).
 # scripts/tools.sh --bench: the baselines' tools (hashdeep, rclone) besides the tests'.
-bench: BENCH ?= ingest dispatch bundle ledger scale
+bench: BENCH ?= ingest dispatch bundle ledger scale client
 bench: RUN = scripts/tools.sh --bench; for b in $(BENCH); do $(PY) bench/$$b.py $(BENCH_ARGS); done
 bench: $(STAMP)
 	@$(with_servers)

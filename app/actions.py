@@ -19,17 +19,29 @@ from typing import Any, TypeVar
 from config.jit import JitFile
 from config.orchestration import prefect_defaults
 from config.wiring import Wiring
-from evidence import audit, disclosure, fixity, handling, setup, transfers, visibility
+from evidence import (
+    audit,
+    disclosure,
+    fixity,
+    handling,
+    policy,
+    selections,
+    setup,
+    transfers,
+    verified,
+    visibility,
+)
 from evidence.audit import CaseFacts
 from evidence.disclosure import BundlePlan
 from evidence.errors import InputError
 from evidence.findings import Report
-from evidence.ingest import IngestPlan, Progress, ingest_upload, plan_ingest
+from evidence.ingest import IngestPlan, Progress, plan_ingest
 from evidence.manifest import from_fields
 from evidence.models import (
     Bundle,
     Case,
     CustodyEvent,
+    Exhibit,
     Handling,
     Person,
     Role,
@@ -37,11 +49,16 @@ from evidence.models import (
     parse_purpose,
 )
 from evidence.outcomes import IngestResult, Outcome
+from evidence.policy import Right
 from evidence.ports import ByteStream
+from evidence.search import ExhibitFilter, Selection
+from evidence.sizes import MiB
 from evidence.tlog import proofs
 from evidence.tlog.notes import NOTE_SIGNATURE, VerifierKey
 from evidence.tlog.policy import Policy
 from evidence.tlog.publish import Publication
+from evidence.uploads import committed, frames, ingest_batch, ingest_upload
+from evidence.verified import LookFacts
 
 T = TypeVar("T")
 Fields = dict[str, str | None]  # exhibit metadata as given: title, seized_at, declared_hash, ...
@@ -217,6 +234,26 @@ def upload(
     return outcome
 
 
+def upload_batch(
+    w: Wiring, person: Person, *, case_id: str, body: ByteStream, what: str
+) -> list[Outcome]:
+    """Many files in one stream (``evidence.uploads``, the CLI in client mode),
+    checked against the sender's digests; the log published once."""
+    max_size = w.settings.web.max_upload_mib * MiB
+    try:
+        return ingest_batch(
+            w.store, w.catalog, case_id=case_id, actor=person.name,
+            arrivals=frames(body, what, max_size),
+        )  # fmt: skip
+    finally:
+        w.publish(case_id)
+
+
+def known(w: Wiring, person: Person, case_id: str, digests: list[str]) -> list[Exhibit]:
+    """The exhibits of the person's team in the case with these BLAKE3 digests."""
+    return committed(w.catalog, person, case_id, digests)
+
+
 # -- exhibits ----------------------------------------------------------------------
 
 
@@ -343,16 +380,31 @@ def receipt_check(w: Wiring, transfer: Transfer) -> Report[None] | None:
 
 
 def check_bundle(
-    w: Wiring, person: Person, case_id: str, references: list[str] | None
+    w: Wiring,
+    person: Person,
+    case_id: str,
+    references: list[str] | None,
+    selection: str | None = None,
 ) -> BundlePlan:
     """Who may disclose what, checked now: ``references=None`` is every
-    exhibit the person's team holds."""
-    return disclosure.plan_bundle(w.catalog, person, case_id, references)
+    exhibit the person's team holds, or the person's ``selection``."""
+    return disclosure.plan_bundle(w.catalog, person, case_id, references, selection=selection)
 
 
-def create_bundle(w: Wiring, person: Person, case_id: str, references: list[str] | None) -> Bundle:
-    plan = check_bundle(w, person, case_id, references)
+def create_bundle(
+    w: Wiring,
+    person: Person,
+    case_id: str,
+    references: list[str] | None,
+    selection: str | None = None,
+) -> Bundle:
+    plan = check_bundle(w, person, case_id, references, selection)
     return _logged(w, disclosure.create_bundle(w.store, w.catalog, plan, workdir(w), w.checkpoint))
+
+
+def select_for_bundle(w: Wiring, person: Person, match: ExhibitFilter) -> Selection:
+    """Freeze the exhibits matching ``match`` that the person's team holds, for a bundle."""
+    return selections.select_for_bundle(w.catalog, person, match, w.clock.now())
 
 
 def download_bundle(
@@ -386,6 +438,27 @@ def verify_cases(
         audit.audit_case(w.catalog, person, c.id, store, w.witnesses(c))
         for c in visibility.member_cases(w.catalog, person, case_id)
     ]
+
+
+def look_ledgers(w: Wiring, person: Person) -> list[tuple[Case, Report[LookFacts]]]:
+    """Each case the person audits, its chain and checkpoints verified from
+    the head this server verified last (``evidence.verified``)."""
+    heads, now = w.verified_heads(), w.clock.now()
+    return [
+        (c, verified.look_case(w.catalog, heads, person, c.id, now))
+        for c in visibility.member_cases(w.catalog, person, None)
+        if policy.decide(person, Right.AUDIT, case=c).allowed
+    ]
+
+
+def verify_fully(
+    w: Wiring, person: Person, case_id: str
+) -> tuple[Report[CaseFacts], Report[LookFacts]]:
+    """The full verification of a case (``verify_cases``), then its verified
+    head recorded again from the first event (forgotten if the check failed)."""
+    report = verify_cases(w, person, case_id)[0]
+    look = verified.full_case(w.catalog, w.verified_heads(), case_id, w.clock.now(), report.ok)
+    return report, look
 
 
 def fixity_audit(

@@ -32,10 +32,12 @@ from config.settings import Settings
 from config.wiring import Wiring
 from evidence.errors import InputError, JitevError, NotFound
 from evidence.models import Person, Transfer
+from evidence.paging import Cursor, Page, check_key
 
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 RETRYABLE = {"FAILED", "CRASHED", "CANCELLED"}
 PAGE = 50  # the latest jobs a list shows
+MOST = 200  # jobs a page holds at most: the most Prefect answers at once
 
 
 @dataclass
@@ -133,22 +135,48 @@ class Jobs:
 
     def of(self, person: str, kind: str | None = None, limit: int = PAGE) -> list[Job]:
         """The person's latest jobs (of one kind), newest first."""
+        return self._runs(person, kind, limit, 0)[0]
+
+    def page(self, person: str, kind: str | None, cursor: Cursor | None, limit: int) -> Page[Job]:
+        """A page of the person's jobs, newest first: Prefect's limit and
+        offset, the offset in the cursor (a job submitted meanwhile shifts
+        the pages by one; none is lost from the total). At most ``MOST`` a
+        page, whatever ``limit`` asks: the page's ``limit`` says so."""
+        limit = min(limit, MOST)
+        checked = check_key(cursor, int)
+        offset = int(checked.key[0]) if checked else 0
+        jobs, total = self._runs(person, kind, limit, offset, count=True)
+        after = offset + len(jobs)
+        return Page(
+            tuple(jobs),
+            total,
+            limit,
+            next=Cursor((after,)).encode() if jobs and after < total else None,
+            prev=Cursor((max(0, offset - limit),), False).encode() if offset else None,
+        )
+
+    def _runs(
+        self, person: str, kind: str | None, limit: int, offset: int, count: bool = False
+    ) -> tuple[list[Job], int]:
         from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
         from prefect.client.schemas.sorting import FlowRunSort
 
         self._ready(serve=False)
         tags = [*self._scope(), f"jitev-person:{person}"] + ([f"jitev-kind:{kind}"] if kind else [])
+        chosen = FlowRunFilter(tags=FlowRunFilterTags(all_=tags))
         runs = self._client(
             lambda c: c.read_flow_runs(
-                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=tags)),
+                flow_run_filter=chosen,
                 sort=FlowRunSort.EXPECTED_START_TIME_DESC,
                 limit=limit,
+                offset=offset,
             )
         )
+        total = self._client(lambda c: c.count_flow_runs(flow_run_filter=chosen)) if count else 0
         runs = [r for r in runs if _tag(r.tags, "person") == person]
         artifacts = self._artifacts([r.id for r in runs])
         jobs = [self._job(r, artifacts) for r in runs]
-        return sorted(jobs, key=lambda j: j.started_at, reverse=True)
+        return sorted(jobs, key=lambda j: j.started_at, reverse=True), total
 
     def retry(self, job_id: str, person: str) -> Job:
         """Send a crashed, failed or cancelled job's flow run back to be run
@@ -283,14 +311,33 @@ def submit_dispatch(jobs: Jobs, person: Person, transfer: Transfer) -> Job:
 
 
 def submit_bundle(
-    jobs: Jobs, w: Wiring, person: Person, case_id: str, chosen: list[str] | None
+    jobs: Jobs,
+    w: Wiring,
+    person: Person,
+    case_id: str,
+    chosen: list[str] | None,
+    selection: str | None = None,
 ) -> Job:
     """A bundle's build as a job, checked first so that a refusal (a missing
-    consent) is answered at once; the flow checks it again."""
-    actions.check_bundle(w, person, case_id, chosen)
+    consent) is answered at once; the flow checks it again. A ``selection``
+    goes to the flow as its id, never as its references."""
+    actions.check_bundle(w, person, case_id, chosen, selection)
+    parameters = {"case_id": case_id, "exhibits": chosen, "actor": person.name}
+    if selection is not None:
+        parameters["selection"] = selection
+    return jobs.submit("bundle", person.name, case_id, **parameters)
+
+
+def submit_audit(
+    jobs: Jobs, w: Wiring, person: Person, case_id: str | None, all_copies: bool
+) -> Job:
+    """A fixity audit of ``case_id`` (or of every case of the person's team)
+    as a job, refused first when the person may not audit every case named."""
+    actions.check_audit(w, person, case_id)
     return jobs.submit(
-        "bundle", person.name, case_id, case_id=case_id, exhibits=chosen, actor=person.name
-    )
+        "audit", person.name, case_id or "", actor=person.name, case_id=case_id,
+        all_copies=all_copies,
+    )  # fmt: skip
 
 
 def _tag(tags: list[str], name: str) -> str | None:

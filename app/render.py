@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -25,12 +25,15 @@ from app.actions import SetupResult
 from evidence.findings import Report
 from evidence.ingest import IngestPlan, Progress
 from evidence.ledger import ChainFacts
-from evidence.models import Bundle, CustodyEvent, Exhibit, Holding, Person, Transfer
+from evidence.models import Bundle, Case, CustodyEvent, Exhibit, Holding, Person, Transfer
 from evidence.outcomes import IngestResult, Outcome, OutcomeStatus
 from evidence.ports import IngestRun
 from evidence.receipts import fingerprint as key_fingerprint
 from evidence.shown import visible
 from evidence.tlog.publish import Publication
+
+if TYPE_CHECKING:
+    from app.jobs import Job
 
 
 def esc(text: str, keep: str = "") -> str:
@@ -51,25 +54,29 @@ def size(n: int) -> str:
 class IngestBar(Progress):
     """The ingest progress bar: files, bytes, rate."""
 
-    __slots__ = ("_bar", "_task", "_files", "_total")
+    __slots__ = ("_bar", "_task", "_files", "_total", "_what")
 
     def __init__(self, bar: Bar) -> None:
         self._bar = bar
         self._task = bar.add_task("starting", total=None)
         self._files = 0
         self._total = 0
+        self._what = ""
 
     def _describe(self) -> str:
-        return f"{self._files}/{self._total} files"
+        return f"{self._what}{self._files}/{self._total} files"
 
     def planned(self, plan: IngestPlan, run: IngestRun) -> None:
         done = [f for f in plan.files if f.source.relative in run.done]
-        self._files, self._total = len(done), len(plan.files)
+        self.begin(len(plan.files), plan.total_bytes, len(done), sum(f.source.size for f in done))
+
+    def begin(
+        self, files: int, total: int, done_files: int = 0, done_bytes: int = 0, what: str = ""
+    ) -> None:
+        """A stage of ``files`` files of ``total`` bytes (``what``: its name)."""
+        self._files, self._total, self._what = done_files, files, what
         self._bar.update(
-            self._task,
-            total=plan.total_bytes,
-            completed=sum(f.source.size for f in done),
-            description=self._describe(),
+            self._task, total=total, completed=done_bytes, description=self._describe()
         )
 
     def read(self, n: int) -> None:
@@ -139,8 +146,8 @@ def outcomes(console: Console, rows: Sequence[Outcome]) -> None:
             console.print(f"[{colour}]{esc(row.source)}[/]: {esc(row.message)}")
 
 
-def ingest_result(console: Console, result: IngestResult, chain: Report[ChainFacts]) -> None:
-    """What an ingest did, then the ledger it left."""
+def ingest_result(console: Console, result: IngestResult, chain: Report[ChainFacts] | None) -> None:
+    """What an ingest did, then the ledger it left (``None``: not verified here)."""
     if result.resumed:
         console.print(
             f"Resumed an unfinished ingest: {result.already_done} file(s) were already recorded."
@@ -152,7 +159,8 @@ def ingest_result(console: Console, result: IngestResult, chain: Report[ChainFac
     if result.seconds:
         stages = ", ".join(f"{k.replace('_', '+')} {v:.2f} s" for k, v in result.seconds.items())
         console.print(f"[dim]Time per stage (summed over workers): {stages}[/]")
-    ledger_summary(console, chain)
+    if chain is not None:
+        ledger_summary(console, chain)
 
 
 def exhibits(console: Console, items: Iterable[Exhibit]) -> None:
@@ -200,6 +208,34 @@ def held_by(holders: list[Holding]) -> str:
         else f"{h.team} (for {h.purpose.value if h.purpose else '?'}, {h.transfer_id})"
         for h in holders
     )
+
+
+def cases(console: Console, found: Iterable[Case]) -> None:
+    for c in found:
+        teams = ", ".join(t.code + (" (lead)" if t.code == c.lead_team else "") for t in c.teams)
+        console.print(
+            f"[bold]{c.id}[/] {esc(c.title)} — agreement {esc(c.agreement_ref)}; teams {teams}"
+        )
+
+
+def job(console: Console, job: Job) -> None:
+    """One job in a line (its error and its run in the Prefect UI below)."""
+    progress = f" {job.progress:.0f} %" if job.progress is not None else ""
+    console.print(
+        f"{job.id}  {job.kind:<10} {esc(job.case_id):<10} {job.state}{progress}"
+        f"  {job.started_at:%Y-%m-%d %H:%M:%S}"
+    )
+    if job.error:
+        console.print(f"  [red]{esc(job.error)}[/]", soft_wrap=True)
+    if job.ui_url:
+        console.print(f"  [dim]{esc(job.ui_url)}[/]", soft_wrap=True)
+
+
+def job_result(console: Console, job: Job) -> None:
+    """A job's receipt, a line a row."""
+    rows: Any = job.result if isinstance(job.result, list) else [job.result]
+    for row in rows if job.result else []:
+        console.print("  " + ", ".join(f"{k}: {esc(str(v))}" for k, v in row.items()))
 
 
 def people(console: Console, found: Iterable[Person]) -> None:

@@ -2,9 +2,16 @@
 """Web upload benchmark: one large file through the JSON API against ``jitev ingest``.
 
     .venv/bin/python bench/web.py [--size-gib 2] [--repeat 2] [--quick] [--json] [--keep]
+                                  [--exhibits 100000] [--pages-only]
 
 or ``make bench`` (``BENCH=web`` for this one alone). It needs no server of
 its own: the local store and SQLite, in a temporary ``JITEV_HOME``.
+
+Then the lists at scale (bench/web_pages.py, its docstring says how): the
+first /exhibits page, the first GET /api/v1/exhibits page and a hash-prefix
+search in a case of ``--exhibits`` exhibits against an empty case (goals:
+at most 2x the empty case's time, the page at most 100 KiB). ``--pages-only``
+skips the upload.
 
 What is timed on the web side is one ``POST /api/v1/cases/DANUBE/exhibits?name=...``
 of a file of ``--size-gib`` GiB (default 2), from the request's first byte to
@@ -432,11 +439,31 @@ def measure(work: Path, data: Path, repeat: int, home: Path, env: dict[str, str]
     ]
 
 
+def bench_pages(work: Path, count: int) -> list[Row]:
+    """The lists at scale (bench/web_pages.py): a home of its own, seeded,
+    then ``jitev serve``."""
+    from bench import web_pages
+
+    home = work / "home-pages"
+    env = environment(home)
+    jitev(env, "setup", JIT_FILE)
+    jitev(env, "people", "passwd", PERSON, "--password-stdin", stdin=PASSWORD + "\n")
+    prefix = web_pages.seed(configure(home), count)
+    with engine(env, work / "logs-pages", "pages"):  # stopped at the end, not left running
+        server = Server(env, work / "serve-pages.log")
+        try:
+            return web_pages.measure(server.url, api_token(server.url), count, prefix)
+        finally:
+            server.stop()
+
+
 # -- main -------------------------------------------------------------------------------------
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = options(__doc__, "256 MiB, one repeat")
+    p.add_argument("--exhibits", type=int, default=100_000, help="of the lists' large case")
+    p.add_argument("--pages-only", action="store_true", help="only the lists at scale")
     return sized(p, p.parse_args(argv))
 
 
@@ -449,10 +476,13 @@ def main(argv: list[str] | None = None) -> int:
     # No S3 here (--skip-s3 is accepted, as by every bench, and changes nothing).
     run = Run(None, "", "", started, load)
     with workdir(args.keep) as work:
-        data = large_file(work, args.size_gib)
-        size = data.stat().st_size
-        rows = bench_web(work, data, args.repeat)
-        data.unlink()
+        rows, size = [], 0
+        if not args.pages_only:
+            data = large_file(work, args.size_gib)
+            size = data.stat().st_size
+            rows = bench_web(work, data, args.repeat)
+            data.unlink()
+        rows += bench_pages(work, args.exhibits)
     report(
         run,
         "web",
@@ -462,6 +492,7 @@ def main(argv: list[str] | None = None) -> int:
         (
             "the ratios are web upload speed / jitev ingest's, and / the in-process "
             f"ingest path's (goal >= {IN_PROCESS_GOAL:g}x), above 1 when the upload is faster",
+            f"the lists: a case of {args.exhibits:,} exhibits / an empty case (goal <= 2x)",
         ),
     )
     return 0

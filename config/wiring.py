@@ -20,6 +20,7 @@ from evidence.tlog.publish import Publication, publish
 from evidence.tlog.witness import Witness
 from storage.keys import KeyRing
 from storage.sql.catalog import SqlCatalog
+from storage.verified import FileVerifiedHeads
 from storage.witnesses import HttpWitness, LocalWitness, local_witness
 
 log = logging.getLogger("jitev.ledger")
@@ -41,6 +42,11 @@ class Wiring:
     def origin(self, case_id: str) -> str:
         """The name of the case's log: ``<[ledger] origin>/<case id>``."""
         return f"{self.settings.ledger.origin}/{case_id}"
+
+    def verified_heads(self) -> FileVerifiedHeads:
+        """How far this server verified each chain: ``$JITEV_HOME/verified``,
+        beside its keys and never in the catalog (``evidence.verified``)."""
+        return FileVerifiedHeads(self.settings.home / "verified")
 
     def witnesses(self, case: Case) -> list[WitnessClient]:
         """Each member team's witness: on its own machine where ``[witnesses]``

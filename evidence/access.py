@@ -31,9 +31,7 @@ from typing import Any
 
 from evidence import policy
 from evidence.errors import Denied, InputError, NotFound, NotSignedIn, TooManyAttempts
-from evidence.findings import Report
-from evidence.ledger import ChainFacts, verify
-from evidence.models import ApiToken, CustodyEvent, Person, Session
+from evidence.models import ApiToken, Person, Session
 from evidence.policy import Right
 from evidence.ports import Catalog, EventDraft, PasswordHasher
 
@@ -265,16 +263,3 @@ def token_person(catalog: Catalog, secret: str) -> Person:
             "the API token is unknown or revoked: create a new one on the Account page"
         )
     return catalog.person(token.person)
-
-
-def read_log(
-    catalog: Catalog, person: Person, *, action: str | None = None, actor: str | None = None
-) -> tuple[Report[ChainFacts], list[CustodyEvent]]:
-    """The access log's chain check, and its events filtered (auditors, admins)."""
-    policy.decide(person, Right.READ_ACCESS_LOG).require()
-    events = catalog.access_events()
-    return verify(ACCESS_LOG, events), [
-        e
-        for e in events
-        if (action is None or e.action == action) and (actor is None or e.actor == actor)
-    ]

@@ -17,6 +17,7 @@ from evidence.findings import Finding, Report
 from evidence.hashing import digest_chunks, open_recorded
 from evidence.ledger import UNPARSEABLE, verify
 from evidence.models import Action, CustodyEvent, Digests, Exhibit, Person
+from evidence.paging import Cursor, Page, check_key, of_list
 from evidence.policy import Right
 from evidence.ports import Catalog, ObjectStore, WitnessClient
 from evidence.setup import log_policy
@@ -315,3 +316,30 @@ def search_events(
         if (actor is None or e.actor == actor)
         and (not needle or needle in json.dumps(e.as_dict(), ensure_ascii=False).casefold())
     ]
+
+
+def event_page(
+    catalog: Catalog,
+    person: Person,
+    case_id: str,
+    cursor: Cursor | None,
+    limit: int,
+    *,
+    exhibit: str | None = None,
+    action: str | None = None,
+    actor: str | None = None,
+    text: str | None = None,
+) -> Page[CustodyEvent]:
+    """A page of ``search_events`` in seq order: a keyset on seq in the
+    catalog; with ``text`` (matched in Python, anywhere in the event), the
+    events of the other filters are read through and the matches windowed."""
+    check_key(cursor, int)
+    if not text:
+        policy.decide(person, Right.AUDIT, case=catalog.case(case_id)).require()
+        return catalog.event_page(
+            case_id, cursor, limit, exhibit=exhibit, action=action, actor=actor
+        )
+    found = search_events(
+        catalog, person, case_id, exhibit=exhibit, action=action, actor=actor, text=text
+    )
+    return of_list(found, lambda e: (e.seq,), cursor, limit)

@@ -67,8 +67,10 @@ from evidence.models import (
     HandlingCode,
     Person,
 )
+from evidence.paging import Cursor, Page, check_key, of_list
 from evidence.policy import Right
 from evidence.ports import Catalog, EventDraft, ObjectStore
+from evidence.selections import selected_exhibits
 from evidence.setup import ledger_team_key, log_policy
 from evidence.tlog import proofs
 from evidence.tlog.publish import Publication, Publish
@@ -97,13 +99,23 @@ def held_exhibits(catalog: Catalog, case_id: str, team: str) -> list[Exhibit]:
 
 
 def plan_bundle(
-    catalog: Catalog, person: Person, case_id: str, references: list[str] | None
+    catalog: Catalog,
+    person: Person,
+    case_id: str,
+    references: list[str] | None,
+    *,
+    selection: str | None = None,
 ) -> BundlePlan:
     """Check who may disclose what; ``references=None`` means every exhibit
-    the prosecutor's team holds."""
+    the prosecutor's team holds, or, with ``selection``, the exhibits of the
+    prosecutor's selection as it was frozen (``evidence.selections``)."""
     case = catalog.case(case_id)
     holdings = catalog.holdings(case_id)
-    if references is None:
+    if selection is not None:
+        if references is not None:
+            raise InputError("name the exhibits or a selection, not both", field="selection")
+        chosen = selected_exhibits(catalog, person, case_id, selection)
+    elif references is None:
         chosen = held_exhibits(catalog, case_id, person.team)
         if not chosen:
             raise InputError(f"team {person.team} holds no exhibit of case {case_id} yet")
@@ -340,6 +352,16 @@ def visible_bundles(catalog: Catalog, person: Person, case_id: str | None = None
         for b in catalog.bundles(case.id)
         if policy.can_see_bundle(person, case, b, content=False).allowed
     ]
+
+
+def bundle_page(
+    catalog: Catalog, person: Person, case_id: str | None, cursor: Cursor | None, limit: int
+) -> Page[Bundle]:
+    """A page of ``visible_bundles``: a short list (a bundle is a disclosure,
+    a few a month), paged in memory in its (case, team, number) order."""
+    check_key(cursor, str, str, int, str)
+    found = visible_bundles(catalog, person, case_id)
+    return of_list(found, lambda b: (b.case_id, b.team, len(b.id), b.id), cursor, limit)
 
 
 def checked_bundle(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -90,6 +89,20 @@ def plan_ingest(
     case = catalog.case(case_id)
     case.team(team)
     policy.decide(catalog.person(actor), Right.INGEST, case=case, team=team).require()
+    files, skipped = plan_files(paths, defaults, manifest)
+    fingerprint = blake3(
+        json.dumps([case_id, team, sorted(os.path.abspath(p) for p in paths)]).encode()
+    ).hexdigest()
+    return IngestPlan(case, team, actor, files, skipped, fingerprint)
+
+
+def plan_files(
+    paths: list[str], defaults: ExhibitMetadata, manifest: str | None
+) -> tuple[list[PlannedFile], list[Skipped]]:
+    """The files under ``paths`` and each one's metadata (the manifest's
+    over ``defaults``; the file's name for a missing title), checked before
+    anything is read: a direct ingest plans with it, and so does the CLI in
+    client mode before it sends a byte."""
     found = discover(paths)
     relatives = [f.relative for f in found.files]
     described = manifests.load(Path(manifest), relatives) if manifest else {}
@@ -105,10 +118,7 @@ def plan_ingest(
         if meta.title is None:
             meta = replace(meta, title=PurePosixPath(source.relative).name)
         files.append(PlannedFile(source, meta))
-    fingerprint = blake3(
-        json.dumps([case_id, team, sorted(os.path.abspath(p) for p in paths)]).encode()
-    ).hexdigest()
-    return IngestPlan(case, team, actor, files, found.skipped, fingerprint)
+    return files, found.skipped
 
 
 MIN_BATCH = 50
@@ -456,34 +466,6 @@ def ingest_batch(
     if pending:
         flush()
     return outcomes
-
-
-def ingest_upload(
-    store: ObjectStore,
-    catalog: Catalog,
-    *,
-    case_id: str,
-    actor: str,
-    name: str,
-    length: int,
-    body: ByteStream,
-    metadata: ExhibitMetadata,
-) -> Outcome:
-    """Ingest one file that arrives as a stream (an upload over HTTP) into the
-    actor's team: the same checks, one-pass hashing, store → verify → commit
-    and custody events as ``jitev ingest``, as a run of one file. ``body``
-    must give exactly ``length`` bytes, or it raises and nothing is
-    recorded."""
-    person = catalog.person(actor)
-    case = catalog.case(case_id)
-    policy.decide(person, Right.INGEST, case=case, team=person.team).require()
-    planned = PlannedFile(SourceFile.uploaded(name, length), metadata)  # title: the name
-    plan = IngestPlan(case, person.team, actor, [planned], [], uuid.uuid4().hex)
-    stored = store_stream(store, person.team, planned, body)
-    run = catalog.start_run(case_id, person.team, actor, plan.fingerprint)
-    [outcome] = commit(catalog, plan, run, [stored])
-    catalog.finish_run(run.id)
-    return outcome
 
 
 # -- a run ---------------------------------------------------------------------

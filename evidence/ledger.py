@@ -301,9 +301,14 @@ def _problem(
     return None
 
 
-def verify(case_id: str, events: Iterable[CustodyEvent]) -> Report[ChainFacts]:
+def verify(
+    case_id: str, events: Iterable[CustodyEvent], after: tuple[int, str] | None = None
+) -> Report[ChainFacts]:
     """Recompute the chain from stored rows (in stored sequence order) and name
-    the first event that does not hold (a finding of the ``chain`` check):
+    the first event that does not hold (a finding of the ``chain`` check). With
+    ``after`` (a head ``(seq, hash)`` verified before), ``events`` are those
+    stored after it, and their links continue from its hash: ``events`` then
+    counts only them.
 
     - ``missing``: a sequence number is skipped (a row was deleted);
     - ``reordered``: an event links to the hash of an event stored *after* it,
@@ -317,8 +322,7 @@ def verify(case_id: str, events: Iterable[CustodyEvent]) -> Report[ChainFacts]:
     event on verifies on its own, but no longer ends in the recorded head.
     """
     rows = iter(events)  # streamed: memory stays bounded whatever the ledger's size
-    expected_seq = 1
-    prev_hash = GENESIS
+    expected_seq, prev_hash = (1, GENESIS) if after is None else (after[0] + 1, after[1])
     count = 0
     for event in rows:
         if (

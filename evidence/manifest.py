@@ -496,3 +496,21 @@ def from_fields(fields: dict[str, str | None]) -> ExhibitMetadata:
             fields.get("handling"), fields.get("handling_note"), "handling", "handling"
         ),
     )
+
+
+def as_fields(meta: ExhibitMetadata) -> dict[str, str]:
+    """The metadata as an upload's fields (``from_fields`` reads them back to
+    the same metadata; the purposes agreed in advance are not an upload's)."""
+    fields = {
+        "title": meta.title or "",
+        "description": meta.description,
+        "seized_at": meta.seized_at.isoformat() if meta.seized_at else "",
+        "seized_by": meta.seized_by,
+        "seized_from": meta.seized_from,
+        "declared_hash": f"{meta.declared.algorithm}:{meta.declared.value}"
+        if meta.declared
+        else "",
+        "handling": meta.handling.code.value if meta.handling else "",
+        "handling_note": meta.handling.note if meta.handling else "",
+    }
+    return {k: v for k, v in fields.items() if v}

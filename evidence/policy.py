@@ -268,6 +268,30 @@ def _team_rule(
     return False, "no rule allows it"  # deny by default
 
 
+class Reach(StrEnum):
+    """Which of a case's exhibits ``decide`` allows a right on, as a rule a
+    catalog query applies (``evidence.search.ExhibitScope``): none, those the
+    person's team holds (originated, or received by a completed hand-off), or
+    every exhibit of the case."""
+
+    NONE = "none"
+    HELD = "held"
+    CASE = "case"
+
+
+def reach(person: Person, right: Right, case: Case) -> Reach:
+    """``decide``'s exhibit rules for ``right`` (view, download, disclose) in
+    ``case``, whole: what a query may select without asking ``decide`` of each
+    exhibit. A test holds the two equal on mixed exhibits, teams and roles."""
+    if right not in (Right.VIEW, Right.DOWNLOAD, Right.DISCLOSE):
+        raise ValueError(f"reach is for view, download and disclose, not {right.value}")
+    if not _holds_role_right(person, right) or person.team not in {t.code for t in case.teams}:
+        return Reach.NONE
+    if right is Right.VIEW and person.has(Role.AUDITOR):
+        return Reach.CASE
+    return Reach.HELD
+
+
 def can_see_transfer(person: Person, case: Case, transfer: Transfer) -> Verdict:
     """Transfers are seen by the two teams, the JIT lead, the leads whose
     consent it needs, and auditors of the case's teams (never by a person

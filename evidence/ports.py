@@ -23,7 +23,7 @@ The object-store contract (one test suite runs it against every backend):
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -47,6 +47,8 @@ from evidence.models import (
     Transfer,
     TransferState,
 )
+from evidence.paging import Cursor, Page
+from evidence.search import SearchCatalog
 from evidence.tlog.check import StoredCheckpoint
 from evidence.tlog.notes import VerifierKey
 
@@ -321,11 +323,33 @@ class CaseCatalog(Protocol):
 
     def exhibits(self, case_id: str | None = None, team: str | None = None) -> list[Exhibit]: ...
 
+    def exhibits_by_blake3(self, case_id: str, digests: Collection[str]) -> dict[str, Exhibit]:
+        """The case's exhibits with these contents, by BLAKE3."""
+        ...
+
     def events(
-        self, case_id: str, exhibit: str | None = None, action: str | None = None
+        self,
+        case_id: str,
+        exhibit: str | None = None,
+        action: str | None = None,
+        *,
+        after: int = 0,
     ) -> Iterator[CustodyEvent]:
         """In sequence order, straight from the stored rows; only those of
-        ``exhibit`` and of ``action``, when given."""
+        ``exhibit`` and of ``action``, when given, and after seq ``after``."""
+        ...
+
+    def event_page(
+        self,
+        case_id: str,
+        cursor: Cursor | None,
+        limit: int,
+        *,
+        exhibit: str | None = None,
+        action: str | None = None,
+        actor: str | None = None,
+    ) -> Page[CustodyEvent]:
+        """A page of the case's events in seq order (keyset on seq), filtered."""
         ...
 
     def start_run(self, case_id: str, team: str, actor: str, fingerprint: str) -> IngestRun: ...
@@ -374,6 +398,21 @@ class TransferCatalog(Protocol):
 
     def transfers(self, case_id: str | None = None) -> list[Transfer]: ...
 
+    def transfer_page(
+        self,
+        case_ids: Sequence[str],
+        visible: Callable[[Transfer], bool],
+        cursor: Cursor | None,
+        limit: int,
+        state: TransferState | None = None,
+    ) -> Page[Transfer]:
+        """A page of the cases' transfers in (case, number) order, of those
+        ``visible`` says may be seen (and in ``state``): ``visible`` is asked of
+        each transfer as its own row gives it (parties, purpose, state, required
+        decisions; no items, decisions or receipt), and only the page's
+        transfers are loaded whole."""
+        ...
+
 
 class BundleCatalog(Protocol):
     """Disclosure bundles (written through ``CaseTransaction``)."""
@@ -418,8 +457,19 @@ class AccessCatalog(Protocol):
         ...
 
     def access_events(
-        self, *, since: datetime | None = None, action: str | None = None, actor: str | None = None
+        self,
+        *,
+        since: datetime | None = None,
+        action: str | None = None,
+        actor: str | None = None,
+        after: int = 0,
     ) -> list[CustodyEvent]: ...
+
+    def access_page(
+        self, cursor: Cursor | None, limit: int, *, action: str | None, actor: str | None
+    ) -> Page[CustodyEvent]:
+        """A page of the access log in seq order (keyset on seq), filtered."""
+        ...
 
 
 class LogCatalog(Protocol):
@@ -445,8 +495,9 @@ class LogCatalog(Protocol):
 
     def add_cosignature(self, case_id: str, size: int, witness: str, line: str) -> None: ...
 
-    def checkpoints(self, case_id: str) -> list[StoredCheckpoint]:
-        """Every stored checkpoint, in size order, with its cosignatures."""
+    def checkpoints(self, case_id: str, after: int = 0) -> list[StoredCheckpoint]:
+        """Every stored checkpoint (of more than ``after`` events), in size
+        order, with its cosignatures."""
         ...
 
     def witness_sizes(self, case_id: str) -> dict[str, int]:
@@ -481,7 +532,42 @@ class WitnessClient(Protocol):
 
 
 class Catalog(
-    CaseCatalog, PeopleCatalog, TransferCatalog, BundleCatalog, AccessCatalog, LogCatalog, Protocol
+    CaseCatalog,
+    PeopleCatalog,
+    TransferCatalog,
+    BundleCatalog,
+    AccessCatalog,
+    LogCatalog,
+    SearchCatalog,
+    Protocol,
 ):
     """The whole catalog (``storage.sql.SqlCatalog``). A use case asks for
     the role it needs where that is all it uses."""
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedHead:
+    """How far a chain (a case's, or the access log) was last verified:
+    events 1-``seq`` recomputed, ending in ``hash``; ``frontier`` is the Merkle
+    right edge of those events (``tlog.merkle.Frontier.edge``: level, hex
+    hash), ``checkpoint`` the size of the latest signed checkpoint their roots
+    matched (0: none); ``full_at`` when a full verification last passed."""
+
+    chain: str
+    seq: int
+    hash: str
+    frontier: tuple[tuple[int, str], ...]
+    checkpoint: int
+    verified_at: datetime
+    full_at: datetime | None = None
+
+
+class VerifiedHeads(Protocol):
+    """The server's own record of what it verified (``storage.verified``):
+    kept outside the catalog, so a database host cannot move it forward."""
+
+    def get(self, chain: str) -> VerifiedHead | None: ...
+
+    def put(self, head: VerifiedHead) -> None: ...
+
+    def drop(self, chain: str) -> None: ...

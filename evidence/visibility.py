@@ -5,15 +5,17 @@ listed, and asking for it by name is ``Denied``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from evidence import policy
 from evidence.errors import Denied, IntegrityError
 from evidence.hashing import digest_chunks, open_recorded
-from evidence.models import Action, Case, CustodyEvent, Exhibit, Person, Transfer
-from evidence.policy import Right
+from evidence.models import Action, Case, CustodyEvent, Exhibit, Person, Transfer, TransferState
+from evidence.paging import MAX_LIMIT, Cursor, Page, check_limit
+from evidence.policy import Reach, Right
 from evidence.ports import Catalog, EventDraft, ObjectStore
+from evidence.search import ExhibitFilter, ExhibitScope
 
 
 def member_cases(catalog: Catalog, person: Person, case_id: str | None) -> list[Case]:
@@ -31,6 +33,47 @@ def member_case(catalog: Catalog, person: Person, case_id: str) -> Case:
     return case
 
 
+def exhibit_scope(
+    catalog: Catalog, person: Person, right: Right, case_id: str | None
+) -> ExhibitScope:
+    """Whose exhibits ``right`` reaches in ``case_id`` (or in every case of
+    the person's team), by ``policy.reach``: what a search may return."""
+    every: list[str] = []
+    held: list[str] = []
+    for case in member_cases(catalog, person, case_id):
+        reached = policy.reach(person, right, case)
+        if reached is Reach.CASE:
+            every.append(case.id)
+        elif reached is Reach.HELD:
+            held.append(case.id)
+    return ExhibitScope(person.team, tuple(every), tuple(held))
+
+
+def exhibit_page(
+    catalog: Catalog,
+    person: Person,
+    match: ExhibitFilter,
+    cursor: Cursor | None,
+    limit: int,
+    right: Right = Right.VIEW,
+) -> Page[Exhibit]:
+    """A page of the exhibits ``person`` may view (or has ``right`` on) that
+    ``match``, in ``search.ORDER``; an unknown case is ``NotFound``."""
+    scope = exhibit_scope(catalog, person, right, match.case)
+    return catalog.exhibit_page(scope, match, cursor, check_limit(limit))
+
+
+def matching_exhibits(catalog: Catalog, person: Person, match: ExhibitFilter) -> Iterator[Exhibit]:
+    """Every exhibit ``person`` may view that ``match``, a page at a time."""
+    cursor = None
+    while True:
+        page = exhibit_page(catalog, person, match, cursor, MAX_LIMIT)
+        yield from page.items
+        if page.next is None:
+            return
+        cursor = Cursor.decode(page.next)
+
+
 def visible_exhibits(
     catalog: Catalog,
     person: Person,
@@ -43,18 +86,8 @@ def visible_exhibits(
     """The exhibits ``person`` may view; only those of the originating
     ``team``, in ``status`` (stored, quarantined) and with the ``handling``
     code (H0-H3), when given."""
-    seen: list[Exhibit] = []
-    for case in member_cases(catalog, person, case_id):
-        holders = catalog.holdings(case.id)
-        for ex in catalog.exhibits(case.id, team):
-            if status is not None and ex.status.value != status:
-                continue
-            if handling is not None and ex.handling.code.value != handling:
-                continue
-            teams = [h.team for h in holders.get(ex.reference, [])]
-            if policy.decide(person, Right.VIEW, case=case, exhibit=ex, holders=teams).allowed:
-                seen.append(ex)
-    return seen
+    match = ExhibitFilter(case=case_id, team=team, status=status, handling=handling)
+    return list(matching_exhibits(catalog, person, match))
 
 
 def checked_exhibit(
@@ -124,6 +157,23 @@ def visible_transfers(
             if policy.can_see_transfer(person, case, t).allowed
         ]
     return found
+
+
+def transfer_page(
+    catalog: Catalog,
+    person: Person,
+    case_id: str | None,
+    cursor: Cursor | None,
+    limit: int,
+    state: TransferState | None = None,
+) -> Page[Transfer]:
+    """A page of ``visible_transfers`` (in ``state``), in case and number order."""
+    cases = {c.id: c for c in member_cases(catalog, person, case_id)}
+
+    def visible(t: Transfer) -> bool:
+        return policy.can_see_transfer(person, cases[t.case_id], t).allowed
+
+    return catalog.transfer_page(list(cases), visible, cursor, limit, state)
 
 
 def checked_transfer(catalog: Catalog, person: Person, transfer_id: str) -> Transfer:

@@ -20,9 +20,12 @@ from flows.reports import Progress, receipt
 
 
 @task(name="build-and-store-bundle", cache_policy=NO_CACHE, persist_result=False)
-def build_and_store(case_id: str, actor: str, exhibits: list[str] | None) -> dict[str, Any]:
+def build_and_store(
+    case_id: str, actor: str, exhibits: list[str] | None, selection: str | None
+) -> dict[str, Any]:
     w = wiring.current()
-    plan = disclosure.plan_bundle(w.catalog, w.catalog.person(actor), case_id, exhibits)
+    person = w.catalog.person(actor)
+    plan = disclosure.plan_bundle(w.catalog, person, case_id, exhibits, selection=selection)
     w.settings.home.mkdir(parents=True, exist_ok=True)
     progress = Progress(f"case {case_id}: exhibits read into the bundle")
     bundle = disclosure.create_bundle(
@@ -33,7 +36,11 @@ def build_and_store(case_id: str, actor: str, exhibits: list[str] | None) -> dic
 
 
 @flow(name="disclosure-bundle", persist_result=False)
-def build_bundle(case_id: str, actor: str, exhibits: list[str] | None = None) -> dict[str, Any]:
-    result: dict[str, Any] = build_and_store(case_id, actor, exhibits)
+def build_bundle(
+    case_id: str, actor: str, exhibits: list[str] | None = None, selection: str | None = None
+) -> dict[str, Any]:
+    """``selection``: the id of the actor's selection (``evidence.selections``),
+    the references staying in the catalog."""
+    result: dict[str, Any] = build_and_store(case_id, actor, exhibits, selection)
     receipt({"id": result["id"], "case": case_id, "exhibits": len(result["exhibits"])})
     return result

@@ -11,7 +11,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,3 +129,23 @@ def client(served: Served) -> Iterator[httpx.Client]:
     """An httpx client of the served app (not logged in)."""
     with httpx.Client(base_url=served.url, timeout=120) as c:
         yield c
+
+
+Login = Callable[[str], httpx.Client]
+
+
+@pytest.fixture
+def as_(served: Served) -> Iterator[Login]:
+    """``as_(name)``: a client logged in as ``name`` whose requests carry the
+    session's CSRF token (one client per person: one cookie jar each)."""
+    opened: list[httpx.Client] = []
+
+    def open_as(name: str) -> httpx.Client:
+        c = httpx.Client(base_url=served.url, timeout=120)
+        opened.append(c)
+        c.headers["X-CSRF-Token"] = log_in(c, name)
+        return c
+
+    yield open_as
+    for c in opened:
+        c.close()

@@ -26,6 +26,7 @@ from app.cli import (  # noqa: E402
     exhibits,
     ingest,
     jobs,
+    remote,
     transfers,
     witness,
 )
@@ -57,6 +58,8 @@ app.add_typer(audit.audit_app, name="audit")
 app.add_typer(jobs.jobs_app, name="jobs")
 app.command()(jobs.deploy)
 app.command()(jobs.worker)
+app.command()(remote.login)
+app.command()(remote.logout)
 app.command()(admin.setup)
 app.command()(admin.serve)
 app.command()(admin.demo)

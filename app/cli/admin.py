@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from app import actions, render
+from app.cli import remote_admin as ra
 from app.cli.common import (
     AsOpt,
     CaseOpt,
@@ -21,6 +22,7 @@ from app.cli.common import (
     print_json,
     say_engine,
 )
+from app.cli.remote import direct_only, via
 from evidence import access, visibility
 from evidence import setup as jit_setup
 from evidence.errors import InputError, LedgerError
@@ -40,6 +42,7 @@ def _team(spec: str) -> Team:
 
 
 @case_app.command("open")
+@direct_only
 def case_open(
     case_id: Annotated[str, typer.Option("--id", help="Case id, e.g. DANUBE.")],
     title: Annotated[str, typer.Option(help="e.g. Operation Danube.")],
@@ -59,6 +62,7 @@ def case_open(
 
 
 @case_app.command("list")
+@via(ra.case_list)
 def case_list(acting: AsOpt = None, as_json: JsonFlag = False) -> None:
     """List the cases of your team."""
     person = as_person(acting)
@@ -66,14 +70,11 @@ def case_list(acting: AsOpt = None, as_json: JsonFlag = False) -> None:
     if as_json:
         print_json([c.as_dict() for c in cases])
         return
-    for c in cases:
-        teams = ", ".join(t.code + (" (lead)" if t.code == c.lead_team else "") for t in c.teams)
-        console.print(
-            f"[bold]{c.id}[/] {render.esc(c.title)} — agreement {render.esc(c.agreement_ref)}; teams {teams}"
-        )
+    render.cases(console, cases)
 
 
 @ledger_app.command("verify")
+@via(ra.ledger_verify)
 def ledger_verify(
     case: CaseOpt = None,
     objects: Annotated[
@@ -97,6 +98,7 @@ def ledger_verify(
 
 
 @people_app.command("add")
+@direct_only
 def people_add(
     name: Annotated[str, typer.Argument(help='e.g. "Insp. Petrova".')],
     team: Annotated[str, typer.Option(help="Team code, e.g. BG.")],
@@ -113,6 +115,7 @@ def people_add(
 
 
 @people_app.command("passwd")
+@direct_only
 def people_passwd(
     name: Annotated[str, typer.Argument(help='Whose password, e.g. "Insp. Petrova".')],
     password_stdin: Annotated[
@@ -136,6 +139,7 @@ def people_passwd(
 
 
 @people_app.command("list")
+@direct_only
 def people_list(as_json: JsonFlag = False) -> None:
     """List the registered people."""
     found = current().catalog.people()
@@ -145,6 +149,7 @@ def people_list(as_json: JsonFlag = False) -> None:
         render.people(console, found)
 
 
+@direct_only
 def setup(
     jit_file: Annotated[str, typer.Argument(help="A JIT file, e.g. config/jit.example.toml.")],
     acting: AsOpt = None,
@@ -159,6 +164,7 @@ def setup(
     render.setup(console, err, result)
 
 
+@direct_only
 def serve(
     host: Annotated[str | None, typer.Option(help="Listen address (default [web] host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default [web] port, 8000).")] = None,
@@ -194,6 +200,7 @@ def serve(
     uvicorn.run(app, host=host, port=port, log_level="warning", **server_options(web))
 
 
+@direct_only
 def demo() -> None:
     """Operation Danube: open the JIT, generate a small evidence set, ingest it,
     hand exhibits over, bundle and verify. Needs no servers."""
@@ -204,6 +211,7 @@ def demo() -> None:
 
 
 @ledger_app.command("checkpoint")
+@direct_only
 def ledger_checkpoint(
     case: Annotated[str, typer.Option("--case", help="Case id, e.g. DANUBE.")],
     acting: AsOpt = None,
@@ -230,6 +238,7 @@ def ledger_checkpoint(
 
 
 @ledger_app.command("consistency")
+@direct_only
 def ledger_consistency(
     saved: Annotated[str, typer.Option("--from", help="A checkpoint saved earlier (a file).")],
     case: Annotated[str, typer.Option("--case", help="Case id, e.g. DANUBE.")],
@@ -262,6 +271,7 @@ def ledger_consistency(
 
 
 @ledger_app.command("policy")
+@direct_only
 def ledger_policy(
     case: Annotated[str, typer.Option("--case", help="Case id, e.g. DANUBE.")],
     acting: AsOpt = None,

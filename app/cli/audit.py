@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from app import actions, render
+from app.cli import remote_admin as ra
 from app.cli.common import (
     AsOpt,
     CaseOpt,
@@ -19,6 +20,7 @@ from app.cli.common import (
     say_engine,
 )
 from app.cli.jobs import WaitFlag, submitted, team_jobs
+from app.cli.remote import via
 from evidence import fixity, visibility
 
 audit_app = typer.Typer(
@@ -27,6 +29,7 @@ audit_app = typer.Typer(
 
 
 @audit_app.command("run")
+@via(ra.audit_run)
 def audit_run(
     case: CaseOpt = None,
     everything: Annotated[
@@ -66,6 +69,7 @@ def audit_run(
 
 
 @audit_app.command("list")
+@via(ra.audit_list)
 def audit_list(case: CaseOpt = None, acting: AsOpt = None, as_json: JsonFlag = False) -> None:
     """List the fixity audits of a case (or of every case of your team)."""
     w = current()
@@ -82,6 +86,7 @@ def audit_list(case: CaseOpt = None, acting: AsOpt = None, as_json: JsonFlag = F
 
 
 @audit_app.command("show")
+@via(ra.audit_show)
 def audit_show(
     which: Annotated[str, typer.Argument(help="The audit's event sequence number or hash.")],
     case: Annotated[str, typer.Option("--case", help="Case id, e.g. DANUBE.")],

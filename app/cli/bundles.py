@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from app import actions, render
+from app.cli import remote_commands as rc
 from app.cli.common import (
     AsOpt,
     CaseOpt,
@@ -19,7 +20,19 @@ from app.cli.common import (
     print_json,
     write_new,
 )
+from app.cli.filters import (
+    FromOpt,
+    HandlingOpt,
+    HashOpt,
+    MatchOpt,
+    MediaOpt,
+    StatusOpt,
+    TeamOpt,
+    ToOpt,
+    exhibit_filter,
+)
 from app.cli.jobs import WaitFlag, submitted, team_jobs
+from app.cli.remote import via
 from app.jobs import submit_bundle
 from evidence import disclosure
 from evidence.errors import InputError
@@ -31,6 +44,7 @@ bundle_app = typer.Typer(
 
 
 @bundle_app.command("create")
+@via(rc.bundle_create)
 def bundle_create(
     case: Annotated[str, typer.Option("--case", help="Case id, e.g. DANUBE.")],
     exhibits: Annotated[
@@ -39,21 +53,52 @@ def bundle_create(
     all_held: Annotated[
         bool, typer.Option("--all-held", help="Every exhibit your team holds.")
     ] = False,
+    q: MatchOpt = None,
+    hash_: HashOpt = None,
+    media_type: MediaOpt = None,
+    team: TeamOpt = None,
+    status: StatusOpt = None,
+    handling: HandlingOpt = None,
+    seized_from: FromOpt = None,
+    seized_to: ToOpt = None,
     acting: AsOpt = None,
     wait: WaitFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Build a disclosure bundle of exhibits your team holds (a prosecutor),
     store it write-once, and record a DISCLOSED custody event on each. On a
-    team ([engine] work_pool), a worker builds it: the command submits."""
-    if all_held == bool(exhibits):
-        raise InputError("name the exhibits with --exhibits REF (repeat), or use --all-held")
-    w, person, chosen = current(), as_person(acting), None if all_held else exhibits
+    team ([engine] work_pool), a worker builds it: the command submits.
+    With filters (--match, --hash-prefix, ...), every held exhibit that
+    matches now: a selection frozen on the server, as the bundles page makes."""
+    filters = {
+        "q": q,
+        "hash_": hash_,
+        "media_type": media_type,
+        "team": team,
+        "status": status,
+        "handling": handling,
+        "seized_from": seized_from,
+        "seized_to": seized_to,
+    }
+    by_filter = any(v is not None for v in filters.values())
+    if [bool(exhibits), all_held, by_filter].count(True) != 1:
+        raise InputError(
+            "name the exhibits with --exhibits REF (repeat), use --all-held, or choose them "
+            "with filters (--match, --hash-prefix, ...)"
+        )
+    w, person, chosen = current(), as_person(acting), exhibits or None
+    selection = None
+    if by_filter:
+        made = actions.select_for_bundle(w, person, exhibit_filter(case, **filters))
+        selection = made.id
+        if not as_json:
+            console.print(f"selection {made.id}: {made.count:,} exhibits of {made.case_id}")
     jobs = team_jobs()
     if jobs is None:
-        bundle = actions.create_bundle(w, person, case, chosen)
+        bundle = actions.create_bundle(w, person, case, chosen, selection)
     else:
-        job = submitted(jobs, submit_bundle(jobs, w, person, case, chosen), wait, as_json)
+        job = submit_bundle(jobs, w, person, case, chosen, selection)
+        job = submitted(jobs, job, wait, as_json)
         if not wait:
             return
         bundle = w.catalog.bundle(job.result["id"])
@@ -64,6 +109,7 @@ def bundle_create(
 
 
 @bundle_app.command("list")
+@via(rc.bundle_list)
 def bundle_list(case: CaseOpt = None, acting: AsOpt = None, as_json: JsonFlag = False) -> None:
     """The bundles of your team."""
     found = disclosure.visible_bundles(current().catalog, as_person(acting), case)
@@ -75,6 +121,7 @@ def bundle_list(case: CaseOpt = None, acting: AsOpt = None, as_json: JsonFlag = 
 
 
 @bundle_app.command("show")
+@via(rc.bundle_show)
 def bundle_show(bundle_id: str, acting: AsOpt = None, as_json: JsonFlag = False) -> None:
     """One bundle: its exhibits, digests and sensitive schedule."""
     b = disclosure.checked_bundle(current().catalog, as_person(acting), bundle_id)
@@ -85,6 +132,7 @@ def bundle_show(bundle_id: str, acting: AsOpt = None, as_json: JsonFlag = False)
 
 
 @bundle_app.command("download")
+@via(rc.bundle_download)
 def bundle_download(
     bundle_id: str,
     out: Annotated[str, typer.Option("--out", help="A file to create, or a folder.")],

@@ -147,6 +147,11 @@ OPTIONS = {
     "--manifest",
     "seized_at": "--seized-at in ISO 8601 with a UTC offset, e.g. 2026-03-14T09:30+02:00",
     "handling": "--handling H0, H1, H2 or H3",
+    "q": "--match TEXT",
+    "hash": "--hash-prefix HEX: 4 to 64 hexadecimal digits",
+    "media_type": "--media-type TYPE/SUBTYPE, or TYPE/ for every subtype",
+    "seized_from": "--seized-from in ISO 8601, e.g. 2026-03-14 or 2026-03-14T09:30+02:00",
+    "seized_to": "--seized-to in ISO 8601, e.g. 2026-03-14 (the whole day)",
     "roles": "e.g. `jitev people add NAME --team CODE --role admin`",
 }
 

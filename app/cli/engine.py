@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from app.cli.common import JsonFlag, console, err, print_json
+from app.cli.remote import direct_only
 from app.render import esc
 from config import orchestration
 from config.settings import engine as engine_settings
@@ -39,6 +40,7 @@ def _facts(engine: orchestration.Engine | None) -> dict[str, Any]:
 
 
 @engine_app.command("start")
+@direct_only
 def engine_start(as_json: JsonFlag = False) -> None:
     """Start the local engine if it is not running, and print the address of
     its Prefect UI (flow runs and task runs of every command)."""
@@ -65,6 +67,7 @@ def engine_start(as_json: JsonFlag = False) -> None:
 
 
 @engine_app.command("status")
+@direct_only
 def engine_status(as_json: JsonFlag = False) -> None:
     """Whether the local engine runs: its pid, the Prefect UI's address, its log."""
     engine = orchestration.running()
@@ -90,6 +93,7 @@ def engine_status(as_json: JsonFlag = False) -> None:
 
 
 @engine_app.command("stop")
+@direct_only
 def engine_stop(as_json: JsonFlag = False) -> None:
     """Stop the local engine (SIGTERM, then SIGKILL if it does not end) and
     remove its state file. The next command that runs a flow starts it again."""

@@ -4,12 +4,14 @@ sensitive; show an exhibit's continuity."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from app import actions, render
+from app.cli import remote_commands as rc
 from app.cli.common import (
     AsOpt,
     CaseOpt,
@@ -20,6 +22,18 @@ from app.cli.common import (
     print_json,
     write_new,
 )
+from app.cli.filters import (
+    FromOpt,
+    HandlingOpt,
+    HashOpt,
+    MatchOpt,
+    MediaOpt,
+    StatusOpt,
+    TeamOpt,
+    ToOpt,
+    exhibit_filter,
+)
+from app.cli.remote import via
 from evidence import visibility
 from evidence.errors import InputError
 from evidence.models import Handling, parse_handling_code, parse_purpose
@@ -32,14 +46,39 @@ custody_app = typer.Typer(
 
 
 @exhibits_app.command("list")
+@via(rc.exhibits_list)
 def exhibits_list(
     case: CaseOpt = None,
-    team: Annotated[str | None, typer.Option(help="Originating team code.")] = None,
+    team: TeamOpt = None,
+    q: MatchOpt = None,
+    hash_: HashOpt = None,
+    media_type: MediaOpt = None,
+    status: StatusOpt = None,
+    handling: HandlingOpt = None,
+    seized_from: FromOpt = None,
+    seized_to: ToOpt = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="At most this many (default: every one).")
+    ] = None,
     acting: AsOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """List the exhibits your team holds (auditors: every exhibit of the case)."""
-    items = visibility.visible_exhibits(current().catalog, as_person(acting), case, team)
+    """List the exhibits your team holds (auditors: every exhibit of the
+    case) that match the filters, in case, team and number order: every one,
+    read a page at a time, or the first ``--limit``."""
+    match = exhibit_filter(
+        case,
+        q=q,
+        hash_=hash_,
+        media_type=media_type,
+        team=team,
+        status=status,
+        handling=handling,
+        seized_from=seized_from,
+        seized_to=seized_to,
+    )
+    found = visibility.matching_exhibits(current().catalog, as_person(acting), match)
+    items = list(itertools.islice(found, limit))
     if as_json:
         print_json([e.as_dict() for e in items])
     else:
@@ -47,6 +86,7 @@ def exhibits_list(
 
 
 @exhibits_app.command("show")
+@via(rc.exhibits_show)
 def exhibits_show(
     reference: str, case: CaseOpt = None, acting: AsOpt = None, as_json: JsonFlag = False
 ) -> None:
@@ -61,6 +101,7 @@ def exhibits_show(
 
 
 @exhibits_app.command("download")
+@via(rc.exhibits_download)
 def exhibits_download(
     reference: str,
     out: Annotated[str, typer.Option("--out", help="A file to create, or a folder.")],
@@ -89,6 +130,7 @@ def exhibits_download(
 
 
 @exhibits_app.command("handling")
+@via(rc.exhibits_handling)
 def exhibits_handling(
     reference: str,
     code: Annotated[
@@ -127,6 +169,7 @@ def exhibits_handling(
 
 
 @exhibits_app.command("consent")
+@via(rc.exhibits_consent)
 def exhibits_consent(
     reference: str,
     for_team: Annotated[str, typer.Option("--for", help="The team whose courts may use it.")],
@@ -147,6 +190,7 @@ def exhibits_consent(
 
 
 @exhibits_app.command("sensitive")
+@via(rc.exhibits_sensitive)
 def exhibits_sensitive(
     reference: str,
     reason: Annotated[
@@ -172,6 +216,7 @@ def exhibits_sensitive(
 
 
 @custody_app.command("show")
+@via(rc.custody_show)
 def custody_show(
     reference: str, case: CaseOpt = None, acting: AsOpt = None, as_json: JsonFlag = False
 ) -> None:

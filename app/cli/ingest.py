@@ -3,11 +3,13 @@ custody event, with a progress bar; resumable after a crash."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
 from app import actions, render
+from app.cli import remote_ingest
 from app.cli.common import (
     AsOpt,
     JsonFlag,
@@ -19,9 +21,13 @@ from app.cli.common import (
     say_engine,
 )
 from app.cli.jobs import WaitFlag, submitted, team_jobs
+from app.cli.remote import refuse_as
+from app.client import Server, signed_in
+from app.render import IngestBar
 from evidence.errors import InputError, SourceUnreadable
+from evidence.findings import Report
 from evidence.ingest import Progress
-from evidence.ledger import verify
+from evidence.ledger import ChainFacts, verify
 from evidence.models import Person
 from evidence.outcomes import IngestResult, OutcomeStatus
 
@@ -82,6 +88,27 @@ def ingest(
         "handling": handling,
         "handling_note": handling_note,
     }
+    login = signed_in()
+    if login is not None:
+        refuse_as(login, acting)
+        if on_worker:
+            raise InputError(
+                f"--on-worker submits to the team's workers directly; signed in to "
+                f"{login.server}, ingest from this machine (leave out --on-worker), or ask "
+                "the operator"
+            )
+        server = Server.of(login)
+        try:
+            _report(
+                lambda bar: remote_ingest.upload(
+                    server, login, case=case, team=team, paths=paths, fields=fields,
+                    manifest=manifest, reread=reread, bar=bar,
+                ),
+                None, as_json,
+            )  # fmt: skip
+        finally:
+            server.close()
+        return
     w = current()
     person = as_person(acting)
     if on_worker:
@@ -101,17 +128,27 @@ def ingest(
             reread=reread,
         )
 
+    _report(run, lambda: verify(case, w.catalog.events(case)), as_json)
+    say_engine()
+
+
+def _report(
+    run: Callable[[IngestBar | None], IngestResult],
+    chain: Callable[[], Report[ChainFacts]] | None,
+    as_json: bool,
+) -> None:
+    """Run the ingest (with the bar, unless ``as_json``), show what it did and
+    the ledger it left, and exit with the code of the worst outcome."""
     if as_json:
         result = run(None)
     else:
         with render.ingest_bar(err) as bar:
             result = run(bar)
-    chain = verify(case, w.catalog.events(case))
+    ledger = chain() if chain else None
     if as_json:
-        print_json({**result.as_dict(), "ledger": chain.as_dict()})
+        print_json({**result.as_dict(), "ledger": ledger.as_dict() if ledger else None})
     else:
-        render.ingest_result(console, result, chain)
-    say_engine()
+        render.ingest_result(console, result, ledger)
     statuses = result.statuses()
     if OutcomeStatus.QUARANTINED in statuses:
         err.print(

@@ -9,11 +9,14 @@ does without a team. ``jitev jobs`` lists, shows and retries jobs."""
 from __future__ import annotations
 
 import os
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from app import render
+from app.cli import remote_admin as ra
 from app.cli.common import AsOpt, JsonFlag, as_person, console, current, err, print_json
+from app.cli.remote import direct_only, via
 from app.jobs import Job, Jobs
 from app.render import esc
 from config import orchestration
@@ -60,15 +63,7 @@ def submitted(jobs: Jobs, job: Job, wait: bool, as_json: bool) -> Job:
 
 
 def _line(job: Job) -> None:
-    progress = f" {job.progress:.0f} %" if job.progress is not None else ""
-    console.print(
-        f"{job.id}  {job.kind:<10} {esc(job.case_id):<10} {job.state}{progress}"
-        f"  {job.started_at:%Y-%m-%d %H:%M:%S}"
-    )
-    if job.error:
-        console.print(f"  [red]{esc(job.error)}[/]", soft_wrap=True)
-    if job.ui_url:
-        console.print(f"  [dim]{job.ui_url}[/]", soft_wrap=True)
+    render.job(console, job)
 
 
 def _jobs() -> Jobs:
@@ -76,6 +71,7 @@ def _jobs() -> Jobs:
 
 
 @jobs_app.command("list")
+@via(ra.jobs_list)
 def jobs_list(
     kind: Annotated[str | None, typer.Option("--kind", help="bundle, dispatch, audit...")] = None,
     acting: AsOpt = None,
@@ -93,6 +89,7 @@ def jobs_list(
 
 
 @jobs_app.command("show")
+@via(ra.jobs_show)
 def jobs_show(
     job_id: str, wait: WaitFlag = False, acting: AsOpt = None, as_json: JsonFlag = False
 ) -> None:
@@ -105,14 +102,13 @@ def jobs_show(
         print_json(job.as_dict())
         return
     _line(job)
-    rows: Any = job.result if isinstance(job.result, list) else [job.result]
-    for row in rows if job.result else []:
-        console.print("  " + ", ".join(f"{k}: {esc(str(v))}" for k, v in row.items()))
+    render.job_result(console, job)
     if job.state in ("FAILED", "CRASHED") and not wait:
         raise typer.Exit(1)
 
 
 @jobs_app.command("retry")
+@via(ra.jobs_retry)
 def jobs_retry(job_id: str, acting: AsOpt = None, as_json: JsonFlag = False) -> None:
     """Run a crashed or failed job again (the same flow run): it does only
     what was left, and records nothing twice."""
@@ -123,6 +119,7 @@ def jobs_retry(job_id: str, acting: AsOpt = None, as_json: JsonFlag = False) -> 
         _line(job)
 
 
+@direct_only
 def deploy(pool: PoolOpt = None, as_json: JsonFlag = False) -> None:
     """Register jitev's deployments on a Prefect work pool (made if missing),
     and the automation that marks a run CRASHED when its worker dies. Run it
@@ -154,6 +151,7 @@ def deploy(pool: PoolOpt = None, as_json: JsonFlag = False) -> None:
         err.print("[yellow]the fixity audit's schedule is paused: set \\[audit] scheduled_as[/]")
 
 
+@direct_only
 def worker(
     pool: PoolOpt = None,
     name: Annotated[str | None, typer.Option("--name", help="The worker's name.")] = None,

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from app import actions, render
+from app.cli import remote_commands as rc
 from app.cli.common import (
     AsOpt,
     CaseOpt,
@@ -21,6 +22,7 @@ from app.cli.common import (
     say_engine,
 )
 from app.cli.jobs import WaitFlag, submitted, team_jobs
+from app.cli.remote import via
 from app.jobs import submit_dispatch
 from evidence import visibility
 from evidence.errors import IntegrityError
@@ -64,6 +66,7 @@ def _finish(transfer: Transfer | None, as_json: bool) -> None:
 
 
 @transfer_app.command("request")
+@via(rc.transfer_request)
 def transfer_request(
     exhibits: Annotated[list[str], typer.Argument(help="Exhibit references, e.g. BG-EX-0001.")],
     case: Annotated[str, typer.Option("--case", help="Case id, e.g. DANUBE.")],
@@ -94,6 +97,7 @@ def transfer_request(
 
 
 @transfer_app.command("approve")
+@via(rc.transfer_approve)
 def transfer_approve(
     transfer_id: str,
     reason: ReasonOpt = "",
@@ -122,6 +126,7 @@ def transfer_approve(
 
 
 @transfer_app.command("reject")
+@via(rc.transfer_reject)
 def transfer_reject(
     transfer_id: str, reason: ReasonOpt, acting: AsOpt = None, as_json: JsonFlag = False
 ) -> None:
@@ -130,6 +135,7 @@ def transfer_reject(
 
 
 @transfer_app.command("cancel")
+@via(rc.transfer_cancel)
 def transfer_cancel(
     transfer_id: str, reason: ReasonOpt, acting: AsOpt = None, as_json: JsonFlag = False
 ) -> None:
@@ -138,6 +144,7 @@ def transfer_cancel(
 
 
 @transfer_app.command("dispatch")
+@via(rc.transfer_dispatch)
 def transfer_dispatch(
     transfer_id: str, acting: AsOpt = None, wait: WaitFlag = False, as_json: JsonFlag = False
 ) -> None:
@@ -149,6 +156,7 @@ def transfer_dispatch(
 
 
 @transfer_app.command("receive")
+@via(rc.transfer_receive)
 def transfer_receive(transfer_id: str, acting: AsOpt = None, as_json: JsonFlag = False) -> None:
     """Acknowledge a dispatched transfer: re-read the copies, then sign and
     record your team's receipt."""
@@ -156,6 +164,7 @@ def transfer_receive(transfer_id: str, acting: AsOpt = None, as_json: JsonFlag =
 
 
 @transfer_app.command("list")
+@via(rc.transfer_list)
 def transfer_list(case: CaseOpt = None, acting: AsOpt = None, as_json: JsonFlag = False) -> None:
     """The transfers you may see."""
     found = visibility.visible_transfers(current().catalog, as_person(acting), case)
@@ -166,6 +175,7 @@ def transfer_list(case: CaseOpt = None, acting: AsOpt = None, as_json: JsonFlag 
 
 
 @transfer_app.command("show")
+@via(rc.transfer_show)
 def transfer_show(transfer_id: str, acting: AsOpt = None, as_json: JsonFlag = False) -> None:
     """One transfer: exhibits, decisions, and its receipt with the signature
     checked against the receiving team's registered key. Exits 1 when the

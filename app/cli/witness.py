@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from app.cli.common import console, current
+from app.cli.remote import direct_only
 from evidence.models import check_team_code
 from evidence.tlog.witness import Witness
 from storage.witness_state import FileWitnessState
@@ -39,6 +40,7 @@ def _witness(
 
 
 @witness_app.command("key")
+@direct_only
 def witness_key(team: TeamOpt, folder: DirOpt = None) -> None:
     """Print the witness's verifier key (created on first use)."""
     _, witness = _witness(team, folder, "00" * 32, None)
@@ -46,6 +48,7 @@ def witness_key(team: TeamOpt, folder: DirOpt = None) -> None:
 
 
 @witness_app.command("serve")
+@direct_only
 def witness_serve(
     team: TeamOpt,
     folder: DirOpt = None,

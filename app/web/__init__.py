@@ -68,7 +68,9 @@ def create_app(wiring: Wiring, hasher: PasswordHasher | None = None) -> FastAPI:
     app.state.jitev = WebContext(wiring, hasher or Argon2Hasher(), jobs, Reports(), uploads)
     app.include_router(api.router)
     app.include_router(pages.router)
-    streamed = [r for r in app.routes if isinstance(r, APIRoute) and r.endpoint is api.upload]
+    raw = (api.upload, api.upload_batch)
+    # the router's own routes: FastAPI 0.150 no longer copies them into app.routes
+    streamed = [r for r in api.router.routes if isinstance(r, APIRoute) and r.endpoint in raw]
     app.add_middleware(BodyGuard, idle=web.upload_idle_seconds, uploads=streamed)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     errors.install(app)

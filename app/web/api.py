@@ -26,13 +26,14 @@ from app.web.streams import (
     upload_length,
 )
 from config.wiring import Wiring
-from evidence import access, audit, disclosure, visibility
+from evidence import access, audit, disclosure, fixity, selections, verified, visibility
 from evidence.errors import InputError
 from evidence.models import Transfer
 from evidence.policy import Right
 
 router = APIRouter(prefix="/api/v1")
 Who = Annotated[Caller, Depends(security.caller)]
+Paged = Annotated[s.PageQuery, Depends()]
 W = Annotated[Wiring, Depends(wiring)]
 Json = dict[str, Any]
 
@@ -104,20 +105,64 @@ def cases(who: Who, w: W) -> list[Json]:
     return [c.as_dict() for c in visibility.member_cases(w.catalog, who.person, None)]
 
 
-@router.get("/exhibits", tags=["exhibits"], response_model=list[s.ExhibitOut])
+Filter = Annotated[str | None, Query(max_length=100)]
+
+
+@router.get("/exhibits", tags=["exhibits"], response_model=s.PageOut[s.ExhibitOut])
 def exhibits(
     who: Who,
     w: W,
-    case: str | None = None,
-    team: Annotated[str | None, Query(description="Originating team")] = None,
+    page: Paged,
+    case: Filter = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Text in reference, title or description")
+    ] = None,
+    hash: Annotated[
+        str | None, Query(max_length=64, description="Hex prefix (4+) of the SHA-256 or BLAKE3")
+    ] = None,
+    media_type: Annotated[
+        str | None, Query(max_length=255, description="image/png, or a type's prefix: image/")
+    ] = None,
+    team: Annotated[str | None, Query(max_length=100, description="Originating team")] = None,
     status: Annotated[str | None, Query(pattern="^(stored|quarantined)$")] = None,
     handling: Annotated[str | None, Query(pattern="^H[0-3]$")] = None,
-) -> list[Json]:
-    """The exhibits the caller may view, filtered."""
-    found = visibility.visible_exhibits(
-        w.catalog, who.person, case, team, status=status, handling=handling
-    )
-    return [ex.as_dict() for ex in found]
+    seized_from: Annotated[
+        str | None, Query(max_length=40, description="ISO 8601 date, or date-time with offset")
+    ] = None,
+    seized_to: Annotated[
+        str | None, Query(max_length=40, description="ISO 8601; a date: its whole day")
+    ] = None,
+) -> Json:
+    """The exhibits the caller may view that match, a page at a time, in
+    case, team and exhibit-number order, with how many match in all."""
+    match = s.ExhibitMatch(
+        q=q,
+        hash=hash,
+        media_type=media_type,
+        team=team,
+        status=status,
+        handling=handling,
+        seized_from=seized_from,
+        seized_to=seized_to,
+    ).as_filter(case)
+    found = visibility.exhibit_page(w.catalog, who.person, match, page.cursor, page.limit)
+    return found.as_dict(lambda ex: ex.as_dict())
+
+
+@router.post("/selections", status_code=201, tags=["disclosure"], response_model=s.SelectionOut)
+def create_selection(body: s.NewSelection, who: Who, w: W) -> Json:
+    """Freeze the exhibits of the case that your team holds and that match,
+    for a bundle (a prosecutor): "all N matching" as one id. The references
+    are those matching now; what matches later is not added."""
+    made = actions.select_for_bundle(w, who.person, body.as_filter(body.case))
+    return {**made.as_dict(), "sample": selections.sample(w.catalog, made)}
+
+
+@router.get("/selections/{selection_id}", tags=["disclosure"], response_model=s.SelectionOut)
+def selection(selection_id: str, who: Who, w: W) -> Json:
+    """A selection you made: its count and its first references."""
+    found = selections.checked_selection(w.catalog, who.person, selection_id)
+    return {**found.as_dict(), "sample": selections.sample(w.catalog, found)}
 
 
 UPLOAD_BODY = {
@@ -182,11 +227,66 @@ async def upload(
     return outcome.as_dict()
 
 
+BATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-jitev-batch": {"schema": {"type": "string", "format": "binary"}}
+        },
+    }
+}
+
+
+@router.post(
+    "/cases/{case_id}/uploads",
+    status_code=201,
+    tags=["exhibits"],
+    openapi_extra=BATCH_BODY,
+    response_model=list[s.OutcomeOut],
+)
+async def upload_batch(case_id: str, who: Who, request: Request, w: W) -> list[Json]:
+    """Ingest many files sent as one body in the batch format of
+    ``evidence.uploads`` (what ``jitev ingest`` sends in client mode): each
+    file's header gives its relative path, size, metadata and the BLAKE3 and
+    SHA-256 the sender computed; a file whose bytes give other digests is
+    ``changed`` and not recorded. Groups of files are committed as they
+    arrive: a batch cut off keeps what was committed."""
+    endpoint = f"POST {request.url.path}"
+    length = upload_length(request, "batch", w.settings.web.max_upload_mib)
+    with of(request).uploads.slot(who.person.name, endpoint) as threads:
+        body = BodyReader(request.stream().__aiter__(), length, f"upload batch to {endpoint}")
+        outcomes = await anyio.to_thread.run_sync(
+            lambda: actions.upload_batch(w, who.person, case_id=case_id, body=body, what=endpoint),
+            limiter=threads,
+        )
+    return [o.as_dict() for o in outcomes]
+
+
+@router.post(
+    "/cases/{case_id}/exhibits/known", tags=["exhibits"], response_model=list[s.ExhibitOut]
+)
+def known(case_id: str, body: s.Contents, who: Who, w: W) -> list[Json]:
+    """Which of these contents (BLAKE3) your team has already ingested in the
+    case: what a resumed upload does not send again."""
+    return [ex.as_dict() for ex in actions.known(w, who.person, case_id, body.blake3)]
+
+
+CaseQuery = Annotated[
+    str | None, Query(description="The case, for a reference more than one case uses")
+]
+
+
 @router.get("/exhibits/{reference}", tags=["exhibits"], response_model=s.ExhibitContinuityOut)
-def exhibit(reference: str, who: Who, w: W) -> Json:
-    """An exhibit and its continuity (the custody events of the exhibit)."""
-    found, events = visibility.continuity(w.catalog, who.person, reference)
-    return {**found.as_dict(), "continuity": [e.as_dict() for e in events]}
+def exhibit(reference: str, who: Who, w: W, case: CaseQuery = None) -> Json:
+    """An exhibit, the teams that hold it, and its continuity (the custody
+    events of the exhibit)."""
+    found, events = visibility.continuity(w.catalog, who.person, reference, case)
+    holders = w.catalog.holdings(found.case_id).get(found.reference, [])
+    return {
+        **found.as_dict(),
+        "holders": [h.as_dict() for h in holders],
+        "continuity": [e.as_dict() for e in events],
+    }
 
 
 @router.get(
@@ -195,15 +295,17 @@ def exhibit(reference: str, who: Who, w: W) -> Json:
     response_class=StreamingResponse,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
-def download(reference: str, who: Who, w: W, inline: bool = False) -> Response:
+def download(
+    reference: str, who: Who, w: W, inline: bool = False, case: CaseQuery = None
+) -> Response:
     """The exhibit's bytes, from the caller's team's copy, hashed on the way;
     recorded as an ACCESSED custody event once they matched the ledger.
     ``inline`` (the preview) only for images and PDFs."""
-    ex = visibility.checked_exhibit(w.catalog, who.person, Right.DOWNLOAD, reference)
+    ex = visibility.checked_exhibit(w.catalog, who.person, Right.DOWNLOAD, reference, case)
     inline = inline and ex.media_type in PREVIEWABLE
     disposition = "inline" if inline else "attachment"
     return stream_download(
-        lambda write: actions.download_exhibit(w, who.person, reference, write),
+        lambda write: actions.download_exhibit(w, who.person, reference, write, ex.case_id),
         media_type=ex.media_type if inline else "application/octet-stream",
         headers={
             "Content-Disposition": f'{disposition}; filename="{reference}-{header_name(ex.original_name)}"',
@@ -219,24 +321,28 @@ def download(reference: str, who: Who, w: W, inline: bool = False) -> Response:
 
 
 @router.post("/exhibits/{reference}/handling", tags=["exhibits"], response_model=s.EventOut)
-def set_handling(reference: str, body: s.NewHandling, who: Who, w: W) -> Json:
+def set_handling(
+    reference: str, body: s.NewHandling, who: Who, w: W, case: CaseQuery = None
+) -> Json:
     """Change the handling code and the purposes agreed in advance besides the
     JIT's (a lead of the originating team): a HANDLING_CHANGED custody event."""
-    return calls.change_exhibit(w, who, reference, body).as_dict()
+    return calls.change_exhibit(w, who, reference, body, case).as_dict()
 
 
 @router.post("/exhibits/{reference}/consent", tags=["exhibits"], response_model=s.EventOut)
-def consent(reference: str, body: s.Consent, who: Who, w: W) -> Json:
+def consent(reference: str, body: s.Consent, who: Who, w: W, case: CaseQuery = None) -> Json:
     """Permit the exhibit's use in a team's judicial proceedings (needed for
     H1 exhibits; a lead of the originating team): JUDICIAL_USE_CONSENTED."""
-    return calls.change_exhibit(w, who, reference, body).as_dict()
+    return calls.change_exhibit(w, who, reference, body, case).as_dict()
 
 
 @router.post("/exhibits/{reference}/sensitivity", tags=["exhibits"], response_model=s.EventOut)
-def sensitivity(reference: str, body: s.Sensitivity, who: Who, w: W) -> Json:
+def sensitivity(
+    reference: str, body: s.Sensitivity, who: Who, w: W, case: CaseQuery = None
+) -> Json:
     """Keep the exhibit out of defence-facing schedules, with the reason (or
     no longer): SENSITIVITY_SET."""
-    return calls.change_exhibit(w, who, reference, body).as_dict()
+    return calls.change_exhibit(w, who, reference, body, case).as_dict()
 
 
 # -- hand-offs ------------------------------------------------------------------------------
@@ -247,10 +353,11 @@ def _transfer_view(w: Wiring, transfer: Transfer) -> Json:
     return {**transfer.as_dict(), "receipt_check": check.as_dict() if check else None}
 
 
-@router.get("/transfers", tags=["hand-offs"], response_model=list[s.TransferOut])
-def transfers(who: Who, w: W, case: str | None = None) -> list[Json]:
-    """The hand-offs the caller may see."""
-    return [_transfer_view(w, t) for t in visibility.visible_transfers(w.catalog, who.person, case)]
+@router.get("/transfers", tags=["hand-offs"], response_model=s.PageOut[s.TransferOut])
+def transfers(who: Who, w: W, page: Paged, case: str | None = None) -> Json:
+    """The hand-offs the caller may see, a page at a time, in case and number order."""
+    found = visibility.transfer_page(w.catalog, who.person, case, page.cursor, page.limit)
+    return found.as_dict(lambda t: _transfer_view(w, t))
 
 
 @router.post("/transfers", status_code=201, tags=["hand-offs"], response_model=s.TransferOut)
@@ -265,10 +372,20 @@ def transfer(transfer_id: str, who: Who, w: W) -> Json:
 
 
 @router.post("/transfers/{transfer_id}/approve", tags=["hand-offs"], response_model=s.ApprovalOut)
-def approve(transfer_id: str, body: s.Reason, who: Who, request: Request, w: W) -> Json:
+def approve(
+    transfer_id: str,
+    body: s.Reason,
+    who: Who,
+    request: Request,
+    w: W,
+    dispatch: Annotated[
+        bool, Query(description="Start the dispatch when this is the last approval")
+    ] = True,
+) -> Json:
     """Approve in every capacity the caller holds. The last approval starts
-    the dispatch (a Prefect flow run: see ``job``)."""
-    t, job = calls.approve(of(request).jobs, w, who, transfer_id, body.reason)
+    the dispatch (a Prefect flow run: see ``job``) when the caller may
+    dispatch, unless ``dispatch`` is false."""
+    t, job = calls.approve(of(request).jobs, w, who, transfer_id, body.reason, dispatch)
     return {**_transfer_view(w, t), "job": job.as_dict() if job else None}
 
 
@@ -303,31 +420,49 @@ def receive(transfer_id: str, who: Who, w: W) -> Json:
 # -- disclosure bundles -----------------------------------------------------------------------
 
 
-@router.get("/bundles", tags=["disclosure"], response_model=list[s.BundleOut])
-def bundles(who: Who, w: W, case: str | None = None) -> list[Json]:
-    return [b.as_dict() for b in disclosure.visible_bundles(w.catalog, who.person, case)]
+@router.get("/bundles", tags=["disclosure"], response_model=s.PageOut[s.BundleOut])
+def bundles(who: Who, w: W, page: Paged, case: str | None = None) -> Json:
+    """The bundles the caller may see, a page at a time, in case, team and number order."""
+    found = disclosure.bundle_page(w.catalog, who.person, case, page.cursor, page.limit)
+    return found.as_dict(lambda b: b.as_dict())
 
 
 @router.post("/bundles", status_code=202, tags=["disclosure"], response_model=s.JobOut)
 def create_bundle(body: s.NewBundle, who: Who, request: Request, w: W) -> Json:
     """Check the bundle now (a refusal, e.g. a missing consent, is answered at
     once), then build it as a Prefect flow run: follow ``/jobs/{id}``."""
-    if body.all_held == bool(body.exhibits):
-        raise InputError("name the exhibits, or set all_held", field="exhibits")
-    chosen = None if body.all_held else body.exhibits
-    return job_runs.submit_bundle(of(request).jobs, w, who.person, body.case, chosen).as_dict()
+    if [bool(body.exhibits), body.all_held, body.selection is not None].count(True) != 1:
+        raise InputError("name the exhibits, set all_held, or give a selection", field="exhibits")
+    chosen = body.exhibits if body.exhibits else None
+    job = job_runs.submit_bundle(of(request).jobs, w, who.person, body.case, chosen, body.selection)
+    return job.as_dict()
 
 
-@router.get("/jobs", tags=["disclosure"], response_model=list[s.JobOut])
-def jobs(who: Who, request: Request) -> list[Json]:
-    """The caller's latest jobs (bundle builds, dispatches, audits...), newest first,
-    read from Prefect: a restart of the web server loses none."""
-    return [j.as_dict() for j in of(request).jobs.of(who.person.name)]
+@router.get("/jobs", tags=["disclosure"], response_model=s.PageOut[s.JobOut])
+def jobs(
+    who: Who,
+    request: Request,
+    page: Paged,
+    kind: Annotated[
+        str | None, Query(max_length=20, description="bundle, dispatch, audit...")
+    ] = None,
+) -> Json:
+    """The caller's jobs (bundle builds, dispatches, audits...), newest first, a
+    page at a time, read from Prefect: a restart of the web server loses none."""
+    found = of(request).jobs.page(who.person.name, kind, page.cursor, page.limit)
+    return found.as_dict(lambda j: j.as_dict())
 
 
 @router.get("/jobs/{job_id}", tags=["disclosure"], response_model=s.JobOut)
 def job(job_id: str, who: Who, request: Request) -> Json:
     return of(request).jobs.get(job_id, who.person.name).as_dict()
+
+
+@router.post("/jobs/{job_id}/retry", tags=["disclosure"], response_model=s.JobOut)
+def retry_job(job_id: str, who: Who, request: Request) -> Json:
+    """Run a crashed, failed or cancelled job of yours again (the same flow
+    run): it does only what was left, and records nothing twice."""
+    return of(request).jobs.retry(job_id, who.person.name).as_dict()
 
 
 @router.get("/bundles/{bundle_id}", tags=["disclosure"], response_model=s.BundleOut)
@@ -384,32 +519,79 @@ def case_verification(
     return actions.verify_cases(w, who.person, case_id, objects=objects)[0].as_dict()
 
 
-@router.get("/cases/{case_id}/events", tags=["audit"], response_model=list[s.EventOut])
+@router.post("/audits", status_code=202, tags=["audit"], response_model=s.JobOut)
+def run_audit(body: s.NewAudit, who: Who, request: Request, w: W) -> Json:
+    """A fixity audit of the case's stored copies (or of every case of the
+    caller's team), as a Prefect flow run: today's share of them, or all with
+    ``all_copies``. Refused at once to who may not audit every case named."""
+    jobs = of(request).jobs
+    return job_runs.submit_audit(jobs, w, who.person, body.case, body.all_copies).as_dict()
+
+
+@router.get("/cases/{case_id}/audits", tags=["audit"], response_model=list[s.EventOut])
+def fixity_audits(case_id: str, who: Who, w: W) -> list[Json]:
+    """The case's fixity audits (FIXITY_AUDITED events), oldest first."""
+    return [e.as_dict() for e in fixity.audits(w.catalog, who.person, case_id)]
+
+
+@router.get("/cases/{case_id}/audits/{which}", tags=["audit"], response_model=s.FixityAuditOut)
+def fixity_audit(case_id: str, which: str, who: Who, w: W) -> Json:
+    """One fixity audit, by its event's sequence number or hash, and its
+    FIXITY_FAILED events."""
+    event, failures = fixity.audit_event(w.catalog, who.person, case_id, which)
+    return {"event": event.as_dict(), "failures": [f.as_dict() for f in failures]}
+
+
+@router.get("/cases/{case_id}/events", tags=["audit"], response_model=s.PageOut[s.EventOut])
 def case_events(
     case_id: str,
     who: Who,
     w: W,
+    page: Paged,
     exhibit: str | None = None,
     action: str | None = None,
     actor: str | None = None,
     text: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=10000)] = 500,
-) -> list[Json]:
-    """Search a case's custody events (auditors and leads)."""
-    found = audit.search_events(
-        w.catalog, who.person, case_id, exhibit=exhibit, action=action, actor=actor, text=text
+) -> Json:
+    """Search a case's custody events (auditors and leads), a page at a time in
+    seq order (``text`` matches anywhere in an event: it reads the case's events)."""
+    found = audit.event_page(
+        w.catalog,
+        who.person,
+        case_id,
+        page.cursor,
+        page.limit,
+        exhibit=exhibit,
+        action=action,
+        actor=actor,
+        text=text,
     )
-    return [e.as_dict() for e in found[-limit:]]
+    return found.as_dict(lambda e: e.as_dict())
 
 
 @router.get("/access-log", tags=["audit"], response_model=s.AccessLogOut)
 def access_log(
     who: Who,
     w: W,
+    page: Paged,
     action: str | None = None,
     actor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=10000)] = 500,
+    full: Annotated[
+        bool, Query(description="Recompute the whole chain, not only what is new")
+    ] = False,
 ) -> Json:
-    """Logins, logouts, password changes and API tokens, with the chain's check."""
-    check, events = access.read_log(w.catalog, who.person, action=action, actor=actor)
-    return {"verification": check.as_dict(), "events": [e.as_dict() for e in events[-limit:]]}
+    """Logins, logouts, password changes and API tokens, a page at a time in seq
+    order, with the chain's check: the events since the head this server
+    verified last, or with ``full`` the whole chain."""
+    check, found = verified.access_log(
+        w.catalog,
+        w.verified_heads(),
+        who.person,
+        page.cursor,
+        page.limit,
+        w.clock.now(),
+        action=action,
+        actor=actor,
+        full=full,
+    )
+    return {"verification": check.as_dict(), **found.as_dict(lambda e: e.as_dict())}

@@ -24,11 +24,13 @@ from app.web.security import Caller
 from app.web.streams import PREVIEWABLE
 from app.web.templating import render
 from config.wiring import Wiring
-from evidence import access, audit, disclosure, fixity, policy, visibility
+from evidence import access, audit, disclosure, fixity, policy, selections, verified, visibility
 from evidence.errors import Denied, InputError, JitevError, TooManyAttempts
 from evidence.handling import use_of
 from evidence.models import HandlingCode, Purpose, Role, TransferState
+from evidence.paging import DEFAULT_LIMIT, MAX_LIMIT, Cursor
 from evidence.policy import Right
+from evidence.search import ExhibitFilter
 
 router = APIRouter(include_in_schema=False)
 Who = Annotated[Caller, Depends(security.caller)]
@@ -115,32 +117,44 @@ def upload_page(who: Who, request: Request, w: W) -> Response:
     return render(request, "upload.html", context)
 
 
+EXHIBIT_FILTERS = (
+    "q",
+    "hash",
+    "media_type",
+    "team",
+    "status",
+    "handling",
+    "seized_from",
+    "seized_to",
+)
+
+
+def _match(request: Request, form: Any = None) -> tuple[dict[str, str], ExhibitFilter]:
+    """A search's fields as typed (kept in the form and the pager's links),
+    and its filter (``case`` included)."""
+    given = form if form is not None else request.query_params
+    typed = {k: str(given.get(k, "")) for k in ("case", *EXHIBIT_FILTERS)}
+    known = {k: v for k, v in typed.items() if k in s.ExhibitMatch.model_fields and v}
+    model = _form_model(s.ExhibitMatch, known)
+    return typed, model.as_filter(typed["case"] or None)
+
+
 @router.get("/exhibits")
-def exhibits_page(
-    who: Who,
-    request: Request,
-    w: W,
-    case: str = "",
-    team: str = "",
-    status: str = "",
-    handling: str = "",
-) -> Response:
+def exhibits_page(who: Who, request: Request, w: W, cursor: str = "") -> Response:
+    """A page of the exhibits the person may view that match the filter."""
     policy.carries(who.person, Right.VIEW).require()
-    chosen = visibility.visible_exhibits(
-        w.catalog,
-        who.person,
-        case or None,
-        team or None,
-        status=status or None,
-        handling=handling or None,
+    typed, match = _match(request)
+    page = visibility.exhibit_page(
+        w.catalog, who.person, match, Cursor.decode(cursor), DEFAULT_LIMIT
     )
     cases = visibility.member_cases(w.catalog, who.person, None)
     context = {
-        "exhibits": chosen,
+        "exhibits": page,
+        "query": typed,
         "cases": cases,
         "teams": sorted({t.code for c in cases for t in c.teams}),
         "codes": list(HandlingCode),
-        "filters": {"case": case, "team": team, "status": status, "handling": handling},
+        "filters": typed,
     }
     return render(request, "exhibits.html", context)
 
@@ -211,15 +225,19 @@ def _form_model(model: type[M], fields: dict[str, Any]) -> M:
 
 
 @router.get("/handoffs")
-def handoffs_page(who: Who, request: Request, w: W) -> Response:
+def handoffs_page(who: Who, request: Request, w: W, cursor: str = "") -> Response:
     policy.carries(who.person, Right.VIEW).require()
-    visible = visibility.visible_transfers(w.catalog, who.person, None)
+    history = visibility.transfer_page(
+        w.catalog, who.person, None, Cursor.decode(cursor), DEFAULT_LIMIT
+    )
+    requested = visibility.transfer_page(  # what may wait on the person: the oldest first
+        w.catalog, who.person, None, None, MAX_LIMIT, TransferState.REQUESTED
+    )
     cases = {c.id: c for c in visibility.member_cases(w.catalog, who.person, None)}
     queue = [
         (t, capacities)
-        for t in visible
-        if t.state is TransferState.REQUESTED
-        and (capacities := policy.capacities(who.person, cases[t.case_id], t))
+        for t in requested.items
+        if (capacities := policy.capacities(who.person, cases[t.case_id], t))
     ]
     by_ref = {  # the titles of the queue's exhibits: one query per case, not per exhibit
         ex.reference: ex
@@ -228,11 +246,12 @@ def handoffs_page(who: Who, request: Request, w: W) -> Response:
     }
     context = {
         "queue": queue,
-        "history": visible,
+        "history": history,
+        "query": {},
         "exhibits": by_ref,
         "receivable": [
             t.id
-            for t in visible
+            for t in history.items
             if t.state is TransferState.DISPATCHED and t.to_team == who.person.team
         ],
     }
@@ -282,22 +301,68 @@ def handoff_step(
 # -- disclosure bundles ------------------------------------------------------------------------
 
 
-def _bundles_context(who: Caller, w: Wiring, jobs: Jobs) -> dict[str, Any]:
-    held = {
-        case.id: disclosure.held_exhibits(w.catalog, case.id, who.person.team)
-        for case in visibility.member_cases(w.catalog, who.person, None)
+SMALL_CASE = 200  # held exhibits of a case up to which the bundle form lists them to tick
+
+
+def _bundles_context(
+    who: Caller, w: Wiring, jobs: Jobs, cursor: str = "", selection: str = ""
+) -> dict[str, Any]:
+    cases = visibility.member_cases(w.catalog, who.person, None)
+    held = {  # a case's held exhibits to tick when there are few; else choose by filter
+        case.id: visibility.exhibit_page(
+            w.catalog, who.person, ExhibitFilter(case=case.id), None, SMALL_CASE, Right.DISCLOSE
+        )
+        for case in cases
     }
+    chosen = None
+    if selection:
+        made = selections.checked_selection(w.catalog, who.person, selection)
+        chosen = {"selection": made, "sample": selections.sample(w.catalog, made)}
     return {
-        "bundles": disclosure.visible_bundles(w.catalog, who.person, None),
+        "bundles": disclosure.bundle_page(
+            w.catalog, who.person, None, Cursor.decode(cursor), DEFAULT_LIMIT
+        ),
+        "query": {},
         "held": held,
+        "small": SMALL_CASE,
+        "chosen": chosen,
+        "filters": dict.fromkeys(("case", *EXHIBIT_FILTERS), ""),
+        "cases": cases,
+        "teams": sorted({t.code for c in cases for t in c.teams}),
+        "codes": list(HandlingCode),
         "jobs": jobs.of(who.person.name, "bundle"),
     }
 
 
 @router.get("/bundles")
-def bundles_page(who: Who, request: Request, w: W) -> Response:
+def bundles_page(
+    who: Who, request: Request, w: W, cursor: str = "", selection: str = ""
+) -> Response:
     policy.carries(who.person, Right.DISCLOSE).require()
-    return render(request, "bundles.html", _bundles_context(who, w, of(request).jobs))
+    context = _bundles_context(who, w, of(request).jobs, cursor, selection)
+    return render(request, "bundles.html", context)
+
+
+def _refused(request: Request, who: Caller, w: Wiring, exc: JitevError, **extra: Any) -> Response:
+    """The bundles page again, with the refusal explained (e.g. a missing consent)."""
+    context = {**_bundles_context(who, w, of(request).jobs), **extra, "refusal": page_message(exc)}
+    return render(request, "bundles.html", context, status=403 if isinstance(exc, Denied) else 400)
+
+
+@router.post("/bundles/selections")
+async def select_for_bundle(who: Who, request: Request, w: W) -> Response:
+    """ "All N matching": the selection is made and frozen, then shown with
+    its count and first references, to confirm with "Build bundle"."""
+    policy.carries(who.person, Right.DISCLOSE).require()
+    form = await request.form()
+    try:
+        typed, match = _match(request, form)
+        if not typed["case"]:
+            raise InputError("choose the case of the bundle", field="case")
+        made = actions.select_for_bundle(w, who.person, match)
+    except JitevError as exc:
+        return _refused(request, who, w, exc)
+    return _back(f"/bundles?selection={made.id}")
 
 
 @router.post("/bundles")
@@ -305,24 +370,25 @@ async def create_bundle(who: Who, request: Request, w: W) -> Response:
     form = await request.form()
     jobs = of(request).jobs
     chosen = [str(r) for r in form.getlist("exhibits")]
+    selection = str(form.get("selection", "")) or None
     try:
-        if not chosen:
-            raise InputError("tick the exhibits to disclose")
+        if not chosen and selection is None:
+            raise InputError("tick the exhibits to disclose, or select them by a filter")
         case = str(form.get("case", ""))
         # Off the event loop: the submission is a blocking call to Prefect.
-        job = await run_in_threadpool(job_runs.submit_bundle, jobs, w, who.person, case, chosen)
-    except JitevError as exc:  # e.g. a missing consent: explained on the page
-        context = {**_bundles_context(who, w, jobs), "refusal": page_message(exc)}
-        return render(
-            request, "bundles.html", context, status=403 if isinstance(exc, Denied) else 400
+        job = await run_in_threadpool(
+            job_runs.submit_bundle, jobs, w, who.person, case, chosen or None, selection
         )
+    except JitevError as exc:  # e.g. a missing consent: explained on the page
+        return _refused(request, who, w, exc)
     return _back(f"/jobs/{job.id}")
 
 
 @router.get("/jobs")
-def jobs_page(who: Who, request: Request) -> Response:
-    """The person's latest jobs, as Prefect records them."""
-    return render(request, "jobs.html", {"jobs": of(request).jobs.of(who.person.name)})
+def jobs_page(who: Who, request: Request, cursor: str = "") -> Response:
+    """The person's jobs, newest first, as Prefect records them."""
+    found = of(request).jobs.page(who.person.name, None, Cursor.decode(cursor), DEFAULT_LIMIT)
+    return render(request, "jobs.html", {"jobs": found, "query": {}})
 
 
 @router.get("/jobs/{job_id}")
@@ -354,49 +420,89 @@ def ledger_page(
     actor: str = "",
     exhibit: str = "",
     text: str = "",
+    cursor: str = "",
 ) -> Response:
-    audits = policy.carries(who.person, Right.AUDIT)
-    if not audits.allowed:  # an admin reads the access log here, and nothing else
+    """Each case's chain and checkpoints verified from the head this server
+    verified last (``evidence.verified``): only the events since are checked.
+    The full verification is the button (``POST /ledger/verify``)."""
+    asked = {"case": case, "action": action, "actor": actor, "exhibit": exhibit, "text": text}
+    return render(request, "ledger.html", _ledger_context(who, w, {**asked, "cursor": cursor}))
+
+
+@router.post("/ledger/verify")
+def verify_ledger(who: Who, request: Request, w: W, case: Field) -> Response:
+    """The full verification of a case: its whole chain, log, witnesses and
+    catalog rows, and its verified head recorded again from the first event."""
+    full, _look = actions.verify_fully(w, who.person, case)
+    context = {**_ledger_context(who, w, {"case": case}), "full": full}
+    return render(request, "ledger.html", context)
+
+
+FILTERS = ("case", "action", "actor", "exhibit", "text")
+
+
+def _ledger_context(who: Caller, w: Wiring, asked: dict[str, Any]) -> dict[str, Any]:
+    if not policy.carries(who.person, Right.AUDIT).allowed:  # an admin reads the access log
         policy.carries(who.person, Right.READ_ACCESS_LOG).require()
-    auditable = [
-        c
-        for c in visibility.member_cases(w.catalog, who.person, None)
-        if policy.decide(who.person, Right.AUDIT, case=c).allowed
-    ]
-    checks = [(c, actions.verify_cases(w, who.person, c.id)[0]) for c in auditable]
+    filters = {k: str(asked.get(k) or "") for k in FILTERS}
+    looks = actions.look_ledgers(w, who.person)
     fixity_audits = [  # the latest ten of each case, newest first
-        (c, e)
-        for c in auditable
-        for e in reversed(fixity.audits(w.catalog, who.person, c.id)[-10:])
+        (c, e) for c, _ in looks for e in reversed(fixity.audits(w.catalog, who.person, c.id)[-10:])
     ]
     events = None
-    if case:
-        events = audit.search_events(
+    if filters["case"]:
+        events = audit.event_page(
             w.catalog,
             who.person,
-            case,
-            exhibit=exhibit or None,
-            action=action or None,
-            actor=actor or None,
-            text=text or None,
-        )[-500:]
+            filters["case"],
+            Cursor.decode(str(asked.get("cursor") or "")),
+            DEFAULT_LIMIT,
+            **{k: filters[k] or None for k in FILTERS if k != "case"},
+        )
     log = None
     if policy.carries(who.person, Right.READ_ACCESS_LOG).allowed:
-        log = access.read_log(w.catalog, who.person)
-    context = {
-        "checks": checks,
+        log = verified.look_access(w.catalog, w.verified_heads(), who.person, w.clock.now())
+    return {
+        "checks": looks,
         "fixity_audits": fixity_audits,
         "events": events,
-        "log": (log[0], log[1][-100:]) if log else None,
-        "filters": {
-            "case": case,
-            "action": action,
-            "actor": actor,
-            "exhibit": exhibit,
-            "text": text,
-        },
+        "log": log,
+        "filters": filters,
+        "query": filters,
     }
-    return render(request, "ledger.html", context)
+
+
+@router.get("/access-log")
+def access_log_page(
+    who: Who, request: Request, w: W, action: str = "", actor: str = "", cursor: str = ""
+) -> Response:
+    """The access log, a page at a time, with its chain's check (since the
+    last verified head; the whole chain with the button)."""
+    return _access_log(who, request, w, action, actor, cursor, full=False)
+
+
+@router.post("/access-log/verify")
+def verify_access_log(who: Who, request: Request, w: W) -> Response:
+    return _access_log(who, request, w, "", "", "", full=True)
+
+
+def _access_log(
+    who: Caller, request: Request, w: W, action: str, actor: str, cursor: str, *, full: bool
+) -> Response:
+    check, found = verified.access_log(
+        w.catalog,
+        w.verified_heads(),
+        who.person,
+        Cursor.decode(cursor),
+        DEFAULT_LIMIT,
+        w.clock.now(),
+        action=action or None,
+        actor=actor or None,
+        full=full,
+    )
+    filters = {"action": action, "actor": actor}
+    context = {"check": check, "events": found, "filters": filters, "query": filters}
+    return render(request, "access_log.html", context)
 
 
 # -- account ------------------------------------------------------------------------------------

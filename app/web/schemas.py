@@ -5,12 +5,17 @@ CLI's ``--json``), validated against its model on the way out."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, Field
+from fastapi import Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from evidence.access import MAX_PASSWORD
+from evidence.paging import DEFAULT_LIMIT, MAX_LIMIT, Cursor
+from evidence.search import ExhibitFilter
 
+T = TypeVar("T")
 Text = Annotated[str, Field(max_length=2000)]
 Name = Annotated[str, Field(max_length=100)]
 PURPOSES = "^(jit|other_offence|urgent_public_security|outside_jit)$"
@@ -64,10 +69,88 @@ class Reason(BaseModel):
     reason: Text = ""
 
 
+class Contents(BaseModel):
+    blake3: Annotated[
+        list[Annotated[str, Field(pattern="^[0-9a-f]{64}$")]], Field(min_length=1, max_length=1000)
+    ]
+
+
 class NewBundle(BaseModel):
+    # A field this server does not know (a selection a newer client sends) is
+    # refused, never ignored: ignored, it would widen what is disclosed.
+    model_config = ConfigDict(extra="forbid")
+
     case: Name
     exhibits: Annotated[list[Name] | None, Field(max_length=10000)] = None
     all_held: bool = False
+    selection: Annotated[
+        str | None, Field(max_length=100, description="A selection you made: its id")
+    ] = None
+
+
+class ExhibitMatch(BaseModel):
+    """An exhibit search (``evidence.search.ExhibitFilter``): every field
+    given narrows it."""
+
+    q: Annotated[
+        str | None, Field(max_length=200, description="Text in reference, title or description")
+    ] = None
+    hash: Annotated[
+        str | None, Field(max_length=64, description="Hex prefix of SHA-256 or BLAKE3, 4+ digits")
+    ] = None
+    media_type: Annotated[str | None, Field(max_length=255, description="image/png, or image/")] = (
+        None
+    )
+    team: Annotated[str | None, Field(max_length=100, description="Originating team")] = None
+    status: Annotated[str | None, Field(pattern="^(stored|quarantined)$")] = None
+    handling: Annotated[str | None, Field(pattern="^H[0-3]$")] = None
+    seized_from: Annotated[
+        str | None, Field(max_length=40, description="ISO 8601 date or date-time with offset")
+    ] = None
+    seized_to: Annotated[
+        str | None, Field(max_length=40, description="ISO 8601; a date: its whole day")
+    ] = None
+
+    def as_filter(self, case: str | None) -> ExhibitFilter:
+        return ExhibitFilter.parse(
+            case=case,
+            text=self.q,
+            hash_prefix=self.hash,
+            media_type=self.media_type,
+            team=self.team,
+            status=self.status,
+            handling=self.handling,
+            seized_from=self.seized_from,
+            seized_to=self.seized_to,
+        )
+
+
+class NewSelection(ExhibitMatch):
+    model_config = ConfigDict(extra="forbid")
+
+    case: Name
+
+
+class NewAudit(BaseModel):
+    case: Name | None = None  # None: every case of the caller's team
+    all_copies: bool = False  # every copy, not only today's share
+
+
+class PageQuery:
+    """A list's paging parameters (a dependency of each list's route): the
+    ``cursor`` decoded (a bad one is a 400 naming ``cursor``)."""
+
+    def __init__(
+        self,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="The rows a page holds.")] = (
+            DEFAULT_LIMIT
+        ),
+        cursor: Annotated[
+            str | None, Query(max_length=1000, description="A page's `next` or `prev`.")
+        ] = None,
+    ) -> None:
+        self.limit = limit
+        self.cursor = Cursor.decode(cursor)
 
 
 # -- answers --------------------------------------------------------------------------------
@@ -170,8 +253,20 @@ class EventOut(BaseModel):
     hash: str
 
 
+class HoldingOut(BaseModel):
+    team: str
+    purpose: str | None  # None for the originating team
+    transfer: str | None  # the hand-off it came by; None for the originating team
+
+
 class ExhibitContinuityOut(ExhibitOut):
+    holders: list[HoldingOut]
     continuity: list[EventOut]
+
+
+class FixityAuditOut(BaseModel):
+    event: EventOut  # its FIXITY_AUDITED event
+    failures: list[EventOut]  # its FIXITY_FAILED events
 
 
 class OutcomeOut(BaseModel):
@@ -319,6 +414,44 @@ class BundleOut(BaseModel):
     sensitive_schedule: str | None
 
 
-class AccessLogOut(BaseModel):
-    verification: ChainReportOut
-    events: list[EventOut]
+class PageOut(BaseModel, Generic[T]):
+    """One page of a list (``evidence.paging.Page``): pass ``next`` (or
+    ``prev``) back as ``cursor`` for the next (previous) page; ``null`` at an end."""
+
+    items: list[T]
+    total: int
+    limit: int
+    next: str | None
+    prev: str | None
+
+
+class LookOut(ChainReportOut):
+    """A chain verified from the head this server verified last
+    (``evidence.verified``): ``checked`` events after ``since``."""
+
+    checked: int
+    since: int
+    checkpoint: int  # the latest signed checkpoint the verified events match (0: none)
+    cosigned: bool  # and its cosigners make the policy's quorum
+    verified_at: datetime | None
+    full_at: datetime | None  # when a full verification last passed
+
+
+class AccessLogOut(PageOut[EventOut]):
+    """A page of the access log, with its chain's verification."""
+
+    verification: LookOut
+
+
+class SelectionOut(BaseModel):
+    """A selection, frozen when made: ``count`` exhibits, the first of them in
+    ``sample``; build a bundle of it with ``POST /api/v1/bundles``
+    ``{"case", "selection"}``."""
+
+    id: str
+    case: str
+    person: str
+    filter: dict[str, str]
+    created_at: str
+    count: int
+    sample: list[str]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -28,8 +29,16 @@ def _shown(value: Any) -> Any:
     return value
 
 
+def _pager_query(query: dict[str, Any], cursor: str) -> str:
+    """A page link's query: the list's filters (the empty ones left out) and
+    the cursor (``_pager.html``)."""
+    kept = {k: v for k, v in query.items() if v not in (None, "") and k != "cursor"}
+    return urlencode({**kept, "cursor": cursor})
+
+
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.finalize = _shown
+templates.env.filters["pager_query"] = _pager_query
 
 # The navigation: a page shows only where the person's roles carry its right.
 NAV = [
@@ -44,8 +53,8 @@ NAV = [
 
 def navigation(person: Person) -> list[tuple[str, str]]:
     links = [(path, label) for path, label, right in NAV if policy.carries(person, right).allowed]
-    if "/ledger" not in dict(links) and policy.carries(person, Right.READ_ACCESS_LOG).allowed:
-        links.append(("/ledger", "Access log"))
+    if policy.carries(person, Right.READ_ACCESS_LOG).allowed:
+        links.append(("/access-log", "Access log"))
     return [*links, ("/account", "Account")]
 
 

@@ -127,7 +127,7 @@ def check_log(
     contradicted: list[_Signed] = []  # checkpoints whose root is not
     for cp in sorted(stored, key=lambda c: c.size):
         where = f"checkpoint {cp.size}"
-        cosigners = _checkpoint(cp, origin, policy, roots, count, findings, where)
+        cosigners = check_checkpoint(cp, origin, policy, roots, count, findings, where)
         if cosigners is None:
             continue
         if cp.size <= count:
@@ -290,7 +290,7 @@ def _first_leaf(events: Sequence[CustodyEvent], signed: _Signed, tree: TreeNodes
     return None
 
 
-def _checkpoint(
+def check_checkpoint(
     cp: StoredCheckpoint,
     origin: str,
     policy: Policy | None,
@@ -299,6 +299,10 @@ def _checkpoint(
     findings: list[Finding],
     where: str,
 ) -> list[str] | None:
+    """A stored checkpoint against the ``roots`` of the ``count`` events at
+    its size: its findings appended to ``findings``; the witnesses that
+    validly cosigned it, or ``None`` when it is not a valid checkpoint of
+    ``origin`` signed by the log (``policy``)."""
     try:
         note = notes.parse(cp.note)
         parsed = Checkpoint.parse(note.text)

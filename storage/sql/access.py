@@ -109,7 +109,7 @@ def revoke_token(conn: Connection, token_id: str, at: datetime) -> None:
     conn.execute(update(api_tokens).where(api_tokens.c.id == token_id).values(revoked_at=at))
 
 
-_COLUMNS = (literal(ACCESS_LOG).label("case_id"), literal(None).label("exhibit"), access_events)
+COLUMNS = (literal(ACCESS_LOG).label("case_id"), literal(None).label("exhibit"), access_events)
 
 
 def append(conn: Connection, draft: EventDraft, now: datetime, postgres: bool) -> CustodyEvent:
@@ -117,7 +117,7 @@ def append(conn: Connection, draft: EventDraft, now: datetime, postgres: bool) -
     orders concurrent appends (SQLite's write lock already does)."""
     if postgres:
         conn.execute(text("LOCK TABLE access_events IN SHARE ROW EXCLUSIVE MODE"))
-    row = conn.execute(select(*_COLUMNS).order_by(access_events.c.seq.desc()).limit(1)).first()
+    row = conn.execute(select(*COLUMNS).order_by(access_events.c.seq.desc()).limit(1)).first()
     head = None if row is None else records.event_from_row(row)
     at = now if head is None or now >= head.at else head.at
     event = link(ACCESS_LOG, head, draft, at)
@@ -128,9 +128,9 @@ def append(conn: Connection, draft: EventDraft, now: datetime, postgres: bool) -
 
 
 def events(
-    conn: Connection, since: datetime | None, action: str | None, actor: str | None
+    conn: Connection, since: datetime | None, action: str | None, actor: str | None, after: int = 0
 ) -> list[CustodyEvent]:
-    query = select(*_COLUMNS).order_by(access_events.c.seq)
+    query = select(*COLUMNS).where(access_events.c.seq > after).order_by(access_events.c.seq)
     if action is not None:
         query = query.where(access_events.c.action == action)
     if actor is not None:

@@ -13,7 +13,7 @@ open in the same thread: on SQLite it would wait for the block's own lock.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from types import TracebackType
@@ -35,14 +35,17 @@ from evidence.models import (
     Person,
     Session,
     Transfer,
+    TransferState,
 )
+from evidence.paging import Cursor, Page
 from evidence.ports import Clock, EventDraft, FinishedItem, IngestRun
 from evidence.receipts import fingerprint
 from evidence.tlog.check import StoredCheckpoint
 from evidence.tlog.merkle import Frontier
-from storage.sql import access, records, tlog, transfers
+from storage.sql import access, pages, records, tlog, transfers
 from storage.sql import engine as db
 from storage.sql import migrate as alembic_migrate
+from storage.sql.search import SqlSearch
 from storage.sql.tables import (
     bundles,
     case_teams,
@@ -55,16 +58,14 @@ from storage.sql.tables import (
     team_keys,
     teams,
 )
-from storage.sql.transaction import SqlCaseTransaction
-
-EVENTS_PAGE = 5000  # events read at a time: memory stays bounded, queries few
+from storage.sql.transaction import SqlCaseTransaction, exhibits_by_blake3
 
 
 def _no_case(case_id: str) -> NotFound:
     return NotFound(f"no case {case_id} in the catalog: list the cases with `jitev case list`")
 
 
-class SqlCatalog:
+class SqlCatalog(SqlSearch):
     def __init__(self, url: str, clock: Clock) -> None:
         parsed = db.parse_url(url)
         self.url = db.mask(parsed)  # password masked: safe to print
@@ -248,55 +249,40 @@ class SqlCatalog:
                 self._load_case(conn, case_id)
             return [records.exhibit_from_row(r) for r in conn.execute(query)]
 
+    def exhibits_by_blake3(self, case_id: str, digests: Collection[str]) -> dict[str, Exhibit]:
+        with self._read() as conn:
+            return exhibits_by_blake3(conn, case_id, digests)
+
     # -- custody events ----------------------------------------------------------
 
     def events(
-        self, case_id: str, exhibit: str | None = None, action: str | None = None
+        self,
+        case_id: str,
+        exhibit: str | None = None,
+        action: str | None = None,
+        *,
+        after: int = 0,
     ) -> Iterator[CustodyEvent]:
         """In stored sequence order, read in pages (memory stays bounded, and
         no connection is held between pages)."""
         self.case(case_id)  # NotFound now, not at the first next()
-        return self._event_pages(case_id, exhibit, action)
+        return pages.stream_events(self._read, case_id, exhibit, action, after)
 
-    def _event_pages(
-        self, case_id: str, exhibit: str | None, action: str | None
-    ) -> Iterator[CustodyEvent]:
-        c = custody_events.c
-        after: int | None = None
-        parse_time, parse_details = records.parse_time, records.parse_details
-        while True:
-            # the columns in CustodyEvent's order, unpacked: reading a Row's
-            # attributes by name costs more than the rest of the conversion
-            query = select(
-                c.case_id,
-                c.seq,
-                c.exhibit,
-                c.action,
-                c.actor,
-                c.team,
-                c.at,
-                c.details,
-                c.prev_hash,
-                c.hash,
-            ).where(c.case_id == case_id)
-            if exhibit is not None:
-                query = query.where(c.exhibit == exhibit)
-            if action is not None:
-                query = query.where(c.action == action)
-            if after is not None:
-                query = query.where(c.seq > after)
-            query = query.order_by(c.seq).limit(EVENTS_PAGE)
-            with self._read() as conn:
-                page = [
-                    CustodyEvent(
-                        case, seq, ex, act, actor, team, parse_time(at), parse_details(d), prev, h
-                    )
-                    for case, seq, ex, act, actor, team, at, d, prev, h in conn.execute(query)
-                ]
-            yield from page
-            if len(page) < EVENTS_PAGE:
-                return
-            after = page[-1].seq
+    def event_page(
+        self,
+        case_id: str,
+        cursor: Cursor | None,
+        limit: int,
+        *,
+        exhibit: str | None = None,
+        action: str | None = None,
+        actor: str | None = None,
+    ) -> Page[CustodyEvent]:
+        with self._read() as conn:
+            self._load_case(conn, case_id)
+            return pages.event_page(
+                conn, case_id, cursor, limit, exhibit=exhibit, action=action, actor=actor
+            )
 
     # -- ingest runs -------------------------------------------------------------
 
@@ -469,6 +455,17 @@ class SqlCatalog:
                 self._load_case(conn, case_id)
             return transfers.load_transfers(conn, case_id=case_id)
 
+    def transfer_page(
+        self,
+        case_ids: Sequence[str],
+        visible: Callable[[Transfer], bool],
+        cursor: Cursor | None,
+        limit: int,
+        state: TransferState | None = None,
+    ) -> Page[Transfer]:
+        with self._read() as conn:
+            return pages.transfer_page(conn, case_ids, visible, cursor, limit, state)
+
     # -- disclosure bundles --------------------------------------------------------
 
     def bundle(self, bundle_id: str) -> Bundle:
@@ -538,10 +535,21 @@ class SqlCatalog:
             return access.append(conn, draft, self._clock.now(), self._postgres)
 
     def access_events(
-        self, *, since: datetime | None = None, action: str | None = None, actor: str | None = None
+        self,
+        *,
+        since: datetime | None = None,
+        action: str | None = None,
+        actor: str | None = None,
+        after: int = 0,
     ) -> list[CustodyEvent]:
         with self._read() as conn:
-            return access.events(conn, since, action, actor)
+            return access.events(conn, since, action, actor, after)
+
+    def access_page(
+        self, cursor: Cursor | None, limit: int, *, action: str | None, actor: str | None
+    ) -> Page[CustodyEvent]:
+        with self._read() as conn:
+            return pages.access_page(conn, cursor, limit, action=action, actor=actor)
 
     # -- the transparency log (evidence.tlog) ------------------------------------------
 
@@ -572,9 +580,9 @@ class SqlCatalog:
                 conn, case_id, size, witness, line, self._clock.now(), self._postgres
             )
 
-    def checkpoints(self, case_id: str) -> list[StoredCheckpoint]:
+    def checkpoints(self, case_id: str, after: int = 0) -> list[StoredCheckpoint]:
         with self._read() as conn:
-            return tlog.stored(conn, case_id)
+            return tlog.stored(conn, case_id, after)
 
     def witness_sizes(self, case_id: str) -> dict[str, int]:
         with self._read() as conn:

@@ -31,6 +31,8 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
+    text,
 )
 
 from evidence.errors import CatalogError
@@ -132,6 +134,14 @@ exhibits = Table(
     CheckConstraint("handling_code IN ('H0', 'H1', 'H2', 'H3')", name="handling_code"),
     Index(None, "reference"),
     Index(None, "case_id", "team"),
+    # revision 0008: exhibit search (storage.sql.search). The search's order,
+    # BG-EX-9999 before BG-EX-10000, read from the index, not sorted:
+    Index(
+        "ix_exhibits_search_order", "case_id", "team", func.length(text("reference")), "reference"
+    ),
+    Index(None, "case_id", "sha256"),  # a hash prefix as a range; BLAKE3: uq (case_id, blake3)
+    Index(None, "case_id", "media_type"),
+    Index(None, "case_id", "seized_at"),
 )
 
 exhibit_counters = Table(
@@ -140,6 +150,9 @@ exhibit_counters = Table(
     Column("case_id", Text, nullable=False),
     Column("team", Text, nullable=False),
     Column("last_number", Integer, nullable=False),
+    # The team's exhibits in the case (added with add_exhibits, never removed):
+    # a list's total without counting a hundred thousand rows.
+    Column("exhibit_count", Integer, nullable=False, server_default="0"),
     PrimaryKeyConstraint("case_id", "team"),
     ForeignKeyConstraint(["case_id", "team"], ["case_teams.case_id", "case_teams.team_code"]),
     CheckConstraint("last_number >= 0", name="last_number"),
@@ -394,4 +407,30 @@ cosignatures = Table(
     Column("received_at", UtcDateTime, nullable=False),
     PrimaryKeyConstraint("case_id", "size", "witness"),
     ForeignKeyConstraint(["case_id", "size"], ["checkpoints.case_id", "checkpoints.size"]),
+)
+
+
+# -- bundle selections (revision 0008) ----------------------------------------------
+
+# A prosecutor's choice of exhibits, frozen when made (evidence.search.Selection):
+# its items are the references that matched then, in the search's order.
+selections = Table(
+    "selections",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("case_id", Text, ForeignKey("cases.id"), nullable=False),
+    Column("person", Text, nullable=False),
+    Column("filter", Text, nullable=False),  # JSON: ExhibitFilter.as_dict
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("count", Integer, nullable=False),
+    CheckConstraint("count >= 0", name="count"),
+)
+
+selection_items = Table(
+    "selection_items",
+    metadata,
+    Column("selection_id", Text, ForeignKey("selections.id"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("reference", Text, nullable=False),
+    PrimaryKeyConstraint("selection_id", "position"),
 )

@@ -203,19 +203,22 @@ def add_cosignature(
     )
 
 
-def stored(conn: Connection, case_id: str) -> list[StoredCheckpoint]:
-    """Every checkpoint of the case, each note with its cosignature lines."""
+def stored(conn: Connection, case_id: str, after: int = 0) -> list[StoredCheckpoint]:
+    """Every checkpoint of the case (of more than ``after`` events), each note
+    with its cosignature lines."""
     lines: dict[int, list[str]] = {}
     for row in conn.execute(
         select(cosignatures.c.size, cosignatures.c.line)
-        .where(cosignatures.c.case_id == case_id)
+        .where(cosignatures.c.case_id == case_id, cosignatures.c.size > after)
         .order_by(cosignatures.c.size, cosignatures.c.witness)
     ):
         lines.setdefault(row.size, []).append(row.line)
     return [
         StoredCheckpoint(row.size, bytes(row.root), row.note + "".join(lines.get(row.size, [])))
         for row in conn.execute(
-            select(checkpoints).where(checkpoints.c.case_id == case_id).order_by(checkpoints.c.size)
+            select(checkpoints)
+            .where(checkpoints.c.case_id == case_id, checkpoints.c.size > after)
+            .order_by(checkpoints.c.size)
         )
     ]
 

@@ -11,6 +11,7 @@ calls before it commits), so a block of many appends costs few statements.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -104,16 +105,7 @@ class SqlCaseTransaction:
         return self._conn
 
     def exhibits_by_blake3(self, digests: Collection[str]) -> dict[str, Exhibit]:
-        conn = self._db()
-        found: dict[str, Exhibit] = {}
-        for part in records.in_parts(sorted(set(digests))):
-            rows = conn.execute(
-                select(exhibits).where(
-                    exhibits.c.case_id == self.case.id, exhibits.c.blake3.in_(part)
-                )
-            )
-            found.update((row.blake3, records.exhibit_from_row(row)) for row in rows)
-        return found
+        return exhibits_by_blake3(self._db(), self.case.id, digests)
 
     def next_exhibit_numbers(self, team: str, count: int) -> range:
         self.case.team(team)  # InputError when the team is not a member
@@ -168,6 +160,20 @@ class SqlCaseTransaction:
                 )
         if new:
             conn.execute(insert(exhibits), [records.exhibit_values(e) for e in new])
+        for team, added in Counter(e.team for e in new).items():
+            where = (exhibit_counters.c.case_id == self.case.id, exhibit_counters.c.team == team)
+            counted = conn.execute(
+                update(exhibit_counters)
+                .where(*where)
+                .values(exhibit_count=exhibit_counters.c.exhibit_count + added)
+            ).rowcount
+            if not counted:  # numbered without next_exhibit_numbers: from these numbers on
+                last = max(int(e.reference.rsplit("-", 1)[1]) for e in new if e.team == team)
+                conn.execute(
+                    insert(exhibit_counters).values(
+                        case_id=self.case.id, team=team, last_number=last, exhibit_count=added
+                    )
+                )
 
     def _check_exhibit(self, exhibit: Exhibit) -> None:
         if exhibit.case_id != self.case.id:
@@ -410,3 +416,16 @@ class SqlCaseTransaction:
             raise InputError(f"bundle {bundle.id} is not numbered by next_bundle_id")
         number = int(bundle.id.rsplit("-", 1)[1])
         self._db().execute(insert(bundles).values(records.bundle_values(bundle, number)))
+
+
+def exhibits_by_blake3(
+    conn: Connection, case_id: str, digests: Collection[str]
+) -> dict[str, Exhibit]:
+    """The case's exhibits with these contents, by BLAKE3 (one query a few hundred)."""
+    found: dict[str, Exhibit] = {}
+    for part in records.in_parts(sorted(set(digests))):
+        rows = conn.execute(
+            select(exhibits).where(exhibits.c.case_id == case_id, exhibits.c.blake3.in_(part))
+        )
+        found.update((row.blake3, records.exhibit_from_row(row)) for row in rows)
+    return found

@@ -49,6 +49,9 @@ LEAD = "Cdt. Laurent"  # FR lead, and FR leads case DANUBE: the JIT lead
 MAX_EXAMPLES = int(os.environ.get("JITEV_FUZZ_EXAMPLES", "25"))
 KNOWN_EXAMPLES = max(1, MAX_EXAMPLES * 3 // 5)  # per operation, existing path parameters
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+# The client's batch upload is bytes in jitev's own framing (evidence.uploads):
+# fuzzed as arbitrary bytes, like the single upload's octet-stream.
+schemathesis.serializer.alias("application/x-jitev-batch", "application/octet-stream")
 
 # Hypothesis compares the global ``random`` state before and after each draw
 # and warns when it moved. The served app runs in this process: its server

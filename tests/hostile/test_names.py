@@ -11,7 +11,7 @@ import httpx
 from pypdf import PdfReader
 
 from config.wiring import Wiring
-from evidence import ingest as ingesting
+from evidence import uploads as ingesting
 from evidence.bundle.pdf import build
 from evidence.models import ExhibitMetadata
 from evidence.shown import visible

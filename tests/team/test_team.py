@@ -129,7 +129,7 @@ def test_a_bundle_built_through_the_api_survives_the_web_servers_kill(
     team.start_web()  # a new process: it holds nothing of the old one's
     with httpx.Client(base_url=team.web_url, timeout=60) as web:
         web.headers["X-CSRF-Token"] = log_in(web, PROSECUTOR)
-        listed = web.get(f"{API}/jobs").json()
+        listed = web.get(f"{API}/jobs").json()["items"]
         assert job["id"] in [j["id"] for j in listed]
         done = until(
             "the build finished",

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
 
-from evidence import access
+from evidence import access, verified
 from evidence.access import (
     ACCESS_LOG,
     FAILURE_WINDOW,
@@ -21,12 +23,16 @@ from evidence.access import (
     AccessAction,
 )
 from evidence.errors import Denied, InputError, NotFound, NotSignedIn, TooManyAttempts
+from evidence.findings import Report
 from evidence.ledger import verify
-from evidence.models import Person, Session
+from evidence.models import CustodyEvent, Person, Session
+from evidence.paging import MAX_LIMIT
+from evidence.verified import LookFacts
 from storage.passwords import Argon2Hasher
 from storage.sql.catalog import SqlCatalog
 from storage.sql.tables import access_events, api_tokens, credentials, web_sessions
-from tests.fixtures_sql import StepClock, register_people
+from storage.verified import FileVerifiedHeads
+from tests.fixtures_sql import START, StepClock, register_people
 
 PASSWORD = "a long enough passphrase"
 PETROVA = "Insp. Petrova"  # BG investigator
@@ -421,9 +427,18 @@ def test_an_unknown_token_is_not_found(
 # -- the access log ---------------------------------------------------------------------------
 
 
+def read_log(
+    catalog: SqlCatalog, person: Person, heads: FileVerifiedHeads, **filters: Any
+) -> tuple[Report[LookFacts], list[CustodyEvent]]:
+    """The access log's check and every event of its filtered list."""
+    check, page = verified.access_log(catalog, heads, person, None, MAX_LIMIT, START, **filters)
+    return check, list(page.items)
+
+
 def test_the_access_log_is_a_hash_chain_read_by_auditors_and_admins(
-    catalog: SqlCatalog, people: dict[str, Person], clock: StepClock
+    catalog: SqlCatalog, people: dict[str, Person], clock: StepClock, tmp_path: Path
 ) -> None:
+    heads = FileVerifiedHeads(tmp_path)
     _, secret, _ = login(catalog, clock, PETROVA)
     with pytest.raises(Denied):
         login(catalog, clock, IVANOV, "wrong")
@@ -431,26 +446,26 @@ def test_the_access_log_is_a_hash_chain_read_by_auditors_and_admins(
     access.revoke_token(catalog, people[PETROVA], token.id, clock.now())
     access.logout(catalog, secret, client=HERE, now=clock.now())
 
-    check, events = access.read_log(catalog, people[KELLER])
+    check, events = read_log(catalog, people[KELLER], heads)
     assert check.ok
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert all(e.case_id == ACCESS_LOG and e.exhibit is None for e in events)
     assert all(b.prev_hash == a.hash for a, b in zip(events, events[1:], strict=False))
     assert {a.value for a in AccessAction} - {"LOGIN_REFUSED"} <= {e.action for e in events}
-    assert access.read_log(catalog, people[HORVAT])[0].ok
+    assert read_log(catalog, people[HORVAT], heads)[0].ok
 
-    _, only = access.read_log(catalog, people[KELLER], action="LOGGED_OUT")
+    _, only = read_log(catalog, people[KELLER], heads, action="LOGGED_OUT")
     assert [(e.action, e.actor) for e in only] == [("LOGGED_OUT", PETROVA)]
-    _, by_ivanov = access.read_log(catalog, people[KELLER], actor=IVANOV)
+    _, by_ivanov = read_log(catalog, people[KELLER], heads, actor=IVANOV)
     assert [e.action for e in by_ivanov] == ["PASSWORD_SET", "LOGIN_FAILED"]
 
     for name in (PETROVA, "Cdt. Laurent", "Pr. Dubois"):
         with pytest.raises(Denied, match="read_access_log"):
-            access.read_log(catalog, people[name])
+            read_log(catalog, people[name], heads)
 
 
 def test_an_edited_access_log_fails_its_check(
-    catalog: SqlCatalog, people: dict[str, Person], clock: StepClock
+    catalog: SqlCatalog, people: dict[str, Person], clock: StepClock, tmp_path: Path
 ) -> None:
     with pytest.raises(Denied):
         login(catalog, clock, IVANOV, "wrong")
@@ -461,6 +476,6 @@ def test_an_edited_access_log_fails_its_check(
             .where(access_events.c.action == "LOGIN_FAILED")
             .values(action="LOGGED_IN")
         )
-    check, _ = access.read_log(catalog, people[KELLER])
+    check, _ = read_log(catalog, people[KELLER], FileVerifiedHeads(tmp_path))
     assert not check.ok
     assert not verify(ACCESS_LOG, catalog.access_events()).ok

@@ -9,7 +9,6 @@ import hashlib
 import socket
 import time
 import zipfile
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from io import BytesIO
 from typing import Any
@@ -28,7 +27,7 @@ from evidence.hashing import read_back
 from evidence.ledger import verify
 from storage.passwords import Argon2Hasher
 from storage.sql.tables import access_events, api_tokens
-from tests.fixtures_web import PASSWORD, Served, log_in
+from tests.fixtures_web import PASSWORD, Login, Served, log_in
 
 API = "/api/v1"
 CASE = "DANUBE"
@@ -42,27 +41,8 @@ VUKOVIC = "Insp. Vuković"  # ME investigator
 KELLER = "Aud. Keller"  # FR auditor
 HORVAT = "Adm. Horvat"  # FR admin
 
-Login = Callable[[str], httpx.Client]
-
 
 # -- fixtures and helpers -----------------------------------------------------------------
-
-
-@pytest.fixture
-def as_(served: Served) -> Iterator[Login]:
-    """``as_(name)``: a client logged in as ``name`` whose requests carry the
-    session's CSRF token (one client per person: one cookie jar each)."""
-    opened: list[httpx.Client] = []
-
-    def open_as(name: str) -> httpx.Client:
-        c = httpx.Client(base_url=served.url, timeout=120)
-        opened.append(c)
-        c.headers["X-CSRF-Token"] = log_in(c, name)
-        return c
-
-    yield open_as
-    for c in opened:
-        c.close()
 
 
 FACTS = {"field", "transfer", "state", "consents", "cases"}  # what an error may add
@@ -407,7 +387,7 @@ def test_the_access_log_records_sign_ins_and_its_chain_verifies(
     assert answer.status_code == 200, answer.text
     log = answer.json()
     assert log["verification"]["ok"] is True
-    actions = {e["action"] for e in log["events"]}
+    actions = {e["action"] for e in log["items"]}
     assert {
         "PASSWORD_SET",
         "LOGIN_FAILED",
@@ -419,21 +399,26 @@ def test_the_access_log_records_sign_ins_and_its_chain_verifies(
     assert PASSWORD not in answer.text
     assert verify(ACCESS_LOG, jit.catalog.access_events()).ok
 
-    only = keller.get(f"{API}/access-log", params={"action": "LOGGED_OUT"}).json()["events"]
+    only = keller.get(f"{API}/access-log", params={"action": "LOGGED_OUT"}).json()["items"]
     assert [(e["action"], e["actor"]) for e in only] == [("LOGGED_OUT", PETROVA)]
-    by_ivanov = keller.get(f"{API}/access-log", params={"actor": IVANOV}).json()["events"]
+    by_ivanov = keller.get(f"{API}/access-log", params={"actor": IVANOV}).json()["items"]
     assert [e["action"] for e in by_ivanov] == ["PASSWORD_SET", "LOGIN_FAILED"]
 
     body = error_of(as_(MOREAU).get(f"{API}/access-log"), 403)
     assert "read_access_log" in body["error"]
 
-    # An edited entry breaks the chain, and the check says so.
+    # An edited entry breaks the chain. It is before the head verified above,
+    # so a look (which checks only what is new) does not see it; the full
+    # check does, and every look after it then starts from the first entry.
     with jit.catalog.engine.begin() as conn:  # type: ignore[attr-defined]
         conn.execute(
             update(access_events)
             .where(access_events.c.action == "LOGIN_FAILED")
             .values(actor="Insp. Somebody")
         )
+    assert keller.get(f"{API}/access-log").json()["verification"]["ok"] is True
+    full = keller.get(f"{API}/access-log", params={"full": "true"}).json()["verification"]
+    assert full["ok"] is False and full["first_bad"] is not None
     assert keller.get(f"{API}/access-log").json()["verification"]["ok"] is False
 
 
@@ -738,7 +723,7 @@ def test_a_bundle_with_an_h1_exhibit_without_consent_is_refused_at_once(
     )
     assert reference in body["error"] and "consent" in body["error"]
     assert body["consents"] == [{"reference": reference, "origin_team": "BG", "for_team": "FR"}]
-    assert dubois.get(f"{API}/jobs").json() == []  # no build was started
+    assert dubois.get(f"{API}/jobs").json()["items"] == []  # no build was started
     assert jit.catalog.bundles(CASE) == []
     assert events_of(jit, "DISCLOSED", reference) == []
 
@@ -833,10 +818,10 @@ def test_an_auditor_verifies_the_case_and_searches_its_events(as_: Login, jit: W
         f"{API}/cases/{CASE}/events", params={"action": "INGESTED", "text": "PORT-MANIFEST"}
     )
     assert found.status_code == 200, found.text
-    assert [(e["action"], e["exhibit"]) for e in found.json()] == [("INGESTED", first)]
+    assert [(e["action"], e["exhibit"]) for e in found.json()["items"]] == [("INGESTED", first)]
     everything = keller.get(f"{API}/cases/{CASE}/events").json()
-    assert len(everything) == recorded(jit)[1]
-    assert len(keller.get(f"{API}/cases/{CASE}/events", params={"limit": 2}).json()) == 2
+    assert everything["total"] == len(everything["items"]) == recorded(jit)[1]
+    assert len(keller.get(f"{API}/cases/{CASE}/events", params={"limit": 2}).json()["items"]) == 2
 
     for who in (PETROVA, DUBOIS, GEORGIEV):  # auditors and the JIT lead only
         error_of(as_(who).get(f"{API}/cases/{CASE}/verification"), 403)

@@ -27,6 +27,7 @@ A route added without a row here fails ``test_every_route_is_in_the_matrix``.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 import time
@@ -37,6 +38,7 @@ from typing import Any
 
 import httpx
 import pytest
+from blake3 import blake3
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
@@ -44,6 +46,7 @@ from config.wiring import Wiring
 from evidence import handling, policy
 from evidence.models import Bundle, Case, Exhibit, Person, Role, Transfer, TransferState
 from evidence.policy import Right
+from evidence.uploads import END, frame_header
 from tests.fixtures_web import PASSWORD, Served, log_in
 
 CASE = "DANUBE"
@@ -140,7 +143,7 @@ class World:
     def finish_jobs(self, name: str) -> list[dict[str, Any]]:
         """Wait until every job ``name`` started has finished (polling, with a cap)."""
         for _ in range(1200):
-            jobs: list[dict[str, Any]] = self.api(name).get("/api/v1/jobs").json()
+            jobs: list[dict[str, Any]] = self.api(name).get("/api/v1/jobs").json()["items"]
             if all(j["finished"] for j in jobs):
                 return jobs
             time.sleep(0.1)
@@ -240,6 +243,12 @@ def world(jit: Wiring, served: Served) -> Iterator[World]:
         w.finished_job("Pr. Dubois", ids["job"])
         [bundle] = jit.catalog.bundles(CASE)
         ids["bundle"] = bundle.id
+        # Pr. Dubois selects what FR holds of the case by a filter, for a bundle
+        chose = w.api("Pr. Dubois").post(
+            "/api/v1/selections", json={"case": CASE, "q": ids["shared"]}
+        )
+        assert chose.status_code == 201 and chose.json()["count"] == 1, chose.text
+        ids["selection"] = chose.json()["id"]
         w.victim_token()
         yield w
     finally:
@@ -317,6 +326,10 @@ def revokes_victim(w: World, p: Person) -> bool:
     return p.name == w.token_owner or policy.decide(p, Right.MANAGE_PEOPLE).allowed
 
 
+def made_selection(w: World, p: Person) -> bool:
+    return p.name == w.jit.catalog.selection(w.ids["selection"]).person
+
+
 def discloses_all_held(w: World, p: Person) -> bool:
     held = [
         ex
@@ -350,7 +363,7 @@ def lists_exhibits(w: World, p: Person, answer: httpx.Response) -> None:
             holders=[h.team for h in holdings.get(ex.reference, [])],
         ).allowed
     }
-    assert {ex["reference"] for ex in answer.json()} == expected
+    assert {ex["reference"] for ex in answer.json()["items"]} == expected
 
 
 def lists_transfers(w: World, p: Person, answer: httpx.Response) -> None:
@@ -358,7 +371,7 @@ def lists_transfers(w: World, p: Person, answer: httpx.Response) -> None:
     expected = {
         t.id for t in w.jit.catalog.transfers(CASE) if policy.can_see_transfer(p, case, t).allowed
     }
-    assert {t["id"] for t in answer.json()} == expected
+    assert {t["id"] for t in answer.json()["items"]} == expected
 
 
 def lists_bundles(w: World, p: Person, answer: httpx.Response) -> None:
@@ -368,7 +381,7 @@ def lists_bundles(w: World, p: Person, answer: httpx.Response) -> None:
         for b in w.jit.catalog.bundles(CASE)
         if policy.can_see_bundle(p, case, b, content=False).allowed
     }
-    assert {b["id"] for b in answer.json()} == expected
+    assert {b["id"] for b in answer.json()["items"]} == expected
 
 
 def lists_own_tokens(w: World, p: Person, answer: httpx.Response) -> None:
@@ -428,6 +441,14 @@ def form_reason(text: str) -> Body:
 
 def upload_body(w: World) -> dict[str, Any]:
     return {"params": {"name": "note.txt"}, "content": f"note {uuid.uuid4()}\n".encode()}
+
+
+def batch_body(w: World) -> dict[str, Any]:
+    """A batch of one new file (``evidence.uploads``)."""
+    data = f"note {uuid.uuid4()}\n".encode()
+    header = frame_header("note.txt", len(data), blake3(data).hexdigest(),
+                          hashlib.sha256(data).hexdigest(), {})  # fmt: skip
+    return {"content": header + data + END}
 
 
 def overlapping_request(w: World) -> dict[str, Any]:
@@ -498,19 +519,37 @@ ROWS: list[Row] = [
         lambda w, p: p.name == "Pr. Dubois", 200, denied=404),
     Row(("GET", "/jobs/{job_id}"), "/jobs/{job}",
         lambda w, p: p.name == "Pr. Dubois", 200, denied=404),
+    # a finished job is not retried (400): only a crashed, failed or cancelled one
+    Row(("POST", "/api/v1/jobs/{job_id}/retry"), "/api/v1/jobs/{job}/retry",
+        lambda w, p: p.name == "Pr. Dubois", 400, denied=404),
     # -- audit --
     Row(("GET", "/api/v1/cases/{case_id}/verification"), f"/api/v1/cases/{CASE}/verification",
         audits, 200),
     Row(("GET", "/api/v1/cases/{case_id}/events"), f"/api/v1/cases/{CASE}/events", audits, 200),
+    Row(("GET", "/api/v1/cases/{case_id}/audits"), f"/api/v1/cases/{CASE}/audits", audits, 200),
+    # event 1 opened the case: no fixity audit (404) to who may audit
+    Row(("GET", "/api/v1/cases/{case_id}/audits/{which}"), f"/api/v1/cases/{CASE}/audits/1",
+        audits, 404),
+    Row(("POST", "/api/v1/audits"), "/api/v1/audits", audits, 202,
+        body=lambda w: {"json": {"case": CASE}}),
     # auditors and leads audit cases there; an admin reads only the access log there
     Row(("GET", "/ledger"), "/ledger",
         lambda w, p: carries(Right.AUDIT)(w, p) or reads_access_log(w, p), 200),
     Row(("GET", "/ledger"), f"/ledger?case={CASE}",
         lambda w, p: policy.carries(p, Right.AUDIT).allowed and audits(w, p), 200),
     Row(("GET", "/api/v1/access-log"), "/api/v1/access-log", reads_access_log, 200),
+    Row(("GET", "/access-log"), "/access-log", reads_access_log, 200),
+    Row(("POST", "/access-log/verify"), "/access-log/verify", reads_access_log, 200),
+    Row(("POST", "/ledger/verify"), "/ledger/verify", audits, 200,
+        body=lambda w: {"data": {"case": CASE}}),
     # -- ingesting (a new exhibit of the person's own team) --
     Row(("POST", "/api/v1/cases/{case_id}/exhibits"), f"/api/v1/cases/{CASE}/exhibits",
         ingests, 201, body=upload_body),
+    Row(("POST", "/api/v1/cases/{case_id}/uploads"), f"/api/v1/cases/{CASE}/uploads",
+        ingests, 201, body=batch_body),
+    Row(("POST", "/api/v1/cases/{case_id}/exhibits/known"),
+        f"/api/v1/cases/{CASE}/exhibits/known", ingests, 200,
+        body=lambda w: {"json": {"blake3": ["0" * 64]}}),
     # -- asking for hand-offs --
     Row(("POST", "/api/v1/transfers"), "/api/v1/transfers", request_of("open", "FR"), 400,
         body=overlapping_request, prepare=World.open_request),
@@ -564,6 +603,15 @@ ROWS: list[Row] = [
         body=lambda w: {"data": {"case": CASE, "exhibits": [w.ids["sensitive"]]}}),
     Row(("POST", "/api/v1/bundles"), "/api/v1/bundles", discloses_all_held, 202,
         body=lambda w: {"json": {"case": CASE, "all_held": True}}),
+    # -- selections: made by a filter (BG and FR both hold "shared"), used by their maker only --
+    Row(("POST", "/api/v1/selections"), "/api/v1/selections", carries(Right.DISCLOSE), 201,
+        body=lambda w: {"json": {"case": CASE, "q": w.ids["shared"]}}),
+    Row(("POST", "/bundles/selections"), "/bundles/selections", carries(Right.DISCLOSE), 303,
+        body=lambda w: {"data": {"case": CASE, "q": w.ids["shared"]}}),
+    Row(("GET", "/api/v1/selections/{selection_id}"), "/api/v1/selections/{selection}",
+        made_selection, 200),
+    Row(("POST", "/api/v1/bundles"), "/api/v1/bundles", made_selection, 202,
+        body=lambda w: {"json": {"case": CASE, "selection": w.ids["selection"]}}),
     # -- the originating team's lead: handling, consent, sensitivity (a fresh exhibit each) --
     *[
         row
@@ -684,6 +732,7 @@ def test_every_route_needs_a_signed_in_caller(client: httpx.Client) -> None:
             "job",
             "token",
             "changed",
+            "selection",
         )
     }
     wrong = []
